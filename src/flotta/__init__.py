@@ -1,0 +1,1 @@
+"""Flotta: an open, self-hostable Fleet API."""
