@@ -1,0 +1,52 @@
+"""`create_app(settings)`: the FastAPI application with its Runtime built in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from flotta.clock import Clock
+from flotta.errors import install_error_handlers
+from flotta.fleet import commands, users, vehicles
+from flotta.gateway import endpoints as gateway_endpoints
+from flotta.runtime import Runtime
+from flotta.settings import Settings
+
+Hook = Callable[[Runtime], Awaitable[None]]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    on_started: Hook | None = None,
+    on_stopping: Hook | None = None,
+) -> FastAPI:
+    """Build the app. `on_started`/`on_stopping` let `flotta demo` run its simulator alongside."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await Runtime.start(settings, clock)
+        app.state.runtime = runtime
+        try:
+            if on_started is not None:
+                await on_started(runtime)
+            yield
+        finally:
+            if on_stopping is not None:
+                await on_stopping(runtime)
+            await runtime.stop()
+
+    app = FastAPI(
+        title="Flotta Fleet API",
+        version="0.1.0",
+        description="A self-hostable Fleet API, wire-compatible with Tesla's Fleet API.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+
+    for module in (users, vehicles, commands, gateway_endpoints):
+        app.include_router(module.router)
+    return app

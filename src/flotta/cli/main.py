@@ -1,0 +1,174 @@
+"""The `flotta` command: demo, serve, sim, token and db."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from flotta.settings import Settings
+
+app = typer.Typer(help="Flotta: an open, self-hostable Fleet API.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+
+DataDir = Annotated[Path, typer.Option("--data-dir", help="Where SQLite, keys and demo.json live")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValueError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _demo_settings(data_dir: Path, host: str, port: int, vehicles: int, wake: str) -> Settings:
+    base = _settings(demo=True)
+    return _settings(
+        demo=True,
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        sim={**base.sim.model_dump(), "vehicles": vehicles, "wake_profile": wake},
+    )
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one")] = 4443,
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    data_dir: DataDir = Path("./data"),
+    vehicles: Annotated[int, typer.Option(min=1, max=1000)] = 4,
+    speed: Annotated[float, typer.Option(help="Simulated clock speed (1 = real time)")] = 1.0,
+    wake_profile: Annotated[str, typer.Option(help="instant, demo or realistic")] = "demo",
+) -> None:
+    """Run the embedded sandbox: API, gateway and a simulated fleet on SQLite."""
+    from flotta.demo import serve_demo
+
+    settings = _demo_settings(data_dir, host, port, vehicles, wake_profile)
+
+    async def main() -> None:
+        ready = asyncio.Event()
+        task = asyncio.create_task(serve_demo(settings, speed=speed, ready=ready))
+        waiter = asyncio.create_task(ready.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            waiter.cancel()
+            await task
+            return
+        _print_banner(settings.data_dir / "demo.json")
+        await task
+
+    _run(main)
+
+
+def _print_banner(path: Path) -> None:
+    import json
+
+    info = json.loads(path.read_text())
+    console.print(f"[bold green]Flotta demo ready[/bold green] at {info['base_url']}")
+    console.print(f"access token: {info['access_token']}")
+    console.print("vehicles: " + ", ".join(info["vehicles"]))
+    console.print(f"written to {path}; press Ctrl-C to stop")
+    sys.stdout.flush()
+
+
+def _run(main: Any) -> None:
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        console.print(f"[red]cannot start:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    console.print("stopped")
+
+
+@app.command()
+def serve() -> None:
+    """Run the API and gateway with settings from FLOTTA_* environment variables."""
+    import uvicorn
+
+    from flotta.app import create_app
+
+    settings = _settings()
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port,
+        log_level=settings.log_level, ws_max_size=settings.gateway.max_frame_bytes,
+        ws_per_message_deflate=False,
+    )
+
+
+@app.command()
+def sim(
+    connect: Annotated[str, typer.Option(help="Gateway URL, e.g. ws://127.0.0.1:4443")],
+    vehicles: Annotated[int, typer.Option(min=1, max=100_000)] = 4,
+    data_dir: DataDir = Path("./data"),
+    speed: float = 1.0,
+    wake_profile: str = "demo",
+    tick: Annotated[float, typer.Option(help="Wall seconds between state ticks")] = 1.0,
+) -> None:
+    """Run simulated vehicles in this process against a gateway elsewhere."""
+    from flotta.sim.runner import run_remote_fleet
+
+    settings = _demo_settings(data_dir, "127.0.0.1", 0, vehicles, wake_profile)
+    _run(lambda: run_remote_fleet(settings, connect, speed=speed, tick_s=tick, console=console))
+
+
+@app.command()
+def token(
+    email: Annotated[str, typer.Option(help="Account the token acts for")] = "owner@flotta.demo",
+    scopes: Annotated[str, typer.Option(help="Space-separated scopes")] = " ".join(
+        ["openid", "offline_access", "user_data", "vehicle_device_data", "vehicle_location",
+         "vehicle_cmds", "vehicle_charging_cmds", "energy_device_data", "energy_cmds"]
+    ),
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 28800,
+    data_dir: DataDir = Path("./data"),
+) -> None:
+    """Mint an access token for an account (the demo owner by default)."""
+    from flotta.cli.tokens import mint_for
+
+    settings = _demo_settings(data_dir, "127.0.0.1", 4443, 1, "demo") if _is_demo(
+        data_dir) else _settings(data_dir=data_dir)
+    try:
+        print(asyncio.run(mint_for(settings, email, scopes.split(), ttl)))
+    except LookupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    except ValueError as exc:
+        console.print(f"[red]invalid scopes:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _is_demo(data_dir: Path) -> bool:
+    return (data_dir / "demo.json").exists()
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = Path("./data")) -> None:
+    """Migrate the database to the newest schema."""
+    from flotta.db.engine import make_engine
+    from flotta.db.migrate import upgrade_to_head
+
+    settings = _settings(data_dir=data_dir)
+
+    async def main() -> None:
+        engine = make_engine(settings.database_url)
+        with contextlib.suppress(Exception):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await upgrade_to_head(engine)
+        await engine.dispose()
+
+    asyncio.run(main())
+    console.print("database at head")
+
+
+def main() -> None:
+    app()

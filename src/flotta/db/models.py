@@ -1,0 +1,9 @@
+"""Imports every model so the metadata is complete for Alembic and tests."""
+
+from flotta.accounts.models import User
+from flotta.db.base import Base
+from flotta.devices.models import PresenceEvent, Vehicle
+
+metadata = Base.metadata
+
+__all__ = ["PresenceEvent", "User", "Vehicle", "metadata"]

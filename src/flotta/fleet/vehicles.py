@@ -1,0 +1,123 @@
+"""Products, the vehicle list, one vehicle, `vehicle_data` and `wake_up` (reference §4.2–4.3)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+from starlette.responses import Response
+
+from flotta.auth.tokens import Principal
+from flotta.errors import InvalidRequest
+from flotta.fleet.deps import RuntimeDep, VehicleTag, owner_of, require_scopes, vehicle_for
+from flotta.fleet.errors_doc import errors
+from flotta.fleet.responses import envelope, paginated
+from flotta.vehicles.objects import product_object, vehicle_object
+from flotta.vehicles.render import render_vehicle_data
+
+router = APIRouter(tags=["vehicles"])
+
+DeviceData = require_scopes("vehicle_device_data")
+# The 2023 docs put wake_up under vehicle_device_data, the scope list under vehicle_cmds.
+WakeScopes = require_scopes("vehicle_device_data", "vehicle_cmds")
+
+ENDPOINTS = frozenset(
+    {
+        "charge_state",
+        "climate_state",
+        "closures_state",
+        "drive_state",
+        "gui_settings",
+        "location_data",
+        "charge_schedule_data",
+        "preconditioning_schedule_data",
+        "vehicle_config",
+        "vehicle_state",
+        "vehicle_data_combo",
+    }
+)
+DEFAULT_SECTIONS = frozenset(
+    {"charge_state", "climate_state", "drive_state", "gui_settings", "vehicle_config",
+     "vehicle_state"}
+)
+
+
+@router.get("/api/1/products", responses=errors(401))
+async def products(
+    runtime: RuntimeDep, who: Principal = Depends(require_scopes())
+) -> Response:
+    """Every vehicle (and, later, energy site) of the token's account."""
+    user = await owner_of(who, runtime)
+    items = [
+        product_object(v, runtime.hub.state_of(v.vin))
+        for v in await runtime.directory.vehicles_of(user.id)
+    ]
+    return envelope(items, count=len(items))
+
+
+@router.get("/api/1/vehicles", responses=errors(401, 403))
+async def list_vehicles(
+    runtime: RuntimeDep,
+    who: Principal = Depends(DeviceData),
+    page: int = Query(1, ge=1, le=100_000),
+    per_page: int = Query(100, ge=1, le=100),
+) -> Response:
+    user = await owner_of(who, runtime)
+    records = await runtime.directory.vehicles_of(user.id)
+    start = (page - 1) * per_page
+    items = [vehicle_object(v, runtime.hub.state_of(v.vin)) for v in records[start:start + per_page]]
+    return paginated(items, page=page, per_page=per_page, total=len(records))
+
+
+@router.get("/api/1/vehicles/{vehicle_tag}", responses=errors(401, 403, 404))
+async def get_vehicle(
+    vehicle_tag: VehicleTag, runtime: RuntimeDep, who: Principal = Depends(DeviceData)
+) -> Response:
+    """One vehicle; never wakes it. Its `state` says whether paid calls can succeed."""
+    record = await vehicle_for(who, runtime, vehicle_tag)
+    return envelope(vehicle_object(record, runtime.hub.state_of(record.vin)))
+
+
+def parse_endpoints(raw: str | None) -> frozenset[str]:
+    """`endpoints=a;b;c` (percent-encoded `;` arrives decoded); commas are tolerated too."""
+    if raw is None or not raw.strip():
+        return DEFAULT_SECTIONS
+    wanted = frozenset(p.strip() for p in raw.replace(",", ";").split(";") if p.strip())
+    unknown = sorted(wanted - ENDPOINTS)
+    if unknown:
+        raise InvalidRequest(
+            f"invalid endpoints param: unknown {', '.join(unknown)}; "
+            f"choose from {', '.join(sorted(ENDPOINTS))}",
+            key="invalid_field",
+        )
+    if "vehicle_data_combo" in wanted:
+        wanted = (wanted | DEFAULT_SECTIONS) - {"vehicle_data_combo"}
+    return wanted
+
+
+@router.get("/api/1/vehicles/{vehicle_tag}/vehicle_data", responses=errors(400, 401, 403, 404, 408))
+async def vehicle_data(
+    vehicle_tag: VehicleTag,
+    runtime: RuntimeDep,
+    who: Principal = Depends(DeviceData),
+    endpoints: str | None = Query(None, max_length=1000),
+) -> Response:
+    """Live data from an online vehicle; location only with `location_data` and its scope."""
+    sections = parse_endpoints(endpoints)
+    record = await vehicle_for(who, runtime, vehicle_tag)
+    session = runtime.hub.online_session(record.vin)
+    include_location = "location_data" in sections and "vehicle_location" in who.scopes
+    now_ms = int(runtime.clock.now().timestamp() * 1000)
+    data = render_vehicle_data(
+        session.mirror, session.config, set(sections), include_location, now_ms
+    )
+    body = {**vehicle_object(record, "online"), "user_id": record.owner_id, **data}
+    return envelope(body)
+
+
+@router.post("/api/1/vehicles/{vehicle_tag}/wake_up", responses=errors(401, 403, 404))
+async def wake_up(
+    vehicle_tag: VehicleTag, runtime: RuntimeDep, who: Principal = Depends(WakeScopes)
+) -> Response:
+    """Wake a sleeping vehicle; answers with its state after a short grace period."""
+    record = await vehicle_for(who, runtime, vehicle_tag)
+    state = await runtime.hub.wake(record.vin, runtime.settings.gateway.wake_grace_s)
+    return envelope({**vehicle_object(record, state), "user_id": record.owner_id})

@@ -1,0 +1,86 @@
+"""Device-link framing: a 5-byte header (type, correlation id) before a Tesla protobuf body.
+
+See docs/device-protocol.md. Bodies are Tesla's own messages from `tesla-protocol`:
+`RoutableMessage` for commands and replies, fleet-telemetry `Payload` for state. Only the
+handshake and error frames carry JSON.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+import orjson
+
+HEADER = struct.Struct(">BI")
+MAX_CORRELATION_ID = 2**32 - 1
+
+
+class FrameType(IntEnum):
+    HELLO = 1  # device → gateway, JSON: firmware, power state, static config
+    WELCOME = 2  # gateway → device, JSON: server time, limits
+    STATE = 3  # device → gateway, telemetry Payload: changed signals
+    COMMAND = 4  # gateway → device, RoutableMessage
+    REPLY = 5  # device → gateway, RoutableMessage (same correlation id as the command)
+    PRESENCE = 6  # device → gateway, one byte: PowerState
+    WAKE = 7  # gateway → device, empty body
+    ERROR = 8  # either way, JSON {"error", "description"}
+    TELEMETRY = 9  # device → gateway, telemetry Payload for streaming
+    ALERTS = 10  # device → gateway, VehicleAlerts
+    ERRORS = 11  # device → gateway, VehicleErrors
+
+
+class PowerState(IntEnum):
+    ONLINE = 1
+    ASLEEP = 2
+
+
+class FrameError(ValueError):
+    """A frame that cannot be decoded; the description says what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    type: FrameType
+    correlation_id: int
+    body: bytes
+
+
+def encode(frame_type: FrameType, body: bytes = b"", correlation_id: int = 0) -> bytes:
+    return HEADER.pack(frame_type, correlation_id) + body
+
+
+def decode(data: bytes, max_bytes: int) -> Frame:
+    """Split a binary WebSocket message into header and body, checking size and type."""
+    if len(data) > max_bytes:
+        raise FrameError(f"frame of {len(data)} bytes exceeds the {max_bytes}-byte limit")
+    if len(data) < HEADER.size:
+        raise FrameError(f"frame of {len(data)} bytes is shorter than the 5-byte header")
+    raw_type, correlation_id = HEADER.unpack_from(data)
+    try:
+        frame_type = FrameType(raw_type)
+    except ValueError as exc:
+        raise FrameError(f"unknown frame type {raw_type}") from exc
+    return Frame(frame_type, correlation_id, data[HEADER.size :])
+
+
+def encode_json(frame_type: FrameType, payload: dict[str, Any], correlation_id: int = 0) -> bytes:
+    return encode(frame_type, orjson.dumps(payload), correlation_id)
+
+
+def decode_json(frame: Frame) -> dict[str, Any]:
+    try:
+        payload = orjson.loads(frame.body)
+    except orjson.JSONDecodeError as exc:
+        raise FrameError(f"{frame.type.name} body is not valid JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise FrameError(f"{frame.type.name} body must be a JSON object")
+    return payload
+
+
+def error_frame(error: str, description: str, correlation_id: int = 0) -> bytes:
+    return encode_json(
+        FrameType.ERROR, {"error": error, "description": description}, correlation_id
+    )

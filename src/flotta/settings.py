@@ -1,0 +1,94 @@
+"""Configuration: pydantic-settings with the FLOTTA_ prefix and nested groups (FLOTTA_DB__URL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_SECRET = "flotta-demo-secret-change-me"
+
+
+class DatabaseSettings(BaseModel):
+    """Where records live. Empty URL means SQLite in the data directory."""
+
+    url: str = ""
+    echo: bool = False
+
+
+class GatewaySettings(BaseModel):
+    """Device gateway behaviour."""
+
+    command_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    max_frame_bytes: int = Field(default=1_000_000, gt=64)
+    heartbeat_timeout_s: float = Field(default=60.0, gt=0)
+    # How long wake_up waits for a quick wake before answering with the current state.
+    wake_grace_s: float = Field(default=1.0, ge=0, le=30)
+
+
+class AuthSettings(BaseModel):
+    """Access tokens Flotta mints and verifies."""
+
+    issuer: str = "https://auth.flotta.local/oauth2/v3/nts"
+    access_token_ttl_s: int = Field(default=28800, gt=0)
+    region: Literal["na", "eu", "cn"] = "na"
+
+
+class SimSettings(BaseModel):
+    """The in-process simulator started by `flotta demo`."""
+
+    vehicles: int = Field(default=4, ge=0, le=100_000)
+    wake_profile: Literal["instant", "demo", "realistic"] = "demo"
+    clock_speed: float = Field(default=1.0, gt=0, le=10_000)
+    idle_sleep_s: float = Field(default=900.0, gt=0)
+    seed: int = 7
+
+
+class Settings(BaseSettings):
+    """All of Flotta's settings. `profile=embedded` is the one-process SQLite default."""
+
+    model_config = SettingsConfigDict(env_prefix="FLOTTA_", env_nested_delimiter="__")
+
+    profile: Literal["embedded", "scaled"] = "embedded"
+    demo: bool = False
+    data_dir: Path = Path("./data")
+    secret_key: str = DEMO_SECRET
+    base_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(default=4443, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    db: DatabaseSettings = DatabaseSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    auth: AuthSettings = AuthSettings()
+    sim: SimSettings = SimSettings()
+
+    @model_validator(mode="after")
+    def _refuse_unworkable(self) -> Settings:
+        if self.profile == "embedded" and self.workers > 1:
+            raise ValueError(
+                "the embedded profile runs one process on SQLite: set FLOTTA_WORKERS=1 "
+                "or FLOTTA_PROFILE=scaled with PostgreSQL"
+            )
+        if self.profile == "scaled" and self.database_url.startswith("sqlite"):
+            raise ValueError("the scaled profile needs PostgreSQL: set FLOTTA_DB__URL")
+        if not self.demo and self.secret_key == DEMO_SECRET:
+            raise ValueError(
+                "FLOTTA_SECRET_KEY is the public demo secret; set your own outside `flotta demo`"
+            )
+        if len(self.secret_key) < 16:
+            raise ValueError("FLOTTA_SECRET_KEY must be at least 16 characters")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        if self.db.url:
+            return self.db.url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'flotta.db'}"
+
+    @property
+    def public_base_url(self) -> str:
+        return self.base_url.rstrip("/") or f"http://{self.host}:{self.port}"

@@ -1,0 +1,53 @@
+"""`flotta sim`: a simulated fleet in its own process, connected to a remote gateway."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rich.console import Console
+
+from flotta.clock import ScaledClock
+from flotta.db.engine import make_engine, make_sessionmaker
+from flotta.db.migrate import upgrade_to_head
+from flotta.demo import CREDENTIALS_FILE, provision_demo
+from flotta.settings import Settings
+from flotta.sim.fleet import DeviceIdentity, SimFleet, load_identities, save_identities
+
+
+async def _identities(settings: Settings) -> list[DeviceIdentity]:
+    """Provision (or reuse) device credentials in the database the gateway uses."""
+    engine = make_engine(settings.database_url)
+    clock = ScaledClock()
+    try:
+        await upgrade_to_head(engine)
+        sessions = make_sessionmaker(engine)
+        path = settings.data_dir / CREDENTIALS_FILE
+        async with sessions() as session, session.begin():
+            _, identities = await provision_demo(
+                session, settings, clock, settings.sim.vehicles, load_identities(path)
+            )
+        save_identities(path, identities)
+        return identities
+    finally:
+        await engine.dispose()
+
+
+async def run_remote_fleet(
+    settings: Settings, connect: str, *, speed: float, tick_s: float, console: Console
+) -> None:
+    """Connect the fleet and keep it running until interrupted."""
+    identities = await _identities(settings)
+    url = connect.rstrip("/")
+    if not url.endswith("/gateway/v1/connect"):
+        url += "/gateway/v1/connect"
+    fleet = SimFleet(
+        identities, url=url, clock=ScaledClock(speed), wake_profile=settings.sim.wake_profile,
+        idle_sleep_s=settings.sim.idle_sleep_s, seed=settings.sim.seed, tick_s=tick_s,
+    )
+    fleet.start()
+    try:
+        await fleet.wait_connected(timeout_s=60)
+        console.print(f"{len(identities)} simulated vehicles connected to {url}")
+        await asyncio.Event().wait()
+    finally:
+        await fleet.stop()

@@ -1,0 +1,122 @@
+"""A real `flotta demo` on loopback, in a background thread, for tests and real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from flotta.demo import DemoHandle, serve_demo
+from flotta.settings import Settings
+
+T = TypeVar("T")
+
+
+@dataclass
+class LiveDemo:
+    """Handle on a running demo: its URLs, token, VINs and a way into its event loop."""
+
+    data_dir: Path
+    handle: DemoHandle
+    loop: asyncio.AbstractEventLoop
+    thread: threading.Thread
+    _stop: asyncio.Event = field(repr=False)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.handle.info
+
+    @property
+    def base_url(self) -> str:
+        return str(self.info["base_url"])
+
+    @property
+    def token(self) -> str:
+        return str(self.info["access_token"])
+
+    @property
+    def vins(self) -> list[str]:
+        return list(self.info["vehicles"])
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        """Run a coroutine on the demo's event loop and wait for its result."""
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result(timeout)
+
+    def device(self, vin: str) -> Any:
+        return self.handle.fleet.device(vin)
+
+    def mint(self, scopes: list[str], **kwargs: Any) -> str:
+        subject = self._owner_subject()
+        return self.handle.runtime.tokens.mint(subject, scopes, **kwargs)
+
+    def _owner_subject(self) -> str:
+        claims_token = self.token.split(".")[1]
+        import base64
+        import json
+
+        padded = claims_token + "=" * (-len(claims_token) % 4)
+        return str(json.loads(base64.urlsafe_b64decode(padded))["sub"])
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self._stop.set)
+        self.thread.join(timeout=20)
+
+
+def start_live_demo(data_dir: Path, *, vehicles: int = 4, wake_profile: str = "instant",
+                    speed: float = 1.0, **overrides: Any) -> LiveDemo:
+    """Start the demo on port 0 and wait until it is ready (bounded by 30 s)."""
+    settings = Settings(
+        demo=True, data_dir=data_dir, port=0,
+        sim={"vehicles": vehicles, "wake_profile": wake_profile}, **overrides,
+    )
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        box["loop"] = loop
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            box["stop"] = stop
+            handles: list[DemoHandle] = []
+            started = asyncio.Event()
+            task = asyncio.create_task(
+                serve_demo(settings, speed=speed, ready=started, handle_out=handles)
+            )
+            waiter = asyncio.create_task(started.wait())
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                box["error"] = task.exception()
+                ready.set()
+                return
+            box["handle"] = handles[0]
+            ready.set()
+            await stop.wait()
+            # Ask uvicorn to shut down the way Ctrl-C would.
+            for t in asyncio.all_tasks():
+                if t is not asyncio.current_task() and t is task:
+                    t.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+        try:
+            loop.run_until_complete(main())
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name="flotta-live-demo", daemon=True)
+    thread.start()
+    if not ready.wait(30):
+        raise RuntimeError("flotta demo did not become ready within 30 s")
+    if "error" in box:
+        raise RuntimeError(f"flotta demo failed to start: {box['error']!r}")
+    return LiveDemo(data_dir, box["handle"], box["loop"], thread, box["stop"])
