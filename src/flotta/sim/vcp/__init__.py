@@ -1,0 +1,71 @@
+"""Vehicle Command Protocol: the vehicle-side verifier and a minimal client signer."""
+
+from flotta.sim.vcp.keys import (
+    KeyWhitelist,
+    VehicleKeyPair,
+    command_key,
+    generate_private_key,
+    load_private_key_pem,
+    load_public_key,
+    private_key_pem,
+    public_key_bytes,
+    session_info_key,
+    session_info_tag,
+    shared_key,
+)
+from flotta.sim.vcp.signer import (
+    ClientSigner,
+    NotOnWhitelistError,
+    OpenedReply,
+    SignerError,
+    SignerSession,
+)
+from flotta.sim.vcp.tlv import (
+    Metadata,
+    command_metadata,
+    request_hash,
+    response_metadata,
+    session_info_metadata,
+)
+from flotta.sim.vcp.verifier import (
+    FLAG_ENCRYPT_RESPONSE,
+    AuthenticatedCommand,
+    AuthMethod,
+    ImmediateReply,
+    VehicleVerifier,
+    VerifyOutcome,
+    signature_kind,
+    update_sliding_window,
+)
+
+__all__ = [
+    "FLAG_ENCRYPT_RESPONSE",
+    "AuthMethod",
+    "AuthenticatedCommand",
+    "ClientSigner",
+    "ImmediateReply",
+    "KeyWhitelist",
+    "Metadata",
+    "NotOnWhitelistError",
+    "OpenedReply",
+    "SignerError",
+    "SignerSession",
+    "VehicleKeyPair",
+    "VehicleVerifier",
+    "VerifyOutcome",
+    "command_key",
+    "command_metadata",
+    "generate_private_key",
+    "load_private_key_pem",
+    "load_public_key",
+    "private_key_pem",
+    "public_key_bytes",
+    "request_hash",
+    "response_metadata",
+    "session_info_key",
+    "session_info_metadata",
+    "session_info_tag",
+    "shared_key",
+    "signature_kind",
+    "update_sliding_window",
+]
