@@ -67,12 +67,21 @@ class LiveDemo:
         self.thread.join(timeout=20)
 
 
-def start_live_demo(data_dir: Path, *, vehicles: int = 4, wake_profile: str = "instant",
-                    speed: float = 1.0, **overrides: Any) -> LiveDemo:
+def start_live_demo(
+    data_dir: Path,
+    *,
+    vehicles: int = 4,
+    wake_profile: str = "instant",
+    speed: float = 1.0,
+    **overrides: Any,
+) -> LiveDemo:
     """Start the demo on port 0 and wait until it is ready (bounded by 30 s)."""
     settings = Settings(
-        demo=True, data_dir=data_dir, port=0,
-        sim={"vehicles": vehicles, "wake_profile": wake_profile}, **overrides,
+        demo=True,
+        data_dir=data_dir,
+        port=0,
+        sim={"vehicles": vehicles, "wake_profile": wake_profile},
+        **overrides,
     )
     ready = threading.Event()
     box: dict[str, Any] = {}
@@ -99,14 +108,8 @@ def start_live_demo(data_dir: Path, *, vehicles: int = 4, wake_profile: str = "i
             box["handle"] = handles[0]
             ready.set()
             await stop.wait()
-            # Ask uvicorn to shut down the way Ctrl-C would.
-            for t in asyncio.all_tasks():
-                if t is not asyncio.current_task() and t is task:
-                    t.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+            handles[0].request_stop()
+            await asyncio.wait_for(task, 20)
 
         try:
             loop.run_until_complete(main())

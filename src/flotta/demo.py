@@ -38,6 +38,11 @@ class DemoHandle:
     runtime: Runtime
     fleet: SimFleet
     info: dict[str, Any]
+    server: uvicorn.Server
+
+    def request_stop(self) -> None:
+        """Stop as Ctrl-C would: uvicorn drains, then the lifespan closes the runtime."""
+        self.server.should_exit = True
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -56,7 +61,7 @@ async def provision_demo(
     count: int,
     known: list[DeviceIdentity],
 ) -> tuple[str, list[DeviceIdentity]]:
-    """Ensure the demo owner and `count` vehicles exist; return the owner's subject and identities."""
+    """Ensure the demo owner and `count` vehicles exist; return its subject and identities."""
     owner = await ensure_owner(session, DEMO_OWNER, "Demo Owner", clock)
     by_vin = {i.vin: i for i in known}
     repo = VehicleRepository(session)
@@ -67,10 +72,15 @@ async def provision_demo(
         existing = await repo.by_vin(vin)
         if existing is None:
             made = await provision_vehicle(
-                session, owner=owner, vin=vin, model=model.key,
+                session,
+                owner=owner,
+                vin=vin,
+                model=model.key,
                 display_name=f"{model.display.split()[0]} {model.display.split()[1]} {index + 1}",
                 option_codes=model.option_codes,
-                config={"model_code": model.car_type}, secret_key=settings.secret_key, clock=clock,
+                config={"model_code": model.car_type},
+                secret_key=settings.secret_key,
+                clock=clock,
             )
             identities.append(DeviceIdentity(vin, model.key, made.credential))
         elif vin in by_vin:
@@ -115,8 +125,12 @@ async def start_fleet(runtime: Runtime, speed: float) -> tuple[SimFleet, dict[st
     runtime.directory.forget()
     url = settings.public_base_url.replace("http", "ws", 1) + DEVICE_PATH
     fleet = SimFleet(
-        identities, url=url, clock=ScaledClock(speed), wake_profile=settings.sim.wake_profile,
-        idle_sleep_s=settings.sim.idle_sleep_s, seed=settings.sim.seed,
+        identities,
+        url=url,
+        clock=ScaledClock(speed),
+        wake_profile=settings.sim.wake_profile,
+        idle_sleep_s=settings.sim.idle_sleep_s,
+        seed=settings.sim.seed,
     )
     set_scene(fleet)
     fleet.start()
@@ -134,7 +148,10 @@ def set_scene(fleet: SimFleet) -> None:
 
 
 async def serve_demo(
-    settings: Settings, *, speed: float = 1.0, ready: asyncio.Event | None = None,
+    settings: Settings,
+    *,
+    speed: float = 1.0,
+    ready: asyncio.Event | None = None,
     handle_out: list[DemoHandle] | None = None,
 ) -> dict[str, Any]:
     """Run until the server stops; `ready` is set once demo.json is written."""
@@ -143,7 +160,10 @@ async def serve_demo(
     settings = settings.model_copy(update={"port": port})
     app = create_app(settings)
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", ws_max_size=settings.gateway.max_frame_bytes,
+        app,
+        log_level="warning",
+        lifespan="on",
+        ws_max_size=settings.gateway.max_frame_bytes,
         ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)
@@ -157,7 +177,7 @@ async def serve_demo(
     fleet, info = await start_fleet(runtime, speed)
     write_demo_json(settings.data_dir, info)
     if handle_out is not None:
-        handle_out.append(DemoHandle(runtime, fleet, info))
+        handle_out.append(DemoHandle(runtime, fleet, info, server))
     if ready is not None:
         ready.set()
     try:

@@ -1,4 +1,4 @@
-"""One error family rendered as Tesla's envelope: {"response": null, "error", "error_description"}."""
+"""One error family, rendered in Tesla's error envelope."""
 
 from __future__ import annotations
 

@@ -31,10 +31,17 @@ KNOWN_SCOPES = frozenset(
         "profile",
     }
 )
-OWNER_SCOPES = (
-    "openid offline_access user_data vehicle_device_data vehicle_location vehicle_cmds "
-    "vehicle_charging_cmds energy_device_data energy_cmds"
-).split()
+OWNER_SCOPES = [
+    "openid",
+    "offline_access",
+    "user_data",
+    "vehicle_device_data",
+    "vehicle_location",
+    "vehicle_cmds",
+    "vehicle_charging_cmds",
+    "energy_device_data",
+    "energy_cmds",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,8 +100,11 @@ def serve() -> None:
 
     settings = _settings()
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port,
-        log_level=settings.log_level, ws_max_size=settings.gateway.max_frame_bytes,
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        ws_max_size=settings.gateway.max_frame_bytes,
         ws_per_message_deflate=False,
     )
 
@@ -126,8 +129,17 @@ def sim(
 def token(
     email: Annotated[str, typer.Option(help="Account the token acts for")] = "owner@flotta.demo",
     scopes: Annotated[str, typer.Option(help="Space-separated scopes")] = " ".join(
-        ["openid", "offline_access", "user_data", "vehicle_device_data", "vehicle_location",
-         "vehicle_cmds", "vehicle_charging_cmds", "energy_device_data", "energy_cmds"]
+        [
+            "openid",
+            "offline_access",
+            "user_data",
+            "vehicle_device_data",
+            "vehicle_location",
+            "vehicle_cmds",
+            "vehicle_charging_cmds",
+            "energy_device_data",
+            "energy_cmds",
+        ]
     ),
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 28800,
     data_dir: DataDir = Path("./data"),
@@ -135,8 +147,11 @@ def token(
     """Mint an access token for an account (the demo owner by default)."""
     from flotta.cli.tokens import mint_for
 
-    settings = _demo_settings(data_dir, "127.0.0.1", 4443, 1, "demo") if _is_demo(
-        data_dir) else _settings(data_dir=data_dir)
+    settings = (
+        _demo_settings(data_dir, "127.0.0.1", 4443, 1, "demo")
+        if _is_demo(data_dir)
+        else _settings(data_dir=data_dir)
+    )
     try:
         print(asyncio.run(mint_for(settings, email, scopes.split(), ttl)))
     except LookupError as exc:

@@ -39,7 +39,9 @@ def routable_for(domain: str, message: Message) -> universal_message_pb2.Routabl
     return routable
 
 
-async def send_routable(hub: Hub, vin: str, routable: bytes) -> universal_message_pb2.RoutableMessage:
+async def send_routable(
+    hub: Hub, vin: str, routable: bytes
+) -> universal_message_pb2.RoutableMessage:
     reply_bytes = await hub.command(vin, routable)
     reply = universal_message_pb2.RoutableMessage()
     try:

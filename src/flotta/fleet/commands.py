@@ -11,7 +11,7 @@ from starlette.responses import Response
 from tesla_protocol.command import universal_message_pb2
 
 from flotta.auth.tokens import Principal
-from flotta.commands import CommandError, describe_message, parse_command
+from flotta.commands import CommandError, command_spec, describe_message, parse_command
 from flotta.commands.execute import DOMAINS, run_command
 from flotta.errors import FlottaError, InvalidRequest, MissingScopes
 from flotta.fleet.body import json_object
@@ -53,7 +53,9 @@ async def command(
         parsed = parse_command(command, body)
     except CommandError as exc:
         raise FlottaError(
-            exc.message, status=exc.status, key=exc.key,
+            exc.message,
+            status=exc.status,
+            key=exc.key,
             messages={exc.field: [exc.message]} if exc.field else None,
         ) from exc
     _check_scopes(who, parsed.scopes, f"command {command}")
@@ -68,7 +70,9 @@ async def command(
     return envelope(result)
 
 
-def _decode_routable(body: dict[str, object]) -> tuple[bytes, universal_message_pb2.RoutableMessage]:
+def _decode_routable(
+    body: dict[str, object],
+) -> tuple[bytes, universal_message_pb2.RoutableMessage]:
     encoded = body.get("routable_message")
     if not isinstance(encoded, str) or not encoded:
         raise InvalidRequest("missing routable_message param", key="invalid_request")
@@ -107,15 +111,9 @@ def _scopes_for(message: universal_message_pb2.RoutableMessage) -> tuple[frozens
         raise InvalidRequest("invalid routable_message param: the command is not signed")
     name = describe_message(domain, message.protobuf_message_as_bytes)
     if name is None:
+        # Pings, wakes and information requests: no REST twin, so the plain command scope.
         return frozenset({"vehicle_cmds"}), "this signed command"
-    spec_scopes = parse_scopes_of(name)
-    return spec_scopes, f"command {name}"
-
-
-def parse_scopes_of(name: str) -> frozenset[str]:
-    from flotta.commands import command_spec
-
-    return frozenset(command_spec(name).scopes)
+    return frozenset(command_spec(name).scopes), f"command {name}"
 
 
 @router.post(

@@ -7,8 +7,8 @@ from starlette.responses import PlainTextResponse, Response
 
 from flotta.auth.tokens import Principal
 from flotta.fleet.deps import RuntimeDep, owner_of, require_scopes
-from flotta.fleet.responses import envelope
 from flotta.fleet.errors_doc import errors
+from flotta.fleet.responses import envelope
 
 router = APIRouter(tags=["users"])
 
@@ -41,14 +41,10 @@ async def me(runtime: RuntimeDep, who: Principal = Depends(UserData)) -> Respons
 
 
 @router.get("/api/1/users/region", responses=errors(401))
-async def region(
-    runtime: RuntimeDep, who: Principal = Depends(require_scopes())
-) -> Response:
+async def region(runtime: RuntimeDep, who: Principal = Depends(require_scopes())) -> Response:
     """Any valid token may ask its region; the base URL is this server, not Tesla's."""
     user = await owner_of(who, runtime)
-    return envelope(
-        {"region": user.region, "fleet_api_base_url": runtime.settings.public_base_url}
-    )
+    return envelope({"region": user.region, "fleet_api_base_url": runtime.settings.public_base_url})
 
 
 @router.get("/api/1/users/orders", responses=errors(401, 403))

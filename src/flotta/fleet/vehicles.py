@@ -1,4 +1,4 @@
-"""Products, the vehicle list, one vehicle, `vehicle_data` and `wake_up` (reference §4.2–4.3)."""
+"""Products, the vehicle list, one vehicle, `vehicle_data` and `wake_up` (reference §4.2-4.3)."""
 
 from __future__ import annotations
 
@@ -35,15 +35,19 @@ ENDPOINTS = frozenset(
     }
 )
 DEFAULT_SECTIONS = frozenset(
-    {"charge_state", "climate_state", "drive_state", "gui_settings", "vehicle_config",
-     "vehicle_state"}
+    {
+        "charge_state",
+        "climate_state",
+        "drive_state",
+        "gui_settings",
+        "vehicle_config",
+        "vehicle_state",
+    }
 )
 
 
 @router.get("/api/1/products", responses=errors(401))
-async def products(
-    runtime: RuntimeDep, who: Principal = Depends(require_scopes())
-) -> Response:
+async def products(runtime: RuntimeDep, who: Principal = Depends(require_scopes())) -> Response:
     """Every vehicle (and, later, energy site) of the token's account."""
     user = await owner_of(who, runtime)
     items = [
@@ -63,7 +67,9 @@ async def list_vehicles(
     user = await owner_of(who, runtime)
     records = await runtime.directory.vehicles_of(user.id)
     start = (page - 1) * per_page
-    items = [vehicle_object(v, runtime.hub.state_of(v.vin)) for v in records[start:start + per_page]]
+    items = [
+        vehicle_object(v, runtime.hub.state_of(v.vin)) for v in records[start : start + per_page]
+    ]
     return paginated(items, page=page, per_page=per_page, total=len(records))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,14 +17,13 @@ from flotta.errors import VehicleUnavailable
 from flotta.gateway import protocol
 from flotta.gateway.presence import PresenceRecorder
 from flotta.gateway.protocol import Frame, FrameError, FrameType, PowerState
-from flotta.gateway.session import DeviceSession, Sender
+from flotta.gateway.session import Closer, DeviceSession, Sender
 from flotta.settings import GatewaySettings
 from flotta.vehicles.signals import dict_from_payload
 
 log = structlog.get_logger(__name__)
 
 Receive = Callable[[], Awaitable[bytes | str | None]]
-Close = Callable[[int, str], Awaitable[None]]
 FrameListener = Callable[[VehicleRecord, Frame], None]
 
 HELLO_TIMEOUT_S = 10.0
@@ -70,10 +70,10 @@ class Hub:
         return self.state_of(vin)
 
     async def serve(
-        self, record: VehicleRecord, receive: Receive, send: Sender, close: Close, peer: str
+        self, record: VehicleRecord, receive: Receive, send: Sender, close: Closer, peer: str
     ) -> None:
         """Run one device link from its HELLO to its end."""
-        session = DeviceSession(record, send, self.clock.now())
+        session = DeviceSession(record, send, close, self.clock.now())
         try:
             hello = await asyncio.wait_for(receive(), HELLO_TIMEOUT_S)
             self._accept_hello(session, hello)
@@ -83,7 +83,10 @@ class Hub:
             return
         previous = self.sessions.get(record.vin)
         if previous is not None:
+            # One link per VIN: the newer connection wins, the older one is told why.
             previous.close()
+            with contextlib.suppress(Exception):
+                await previous.close_link(4409, "replaced by a newer connection")
         self.sessions[record.vin] = session
         self.presence.record(record.id, "connected", self.clock.now(), peer)
         await send(protocol.encode_json(FrameType.WELCOME, self._welcome()))
@@ -167,4 +170,3 @@ class Hub:
         if session.set_power(power):
             kind = "online" if power == PowerState.ONLINE else "asleep"
             self.presence.record(session.record.id, kind, self.clock.now())
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -12,14 +13,18 @@ from flotta.errors import DeviceTimeout, VehicleUnavailable
 from flotta.gateway.protocol import MAX_CORRELATION_ID, Frame, FrameType, PowerState, encode
 
 Sender = Callable[[bytes], Awaitable[None]]
+Closer = Callable[[int, str], Awaitable[None]]
 
 
 class DeviceSession:
     """The gateway's view of one live link; requests are matched to replies by correlation id."""
 
-    def __init__(self, record: VehicleRecord, send: Sender, connected_at: datetime) -> None:
+    def __init__(
+        self, record: VehicleRecord, send: Sender, close_link: Closer, connected_at: datetime
+    ) -> None:
         self.record = record
         self._send = send
+        self.close_link = close_link
         self.connected_at = connected_at
         self.power = PowerState.ONLINE
         self.mirror: dict[str, Any] = {}
@@ -87,10 +92,8 @@ class DeviceSession:
             self._wake_sent = True
             await self.send(encode(FrameType.WAKE))
         if grace_s > 0 and self.power != PowerState.ONLINE:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._online.wait(), grace_s)
-            except TimeoutError:
-                pass
         return self.power
 
     def close(self) -> None:

@@ -188,6 +188,11 @@ class SimDevice:
             return _plain_reply(request, domain, payload)
         return self._signed(domain, request)
 
+    async def sleep_now(self) -> None:
+        """Put the car to sleep now (scenarios and tests); it still answers a wake."""
+        for transition in self.power.sleep_now(self.clock.now()):
+            await self._report_power(transition)
+
     def pair_key(self, public_key: bytes, role: int = keys_pb2.ROLE_OWNER) -> None:
         """Enrol a client key on this car, as an owner does with the phone app (pairing)."""
         self.whitelist.enroll(public_key, role)

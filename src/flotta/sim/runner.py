@@ -41,8 +41,13 @@ async def run_remote_fleet(
     if not url.endswith("/gateway/v1/connect"):
         url += "/gateway/v1/connect"
     fleet = SimFleet(
-        identities, url=url, clock=ScaledClock(speed), wake_profile=settings.sim.wake_profile,
-        idle_sleep_s=settings.sim.idle_sleep_s, seed=settings.sim.seed, tick_s=tick_s,
+        identities,
+        url=url,
+        clock=ScaledClock(speed),
+        wake_profile=settings.sim.wake_profile,
+        idle_sleep_s=settings.sim.idle_sleep_s,
+        seed=settings.sim.seed,
+        tick_s=tick_s,
     )
     fleet.start()
     try:

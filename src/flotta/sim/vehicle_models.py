@@ -1,0 +1,202 @@
+"""Catalogue of simulated vehicle models and VIN generation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FIRMWARE_VERSION = "2026.38.4 abcdef123456"
+
+
+@dataclass(frozen=True)
+class VehicleModel:
+    """Static characteristics of one model/trim, enough to drive the physics and config."""
+
+    key: str
+    display: str
+    car_type: str  # vehicle_config.car_type
+    telemetry_car_type: str  # CarTypeValue name
+    trim_badging: str
+    battery_kwh: float
+    rated_range_mi: float
+    wh_per_mi: float
+    max_ac_amps: int
+    ac_phases: int
+    dc_peak_kw: float
+    dc_taper_start_soc: float  # peak power held until this SoC (0-1)
+    charge_port_type: str  # US | EU | CCS | GB
+    wheel_type: str
+    option_codes: str
+    rear_seat_heaters: int
+    third_row_seats: str
+    has_third_row_heaters: bool
+    has_sunroof: bool
+    has_tonneau: bool
+    has_seat_cooling: bool
+    has_air_suspension: bool
+    motorized_charge_port: bool
+    vin_prefix: str  # WMI + VDS (8 chars, before the check digit)
+    plant: str
+    exterior_color: str
+    model_code: str = "m3"  # the short code Tesla's apps use (m3, my, ms, ct)
+    firmware: str = FIRMWARE_VERSION
+
+    @property
+    def wheelbase_code(self) -> str:
+        """Short model letter used in UIs and VINs."""
+        return self.vin_prefix[3]
+
+
+MODELS: dict[str, VehicleModel] = {
+    m.key: m
+    for m in (
+        VehicleModel(
+            key="model3_lr",
+            model_code="m3",
+            display="Model 3 Long Range",
+            car_type="model3",
+            telemetry_car_type="CarTypeModel3",
+            trim_badging="74d",
+            battery_kwh=78.0,
+            rated_range_mi=341.0,
+            wh_per_mi=229.0,
+            max_ac_amps=48,
+            ac_phases=1,
+            dc_peak_kw=250.0,
+            dc_taper_start_soc=0.40,
+            charge_port_type="US",
+            wheel_type="Photon18",
+            option_codes="APF2,APH4,AU3P,BC3B,CH15,COUS,DRLH,FC3P,GLFR,HL32,MT353,PPSW,PRM31",
+            rear_seat_heaters=1,
+            third_row_seats="None",
+            has_third_row_heaters=False,
+            has_sunroof=False,
+            has_tonneau=False,
+            has_seat_cooling=True,
+            has_air_suspension=False,
+            motorized_charge_port=True,
+            vin_prefix="5YJ3E1EB",
+            plant="F",
+            exterior_color="StealthGrey",
+        ),
+        VehicleModel(
+            key="modely",
+            model_code="my",
+            display="Model Y Long Range",
+            car_type="modely",
+            telemetry_car_type="CarTypeModelY",
+            trim_badging="74d",
+            battery_kwh=78.0,
+            rated_range_mi=327.0,
+            wh_per_mi=245.0,
+            max_ac_amps=48,
+            ac_phases=1,
+            dc_peak_kw=250.0,
+            dc_taper_start_soc=0.42,
+            charge_port_type="US",
+            wheel_type="Apollo19",
+            option_codes="APF2,APH4,AU3P,BC3B,CH15,COUS,DRLH,FC3P,MTY13,PPSW,PRMY1,STY7S",
+            rear_seat_heaters=1,
+            third_row_seats="FuturisFoldFlat",
+            has_third_row_heaters=True,
+            has_sunroof=False,
+            has_tonneau=False,
+            has_seat_cooling=True,
+            has_air_suspension=False,
+            motorized_charge_port=True,
+            vin_prefix="7SAYGDEE",
+            plant="A",
+            exterior_color="PearlWhite",
+        ),
+        VehicleModel(
+            key="models_plaid",
+            model_code="ms",
+            display="Model S Plaid",
+            car_type="models",
+            telemetry_car_type="CarTypeModelS",
+            trim_badging="p100d",
+            battery_kwh=95.0,
+            rated_range_mi=368.0,
+            wh_per_mi=258.0,
+            max_ac_amps=48,
+            ac_phases=1,
+            dc_peak_kw=250.0,
+            dc_taper_start_soc=0.45,
+            charge_port_type="US",
+            wheel_type="Tempest19",
+            option_codes="APF2,APH4,AU3P,BC3R,CH15,COUS,DRLH,MTS14,PPMR,PRMS1,SC05",
+            rear_seat_heaters=1,
+            third_row_seats="None",
+            has_third_row_heaters=False,
+            has_sunroof=True,
+            has_tonneau=False,
+            has_seat_cooling=True,
+            has_air_suspension=True,
+            motorized_charge_port=True,
+            vin_prefix="5YJSA1E6",
+            plant="F",
+            exterior_color="UltraRed",
+        ),
+        VehicleModel(
+            key="cybertruck",
+            model_code="ct",
+            display="Cybertruck AWD",
+            car_type="cybertruck",
+            telemetry_car_type="CarTypeCybertruck",
+            trim_badging="awd",
+            battery_kwh=123.0,
+            rated_range_mi=318.0,
+            wh_per_mi=415.0,
+            max_ac_amps=48,
+            ac_phases=1,
+            dc_peak_kw=325.0,
+            dc_taper_start_soc=0.45,
+            charge_port_type="US",
+            wheel_type="Cybertruck20",
+            option_codes="APF2,APH4,BC3B,COUS,CT01,DRLH,PPSS,PRCT1",
+            rear_seat_heaters=1,
+            third_row_seats="None",
+            has_third_row_heaters=False,
+            has_sunroof=False,
+            has_tonneau=True,
+            has_seat_cooling=True,
+            has_air_suspension=True,
+            motorized_charge_port=True,
+            vin_prefix="7G2CEHED",
+            plant="A",
+            exterior_color="Stainless",
+        ),
+    )
+}
+
+_TRANSLIT = {
+    **{str(d): d for d in range(10)},
+    **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
+    **dict(zip("JKLMN", range(1, 6), strict=True)),
+    "P": 7,
+    "R": 9,
+    **dict(zip("STUVWXYZ", range(2, 10), strict=True)),
+}
+_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+_MODEL_YEAR_2026 = "T"
+
+
+def vin_check_digit(vin: str) -> str:
+    """ISO 3779 / 49 CFR 565 check digit for a 17-char VIN (position 9 ignored)."""
+    total = sum(_TRANSLIT[c] * w for c, w in zip(vin.upper(), _WEIGHTS, strict=True))
+    remainder = total % 11
+    return "X" if remainder == 10 else str(remainder)
+
+
+def make_vin(model: VehicleModel | str, serial: int) -> str:
+    """A valid-looking VIN for `model` with a six-digit production `serial`."""
+    m = MODELS[model] if isinstance(model, str) else model
+    draft = f"{m.vin_prefix}0{_MODEL_YEAR_2026}{m.plant}{serial % 1_000_000:06d}"
+    return draft[:8] + vin_check_digit(draft) + draft[9:]
+
+
+def get_model(key: str) -> VehicleModel:
+    """Look a model up by key; raises KeyError naming the known keys."""
+    try:
+        return MODELS[key]
+    except KeyError:
+        raise KeyError(f"unknown model {key!r}; known: {', '.join(MODELS)}") from None
