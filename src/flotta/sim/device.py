@@ -201,24 +201,24 @@ class SimDevice:
         verifier = self.verifiers[domain]
         outcome = verifier.handle(request)
         if isinstance(outcome, ImmediateReply):
-            return outcome.message.SerializeToString()
+            return bytes(outcome.message.SerializeToString())
         payload = self._execute(domain, outcome.payload)
-        return verifier.build_reply(request, payload).SerializeToString()
+        return bytes(verifier.build_reply(request, payload).SerializeToString())
 
     def _execute(self, domain: int, payload: bytes) -> bytes:
         try:
             if domain == VCSEC:
                 message = vcsec_pb2.UnsignedMessage()
                 message.ParseFromString(payload)
-                return self.vehicle.execute_vcsec(message).SerializeToString()
+                return bytes(self.vehicle.execute_vcsec(message).SerializeToString())
             action = car_server_pb2.Action()
             action.ParseFromString(payload)
-            return self.vehicle.execute(action).SerializeToString()
+            return bytes(self.vehicle.execute(action).SerializeToString())
         except DecodeError:
             response = car_server_pb2.Response()
             response.actionStatus.result = car_server_pb2.OPERATIONSTATUS_ERROR
             response.actionStatus.result_reason.plain_text = "decoding"
-            return response.SerializeToString()
+            return bytes(response.SerializeToString())
 
 
 def _swap(
@@ -236,11 +236,11 @@ def _plain_reply(
 ) -> bytes:
     reply = _swap(request, domain)
     reply.protobuf_message_as_bytes = payload
-    return reply.SerializeToString()
+    return bytes(reply.SerializeToString())
 
 
 def _fault_reply(request: universal_message_pb2.RoutableMessage, fault: int) -> bytes:
     reply = _swap(request, request.to_destination.domain)
     reply.signedMessageStatus.operation_status = universal_message_pb2.OPERATIONSTATUS_ERROR
     reply.signedMessageStatus.signed_message_fault = fault  # type: ignore[assignment]
-    return reply.SerializeToString()
+    return bytes(reply.SerializeToString())
