@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -73,11 +72,11 @@ def _print_banner(path: Path) -> None:
     import json
 
     info = json.loads(path.read_text())
-    console.print(f"[bold green]Flotta demo ready[/bold green] at {info['base_url']}")
-    console.print(f"access token: {info['access_token']}")
-    console.print("vehicles: " + ", ".join(info["vehicles"]))
-    console.print(f"written to {path}; press Ctrl-C to stop")
-    sys.stdout.flush()
+    # Plain print: rich would wrap the token across lines and break copy-and-paste.
+    print(f"Flotta demo ready at {info['base_url']}")
+    print(f"access token: {info['access_token']}")
+    print("vehicles: " + ", ".join(info["vehicles"]))
+    print(f"written to {path}; press Ctrl-C to stop", flush=True)
 
 
 def _run(main: Any) -> None:

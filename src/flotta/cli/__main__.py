@@ -1,0 +1,5 @@
+"""`python -m flotta.cli` runs the `flotta` command."""
+
+from flotta.cli.main import main
+
+main()
