@@ -141,8 +141,9 @@ async def start_fleet(runtime: Runtime, speed: float) -> tuple[SimFleet, dict[st
 def set_scene(fleet: SimFleet) -> None:
     """Give the demo something to watch: one car charging at home, one driving."""
     if fleet.devices:
-        fleet.devices[0].vehicle.plug_in("ac")
-        fleet.devices[0].vehicle.charge_requested = True
+        home_charger = fleet.devices[0].vehicle
+        home_charger.soc = 0.3  # low enough to charge for hours, even on a fast clock
+        home_charger.plug_in("ac")
     if len(fleet.devices) > 1:
         fleet.devices[1].vehicle.start_drive()
 
