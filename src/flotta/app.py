@@ -9,8 +9,9 @@ from fastapi import FastAPI
 
 from flotta.clock import Clock
 from flotta.errors import install_error_handlers
-from flotta.fleet import commands, users, vehicles
+from flotta.fleet import commands, sharing, users, vehicle_info, vehicles
 from flotta.gateway import endpoints as gateway_endpoints
+from flotta.logs import configure_logging
 from flotta.runtime import Runtime
 from flotta.settings import Settings
 
@@ -25,6 +26,7 @@ def create_app(
     on_stopping: Hook | None = None,
 ) -> FastAPI:
     """Build the app. `on_started`/`on_stopping` let `flotta demo` run its simulator alongside."""
+    configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,6 +49,6 @@ def create_app(
     )
     install_error_handlers(app)
 
-    for module in (users, vehicles, commands, gateway_endpoints):
+    for module in (users, vehicles, vehicle_info, sharing, commands, gateway_endpoints):
         app.include_router(module.router)
     return app

@@ -60,6 +60,7 @@ async def provision_demo(
     clock: Clock,
     count: int,
     known: list[DeviceIdentity],
+    first_serial: int = 100_000,
 ) -> tuple[str, list[DeviceIdentity]]:
     """Ensure the demo owner and `count` vehicles exist; return its subject and identities."""
     owner = await ensure_owner(session, DEMO_OWNER, "Demo Owner", clock)
@@ -68,7 +69,7 @@ async def provision_demo(
     identities: list[DeviceIdentity] = []
     for index in range(count):
         model = get_model(DEMO_MODELS[index % len(DEMO_MODELS)])
-        vin = make_vin(model, 100_000 + index)
+        vin = make_vin(model, first_serial + index)
         existing = await repo.by_vin(vin)
         if existing is None:
             made = await provision_vehicle(

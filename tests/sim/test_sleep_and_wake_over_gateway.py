@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.live import LiveDemo, start_live_demo
 
 SPEED = 200.0  # simulated seconds per wall second

@@ -3,7 +3,8 @@
 from flotta.accounts.models import User
 from flotta.db.base import Base
 from flotta.devices.models import PresenceEvent, Vehicle
+from flotta.sharing.models import Driver, Invitation
 
 metadata = Base.metadata
 
-__all__ = ["PresenceEvent", "User", "Vehicle", "metadata"]
+__all__ = ["Driver", "Invitation", "PresenceEvent", "User", "Vehicle", "metadata"]

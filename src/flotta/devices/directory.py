@@ -13,6 +13,7 @@ from flotta.accounts.repository import UserRepository
 from flotta.clock import Clock
 from flotta.devices.models import Vehicle
 from flotta.devices.repository import VehicleRepository
+from flotta.sharing.repository import DriverRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +59,14 @@ class UserRecord:
 
 
 class Directory:
-    """Vehicles by VIN and Fleet id, users by token subject; entries expire after `ttl_s`."""
+    """Vehicles by VIN and Fleet id, users by token subject; entries expire after `ttl_s`.
+
+    Other processes (`flotta sim`, a second API process) may add records, so entries are
+    short-lived; within one process, writers call `forget()`.
+    """
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, ttl_s: float = 30.0
+        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, ttl_s: float = 5.0
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -69,6 +74,7 @@ class Directory:
         self._vehicles: dict[str, tuple[float, VehicleRecord | None]] = {}
         self._users: dict[str, tuple[float, UserRecord | None]] = {}
         self._owned: dict[int, tuple[float, list[VehicleRecord]]] = {}
+        self._driven: dict[int, tuple[float, frozenset[int]]] = {}
 
     def _fresh(self, stamp: float) -> bool:
         return self._clock.monotonic() - stamp < self._ttl
@@ -97,6 +103,25 @@ class Directory:
         self._owned[owner_id] = (self._clock.monotonic(), records)
         return records
 
+    async def driven_by(self, user_id: int) -> frozenset[int]:
+        """Fleet ids of vehicles shared with this account as a driver."""
+        hit = self._driven.get(user_id)
+        if hit is not None and self._fresh(hit[0]):
+            return hit[1]
+        async with self._sessions() as session:
+            ids = frozenset(await DriverRepository(session).driven_vehicle_ids(user_id))
+        self._driven[user_id] = (self._clock.monotonic(), ids)
+        return ids
+
+    async def visible_to(self, user_id: int) -> list[VehicleRecord]:
+        """Owned vehicles first, then those shared with the account, each in id order."""
+        records = list(await self.vehicles_of(user_id))
+        for fleet_id in sorted(await self.driven_by(user_id)):
+            record = await self.vehicle(str(fleet_id))
+            if record is not None:
+                records.append(record)
+        return records
+
     async def user(self, subject: str) -> UserRecord | None:
         hit = self._users.get(subject)
         if hit is not None and self._fresh(hit[0]):
@@ -112,3 +137,4 @@ class Directory:
         self._vehicles.clear()
         self._users.clear()
         self._owned.clear()
+        self._driven.clear()

@@ -54,13 +54,26 @@ async def owner_of(principal: Principal, runtime: Runtime) -> UserRecord:
     return user
 
 
-async def vehicle_for(principal: Principal, runtime: Runtime, tag: str) -> VehicleRecord:
-    """Resolve `{vehicle_tag}` for this caller. Anything not theirs looks absent (404)."""
+async def vehicle_for(
+    principal: Principal, runtime: Runtime, tag: str, *, owner_only: bool = False
+) -> VehicleRecord:
+    """Resolve `{vehicle_tag}` for its owner or a driver. Anything else looks absent (404)."""
     user = await owner_of(principal, runtime)
     record = await runtime.directory.vehicle(tag)
-    if record is None or record.owner_id != user.id:
-        raise NotFound(f"no vehicle {tag!r} on this account", key="not_found")
-    return record
+    if record is not None and record.owner_id == user.id:
+        return record
+    if (
+        record is not None
+        and not owner_only
+        and record.id in await runtime.directory.driven_by(user.id)
+    ):
+        return record
+    raise NotFound(f"no vehicle {tag!r} on this account", key="not_found")
+
+
+def access_type(user: UserRecord, record: VehicleRecord) -> str:
+    """Tesla's `access_type`: the owner, or a driver the owner shared the car with."""
+    return "OWNER" if record.owner_id == user.id else "DRIVER"
 
 
 VehicleTag = Annotated[

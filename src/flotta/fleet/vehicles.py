@@ -7,7 +7,14 @@ from starlette.responses import Response
 
 from flotta.auth.tokens import Principal
 from flotta.errors import InvalidRequest
-from flotta.fleet.deps import RuntimeDep, VehicleTag, owner_of, require_scopes, vehicle_for
+from flotta.fleet.deps import (
+    RuntimeDep,
+    VehicleTag,
+    access_type,
+    owner_of,
+    require_scopes,
+    vehicle_for,
+)
 from flotta.fleet.errors_doc import errors
 from flotta.fleet.responses import envelope, paginated
 from flotta.vehicles.objects import product_object, vehicle_object
@@ -51,8 +58,8 @@ async def products(runtime: RuntimeDep, who: Principal = Depends(require_scopes(
     """Every vehicle (and, later, energy site) of the token's account."""
     user = await owner_of(who, runtime)
     items = [
-        product_object(v, runtime.hub.state_of(v.vin))
-        for v in await runtime.directory.vehicles_of(user.id)
+        product_object(v, runtime.hub.state_of(v.vin), access_type(user, v))
+        for v in await runtime.directory.visible_to(user.id)
     ]
     return envelope(items, count=len(items))
 
@@ -65,10 +72,11 @@ async def list_vehicles(
     per_page: int = Query(100, ge=1, le=100),
 ) -> Response:
     user = await owner_of(who, runtime)
-    records = await runtime.directory.vehicles_of(user.id)
+    records = await runtime.directory.visible_to(user.id)
     start = (page - 1) * per_page
     items = [
-        vehicle_object(v, runtime.hub.state_of(v.vin)) for v in records[start : start + per_page]
+        vehicle_object(v, runtime.hub.state_of(v.vin), access_type(user, v))
+        for v in records[start : start + per_page]
     ]
     return paginated(items, page=page, per_page=per_page, total=len(records))
 
@@ -79,7 +87,8 @@ async def get_vehicle(
 ) -> Response:
     """One vehicle; never wakes it. Its `state` says whether paid calls can succeed."""
     record = await vehicle_for(who, runtime, vehicle_tag)
-    return envelope(vehicle_object(record, runtime.hub.state_of(record.vin)))
+    access = access_type(await owner_of(who, runtime), record)
+    return envelope(vehicle_object(record, runtime.hub.state_of(record.vin), access))
 
 
 def parse_endpoints(raw: str | None) -> frozenset[str]:
@@ -115,7 +124,12 @@ async def vehicle_data(
     data = render_vehicle_data(
         session.mirror, session.config, set(sections), include_location, now_ms
     )
-    body = {**vehicle_object(record, "online"), "user_id": record.owner_id, **data}
+    user = await owner_of(who, runtime)
+    body = {
+        **vehicle_object(record, "online", access_type(user, record)),
+        "user_id": user.id,
+        **data,
+    }
     return envelope(body)
 
 
@@ -126,4 +140,6 @@ async def wake_up(
     """Wake a sleeping vehicle; answers with its state after a short grace period."""
     record = await vehicle_for(who, runtime, vehicle_tag)
     state = await runtime.hub.wake(record.vin, runtime.settings.gateway.wake_grace_s)
-    return envelope({**vehicle_object(record, state), "user_id": record.owner_id})
+    user = await owner_of(who, runtime)
+    access = access_type(user, record)
+    return envelope({**vehicle_object(record, state, access), "user_id": user.id})

@@ -9,9 +9,13 @@ from rich.console import Console
 from flotta.clock import ScaledClock
 from flotta.db.engine import make_engine, make_sessionmaker
 from flotta.db.migrate import upgrade_to_head
-from flotta.demo import CREDENTIALS_FILE, provision_demo
+from flotta.demo import provision_demo
 from flotta.settings import Settings
 from flotta.sim.fleet import DeviceIdentity, SimFleet, load_identities, save_identities
+
+# A separate file and serial range, so a remote fleet never takes over the demo's own cars.
+REMOTE_CREDENTIALS_FILE = "sim-remote-credentials.json"
+REMOTE_FIRST_SERIAL = 200_000
 
 
 async def _identities(settings: Settings) -> list[DeviceIdentity]:
@@ -21,10 +25,15 @@ async def _identities(settings: Settings) -> list[DeviceIdentity]:
     try:
         await upgrade_to_head(engine)
         sessions = make_sessionmaker(engine)
-        path = settings.data_dir / CREDENTIALS_FILE
+        path = settings.data_dir / REMOTE_CREDENTIALS_FILE
         async with sessions() as session, session.begin():
             _, identities = await provision_demo(
-                session, settings, clock, settings.sim.vehicles, load_identities(path)
+                session,
+                settings,
+                clock,
+                settings.sim.vehicles,
+                load_identities(path),
+                first_serial=REMOTE_FIRST_SERIAL,
             )
         save_identities(path, identities)
         return identities

@@ -15,14 +15,14 @@ def _tokens(vin: str) -> list[str]:
     return [digest[:16], digest[16:32]]
 
 
-def vehicle_object(record: VehicleRecord, state: str) -> dict[str, Any]:
+def vehicle_object(record: VehicleRecord, state: str, access: str = "OWNER") -> dict[str, Any]:
     """The vehicle object as `/vehicles`, `/vehicles/{tag}` and `wake_up` return it."""
     return {
         "id": record.id,
         "vehicle_id": record.vehicle_id,
         "vin": record.vin,
         "color": None,
-        "access_type": "OWNER",
+        "access_type": access,
         "display_name": record.display_name,
         "option_codes": record.option_codes or None,
         "granular_access": {"hide_private": False},
@@ -38,10 +38,10 @@ def vehicle_object(record: VehicleRecord, state: str) -> dict[str, Any]:
     }
 
 
-def product_object(record: VehicleRecord, state: str) -> dict[str, Any]:
+def product_object(record: VehicleRecord, state: str, access: str = "OWNER") -> dict[str, Any]:
     """A vehicle as `/products` lists it: the vehicle object plus product members."""
     return {
-        **vehicle_object(record, state),
+        **vehicle_object(record, state, access),
         "cached_data": "",
         "device_type": "vehicle",
         "command_signing": record.command_signing,

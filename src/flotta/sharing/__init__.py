@@ -1,0 +1,1 @@
+"""Vehicle sharing: invitations and the drivers they create."""

@@ -1,0 +1,60 @@
+"""`flotta sim --connect URL --vehicles N` runs cars in another process against a live gateway."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import httpx
+from tests.live import LiveDemo
+
+
+def test_remote_sim_process_connects_and_obeys(live: LiveDemo) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flotta.cli",
+            "sim",
+            "--connect",
+            live.base_url.replace("http", "ws"),
+            "--vehicles",
+            "3",
+            "--data-dir",
+            str(live.data_dir),
+            "--wake-profile",
+            "instant",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    headers = {"Authorization": f"Bearer {live.token}"}
+    try:
+        with httpx.Client(base_url=live.base_url, headers=headers, timeout=10) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                vehicles = client.get("/api/1/vehicles").json()["response"]
+                remote = [v for v in vehicles if v["vin"] not in live.vins]
+                if len(remote) == 3 and all(v["state"] == "online" for v in remote):
+                    break
+                assert proc.poll() is None, proc.communicate()[0]
+                assert time.monotonic() < deadline, f"remote cars never came online: {remote}"
+                time.sleep(0.1)
+            vin = remote[0]["vin"]
+            done = client.post(f"/api/1/vehicles/{vin}/command/set_sentry_mode", json={"on": True})
+            assert done.json()["response"]["result"] is True
+            data = client.get(
+                f"/api/1/vehicles/{vin}/vehicle_data", params={"endpoints": "vehicle_state"}
+            ).json()["response"]
+            assert data["vehicle_state"]["sentry_mode"] is True
+            # The demo's own cars were not taken over by the remote process.
+            assert all(v["state"] == "online" for v in vehicles if v["vin"] in live.vins[:2])
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    deadline = time.monotonic() + 10
+    while live.handle.runtime.hub.state_of(vin) != "offline":
+        assert time.monotonic() < deadline, "the remote car stayed online after its process died"
+        time.sleep(0.05)

@@ -1,0 +1,60 @@
+"""Generated documents stay true: the compatibility table and the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flotta import compat
+from flotta.openapi import openapi_document
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _routes() -> set[tuple[str, str]]:
+    """Every HTTP operation the app serves, as its OpenAPI document lists them."""
+    return {
+        (method.upper(), path)
+        for path, item in openapi_document()["paths"].items()
+        for method in item
+    }
+
+
+def test_compatibility_document_is_current() -> None:
+    assert (ROOT / "docs" / "compatibility.md").read_text() == compat.render(), (
+        "run: python -m flotta.compat > docs/compatibility.md"
+    )
+
+
+def test_every_endpoint_marked_done_is_a_real_route() -> None:
+    routes = _routes()
+    missing = [
+        f"{e.method} {e.path}"
+        for e in compat.ENDPOINTS
+        if e.status == compat.DONE and (e.method, e.path) not in routes
+    ]
+    assert missing == []
+
+
+def test_every_api_route_is_in_the_compatibility_table() -> None:
+    listed = {(e.method, e.path) for e in compat.ENDPOINTS}
+    unlisted = sorted(
+        f"{m} {p}"
+        for m, p in _routes()
+        if p.startswith("/api/") and m != "HEAD" and (m, p) not in listed
+    )
+    assert unlisted == []
+
+
+def test_openapi_document_is_current() -> None:
+    current = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    assert current == openapi_document(), "run: python -m flotta.openapi > docs/openapi.json"
+
+
+def test_every_operation_documents_the_error_envelope() -> None:
+    for path, item in openapi_document()["paths"].items():
+        if path == "/status":
+            continue
+        for method, operation in item.items():
+            codes = set(operation["responses"])
+            assert "401" in codes, f"{method.upper()} {path} does not declare 401"
