@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL database on the machine's server, for tests that need one."""
+"""Throwaway PostgreSQL databases on the machine's server, for tests that need one."""
 
 from __future__ import annotations
 
@@ -16,15 +16,36 @@ PG_PORT = int(os.environ.get("FLOTTA_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("FLOTTA_TEST_PG_USER", "postgres")
 
 
-@asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
-    """Create an empty database, yield its SQLAlchemy URL, drop it afterwards."""
+async def _admin() -> asyncpg.Connection:
+    return await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
+
+
+async def create_database() -> str:
+    """Create an empty database and return its SQLAlchemy URL."""
     service_reachable(PG_HOST, PG_PORT, "PostgreSQL")
     name = f"flotta_test_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
+    admin = await _admin()
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+    return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+
+
+async def drop_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = await _admin()
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    """An empty database for the block, dropped afterwards."""
+    url = await create_database()
+    try:
+        yield url
+    finally:
+        await drop_database(url)

@@ -27,15 +27,33 @@ def wait_for(path: Path, proc: subprocess.Popen[str], timeout_s: float) -> None:
 def test_demo_writes_demo_json_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [*FLOTTA, "demo", "--port", "0", "--data-dir", str(tmp_path), "--vehicles", "3",
-         "--wake-profile", "instant"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        [
+            *FLOTTA,
+            "demo",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path),
+            "--vehicles",
+            "3",
+            "--wake-profile",
+            "instant",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     try:
         wait_for(tmp_path / "demo.json", proc, 30)
         info = json.loads((tmp_path / "demo.json").read_text())
-        assert set(info) >= {"base_url", "access_token", "refresh_token", "vehicles",
-                             "energy_sites"}
+        assert set(info) >= {
+            "base_url",
+            "access_token",
+            "refresh_token",
+            "vehicles",
+            "energy_sites",
+        }
         assert info["refresh_token"] is None and info["energy_sites"] == []
         assert len(info["vehicles"]) == 3 and all(len(v) == 17 for v in info["vehicles"])
         headers = {"Authorization": f"Bearer {info['access_token']}"}
@@ -60,7 +78,9 @@ def test_demo_restarts_on_the_same_data_dir_with_the_same_vehicles(tmp_path: Pat
     for _ in range(2):
         proc = subprocess.Popen(
             [*FLOTTA, "demo", "--port", "0", "--data-dir", str(tmp_path), "--vehicles", "2"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         try:
             (tmp_path / "demo.json").unlink(missing_ok=True)
@@ -85,8 +105,54 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         port = held.getsockname()[1]
         result = subprocess.run(
             [*FLOTTA, "demo", "--port", str(port), "--data-dir", str(tmp_path)],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     assert result.returncode == 1
     assert "cannot start" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def _flotta(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*FLOTTA, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **env},
+        cwd=tmp_path,
+    )
+
+
+def test_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    result = _flotta(
+        ["demo", "--port", "0", "--data-dir", str(tmp_path)],
+        tmp_path,
+        FLOTTA_DB__URL="postgresql+asyncpg://nobody:s3cret@127.0.0.1:1/none",
+    )
+    assert result.returncode == 1
+    assert "cannot open the database postgresql+asyncpg://nobody:***@127.0.0.1:1/none" in (
+        result.stdout
+    )
+    assert "s3cret" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_unwritable_data_dir_is_reported(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = _flotta(["demo", "--port", "0", "--data-dir", str(blocker / "data")], tmp_path)
+    assert result.returncode == 1
+    assert "is not writable" in result.stdout
+
+
+def test_unworkable_settings_are_refused_before_starting(tmp_path: Path) -> None:
+    result = _flotta(
+        ["demo", "--port", "0", "--data-dir", str(tmp_path)], tmp_path, FLOTTA_WORKERS="2"
+    )
+    assert result.returncode == 2
+    assert "configuration error" in result.stdout and "FLOTTA_WORKERS=1" in result.stdout
+    serve = _flotta(["serve"], tmp_path, FLOTTA_DATA_DIR=str(tmp_path))
+    assert serve.returncode == 2
+    assert "FLOTTA_SECRET_KEY is the public demo secret" in serve.stdout

@@ -24,7 +24,7 @@ def _settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValueError as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
+        console.print(f"[red]configuration error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from exc
 
 
@@ -54,6 +54,7 @@ def demo(
     settings = _demo_settings(data_dir, host, port, vehicles, wake_profile)
 
     async def main() -> None:
+        await _preflight(settings)
         ready = asyncio.Event()
         task = asyncio.create_task(serve_demo(settings, speed=speed, ready=ready))
         waiter = asyncio.create_task(ready.wait())
@@ -79,13 +80,23 @@ def _print_banner(path: Path) -> None:
     print(f"written to {path}; press Ctrl-C to stop", flush=True)
 
 
+async def _preflight(settings: Settings) -> None:
+    from flotta.preflight import StartupError, check_before_start
+
+    try:
+        await check_before_start(settings)
+    except StartupError as exc:
+        console.print(f"[red]cannot start:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+
+
 def _run(main: Any) -> None:
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
     except OSError as exc:
-        console.print(f"[red]cannot start:[/red] {exc}")
+        console.print(f"[red]cannot start:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
     console.print("stopped")
 
@@ -98,6 +109,7 @@ def serve() -> None:
     from flotta.app import create_app
 
     settings = _settings()
+    asyncio.run(_preflight(settings))
     uvicorn.run(
         create_app(settings),
         host=settings.host,
