@@ -192,9 +192,9 @@ def test_missing_param(name: str, body: Any, field: str) -> None:
          "invalid time param: must be an integer between 0 and 1439"),
     ],
 )  # fmt: skip
-def test_invalid_value(name: str, body: dict[str, Any], message: str) -> None:
+def test_invalid_field(name: str, body: dict[str, Any], message: str) -> None:
     err = error_of(name, body)
-    assert (err.status, err.key, err.message) == (400, "invalid_value", message)
+    assert (err.status, err.key, err.message) == (400, "invalid_field", message)
     assert err.field is not None and message.startswith(f"invalid {err.field} param")
 
 
@@ -215,14 +215,14 @@ def test_numeric_strings_tolerated_where_clients_send_them() -> None:
     temps = parse_command("set_temps", {"driver_temp": " 21.5", "passenger_temp": "20"})
     assert temps.params == {"driver_temp": 21.5, "passenger_temp": 20.0}
     assert parse_command("set_charge_limit", {"percent": "90"}).params == {"percent": 90}
-    assert error_of("set_charge_limit", {"percent": "nan"}).key == "invalid_value"
-    assert error_of("set_temps", {"driver_temp": "1e400"}).key == "invalid_value"
+    assert error_of("set_charge_limit", {"percent": "nan"}).key == "invalid_field"
+    assert error_of("set_temps", {"driver_temp": "1e400"}).key == "invalid_field"
 
 
 def test_teslajsonpy_max_defrost_sends_integers() -> None:
     assert parse_command("set_preconditioning_max", {"on": 2}).params["on"] is True
     assert parse_command("set_preconditioning_max", {"on": 0}).params["on"] is False
-    assert error_of("set_preconditioning_max", {"on": 3}).key == "invalid_value"
+    assert error_of("set_preconditioning_max", {"on": 3}).key == "invalid_field"
 
 
 def infotainment(name: str, body: dict[str, Any] | None) -> Any:
@@ -301,7 +301,7 @@ def test_days_of_week(text: Any, mask: int) -> None:
 def test_days_of_week_rejects(value: Any) -> None:
     with pytest.raises(CommandError) as info:
         parse_days_of_week(value)
-    assert (info.value.key, info.value.field) == ("invalid_value", "days_of_week")
+    assert (info.value.key, info.value.field) == ("invalid_field", "days_of_week")
 
 
 def test_days_of_week_error_names_the_day() -> None:

@@ -53,7 +53,7 @@ def check(name: str, body: Any) -> None:
         parsed = parse_command(name, body)
     except CommandError as err:
         assert err.status in (400, 422)
-        assert err.key in ("invalid_command", "invalid_request", "invalid_value")
+        assert err.key in ("invalid_command", "invalid_request", "invalid_field")
         assert err.message
         return
     assert isinstance(parsed, ParsedCommand)

@@ -8,9 +8,10 @@ Status and key choices (documented here because Tesla publishes no table for the
 * Missing required parameter -> ``400 invalid_request`` with the proxy's wording
   ``missing <x> param``: the request is incomplete rather than carrying a bad value.
 * Parameter present but of the wrong JSON type, out of range or not one of the allowed
-  values -> ``400 invalid_value`` with the proxy's wording ``invalid <x> param`` followed by
-  the rule that was broken.  The proxy uses 400 for every bad parameter, and its only
-  explicit key (``actuate_trunk`` with an unknown trunk) is ``invalid_value``.
+  values -> ``400 invalid_field`` with the proxy's wording ``invalid <x> param`` followed by
+  the rule that was broken.  The proxy uses 400 for every bad parameter (its one explicit
+  key is ``invalid_value``); ``invalid_field`` is the key Tesla's Fleet API documents for a
+  bad field, and clients map it to a specific exception (tesla-fleet-api ``InvalidField``).
 
 422 is never produced by this package: Tesla reserves it for "the vehicle does not support
 this" answers, which only the vehicle (simulator) can give.  ``status`` stays an attribute
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-ErrorKey = Literal["invalid_command", "invalid_request", "invalid_value"]
+ErrorKey = Literal["invalid_command", "invalid_request", "invalid_field"]
 
 
 class CommandError(Exception):
@@ -55,4 +56,4 @@ class CommandError(Exception):
     @classmethod
     def invalid(cls, field: str, rule: str) -> CommandError:
         """Build the proxy-style ``invalid <x> param`` error with the broken rule appended."""
-        return cls(400, "invalid_value", f"invalid {field} param: {rule}", field)
+        return cls(400, "invalid_field", f"invalid {field} param: {rule}", field)

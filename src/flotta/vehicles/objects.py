@@ -7,7 +7,8 @@ from typing import Any
 
 from flotta.devices.directory import VehicleRecord
 
-API_VERSION = 81
+# One value for the vehicle object and vehicle_state.api_version, which clients compare.
+API_VERSION = 84
 
 
 def _tokens(vin: str) -> list[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flotta.vehicles.objects import API_VERSION
+
 INVALID = "<invalid>"
 
 
@@ -87,7 +89,7 @@ def vehicle_state(r: MirrorReader, config: dict[str, Any]) -> dict[str, Any]:
     """`vehicle_state`: closures, security, media, software update and TPMS."""
     sentry = r.get("SentryMode", "SentryModeStateOff")
     out: dict[str, Any] = {
-        "api_version": 84,
+        "api_version": API_VERSION,
         "autopark_state_v3": "standby",
         "autopark_style": "dead_man",
         "last_autopark_error": "no_error",
