@@ -1,4 +1,4 @@
-"""Generated requests, valid and invalid, from the OpenAPI document: never a 5xx, always the envelope."""
+"""Generated requests, valid and invalid, from the OpenAPI document: no 5xx, always the envelope."""
 
 from __future__ import annotations
 
