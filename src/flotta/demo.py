@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flotta.app import create_app
 from flotta.auth.tokens import OWNER_SCOPES
-from flotta.clock import Clock, ScaledClock
+from flotta.clock import Clock
 from flotta.devices.credentials import hash_credential, new_credential
 from flotta.devices.repository import VehicleRepository
 from flotta.devices.service import ensure_owner, provision_vehicle
@@ -125,14 +125,7 @@ async def start_fleet(runtime: Runtime, speed: float) -> tuple[SimFleet, dict[st
     save_identities(creds_path, identities)
     runtime.directory.forget()
     url = settings.public_base_url.replace("http", "ws", 1) + DEVICE_PATH
-    fleet = SimFleet(
-        identities,
-        url=url,
-        clock=ScaledClock(speed),
-        wake_profile=settings.sim.wake_profile,
-        idle_sleep_s=settings.sim.idle_sleep_s,
-        seed=settings.sim.seed,
-    )
+    fleet = SimFleet.configured(identities, url=url, sim=settings.sim, speed=speed)
     set_scene(fleet)
     fleet.start()
     await fleet.wait_connected(timeout_s=15)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from flotta.auth.tokens import OWNER_SCOPES
 from flotta.settings import Settings
 
 app = typer.Typer(help="Flotta: an open, self-hostable Fleet API.", no_args_is_help=True)
@@ -139,19 +140,7 @@ def sim(
 @app.command()
 def token(
     email: Annotated[str, typer.Option(help="Account the token acts for")] = "owner@flotta.demo",
-    scopes: Annotated[str, typer.Option(help="Space-separated scopes")] = " ".join(
-        [
-            "openid",
-            "offline_access",
-            "user_data",
-            "vehicle_device_data",
-            "vehicle_location",
-            "vehicle_cmds",
-            "vehicle_charging_cmds",
-            "energy_device_data",
-            "energy_cmds",
-        ]
-    ),
+    scopes: Annotated[str, typer.Option(help="Space-separated scopes")] = " ".join(OWNER_SCOPES),
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 28800,
     data_dir: DataDir = Path("./data"),
 ) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -58,6 +58,31 @@ class UserRecord:
         return cls(row.id, row.uuid, row.email, row.full_name, row.region)
 
 
+K = TypeVar("K", str, int)
+V = TypeVar("V")
+
+
+class _TTLCache(Generic[K, V]):
+    """Values by key, each forgotten `ttl_s` after it was loaded."""
+
+    def __init__(self, clock: Clock, ttl_s: float) -> None:
+        self._clock = clock
+        self._ttl = ttl_s
+        self._entries: dict[K, tuple[float, V]] = {}
+
+    async def get(self, key: K, load: Callable[[K], Awaitable[V]]) -> V:
+        hit = self._entries.get(key)
+        now = self._clock.monotonic()
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        value = await load(key)
+        self._entries[key] = (now, value)
+        return value
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class Directory:
     """Vehicles by VIN and Fleet id, users by token subject; entries expire after `ttl_s`.
 
@@ -69,49 +94,38 @@ class Directory:
         self, sessions: async_sessionmaker[AsyncSession], clock: Clock, ttl_s: float = 5.0
     ) -> None:
         self._sessions = sessions
-        self._clock = clock
-        self._ttl = ttl_s
-        self._vehicles: dict[str, tuple[float, VehicleRecord | None]] = {}
-        self._users: dict[str, tuple[float, UserRecord | None]] = {}
-        self._owned: dict[int, tuple[float, list[VehicleRecord]]] = {}
-        self._driven: dict[int, tuple[float, frozenset[int]]] = {}
-
-    def _fresh(self, stamp: float) -> bool:
-        return self._clock.monotonic() - stamp < self._ttl
+        self._vehicles: _TTLCache[str, VehicleRecord | None] = _TTLCache(clock, ttl_s)
+        self._users: _TTLCache[str, UserRecord | None] = _TTLCache(clock, ttl_s)
+        self._owned: _TTLCache[int, list[VehicleRecord]] = _TTLCache(clock, ttl_s)
+        self._driven: _TTLCache[int, frozenset[int]] = _TTLCache(clock, ttl_s)
 
     async def vehicle(self, tag: str) -> VehicleRecord | None:
         """Resolve a `{vehicle_tag}`: a 17-character VIN or the numeric Fleet id."""
-        hit = self._vehicles.get(tag)
-        if hit is not None and self._fresh(hit[0]):
-            return hit[1]
+        return await self._vehicles.get(tag, self._load_vehicle)
+
+    async def _load_vehicle(self, tag: str) -> VehicleRecord | None:
         async with self._sessions() as session:
             repo = VehicleRepository(session)
             row = await repo.by_vin(tag) if not tag.isdigit() else None
             if row is None and tag.isdigit() and len(tag) < 20:
                 row = await repo.by_id(int(tag))
-        record = VehicleRecord.of(row) if row else None
-        self._vehicles[tag] = (self._clock.monotonic(), record)
-        return record
+        return VehicleRecord.of(row) if row else None
 
     async def vehicles_of(self, owner_id: int) -> Sequence[VehicleRecord]:
-        hit = self._owned.get(owner_id)
-        if hit is not None and self._fresh(hit[0]):
-            return hit[1]
+        return await self._owned.get(owner_id, self._load_owned)
+
+    async def _load_owned(self, owner_id: int) -> list[VehicleRecord]:
         async with self._sessions() as session:
             rows = await VehicleRepository(session).owned_by(owner_id)
-        records = [VehicleRecord.of(r) for r in rows]
-        self._owned[owner_id] = (self._clock.monotonic(), records)
-        return records
+        return [VehicleRecord.of(r) for r in rows]
 
     async def driven_by(self, user_id: int) -> frozenset[int]:
         """Fleet ids of vehicles shared with this account as a driver."""
-        hit = self._driven.get(user_id)
-        if hit is not None and self._fresh(hit[0]):
-            return hit[1]
+        return await self._driven.get(user_id, self._load_driven)
+
+    async def _load_driven(self, user_id: int) -> frozenset[int]:
         async with self._sessions() as session:
-            ids = frozenset(await DriverRepository(session).driven_vehicle_ids(user_id))
-        self._driven[user_id] = (self._clock.monotonic(), ids)
-        return ids
+            return frozenset(await DriverRepository(session).driven_vehicle_ids(user_id))
 
     async def visible_to(self, user_id: int) -> list[VehicleRecord]:
         """Owned vehicles first, then those shared with the account, each in id order."""
@@ -123,18 +137,14 @@ class Directory:
         return records
 
     async def user(self, subject: str) -> UserRecord | None:
-        hit = self._users.get(subject)
-        if hit is not None and self._fresh(hit[0]):
-            return hit[1]
+        return await self._users.get(subject, self._load_user)
+
+    async def _load_user(self, subject: str) -> UserRecord | None:
         async with self._sessions() as session:
             row = await UserRepository(session).by_uuid(subject)
-        record = UserRecord.of(row) if row else None
-        self._users[subject] = (self._clock.monotonic(), record)
-        return record
+        return UserRecord.of(row) if row else None
 
     def forget(self) -> None:
         """Drop every cached entry (after provisioning or deleting records)."""
-        self._vehicles.clear()
-        self._users.clear()
-        self._owned.clear()
-        self._driven.clear()
+        for cache in (self._vehicles, self._users, self._owned, self._driven):
+            cache.clear()

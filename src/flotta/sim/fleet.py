@@ -10,7 +10,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from flotta.clock import Clock
+from flotta.clock import Clock, ScaledClock
+from flotta.settings import SimSettings
 from flotta.sim.device import DeviceOptions, SimDevice
 from flotta.sim.power import PROFILES, PowerManager
 from flotta.sim.vcp import KeyWhitelist, VehicleVerifier, generate_private_key
@@ -82,6 +83,27 @@ class SimFleet:
                 )
             )
         self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def configured(
+        cls,
+        identities: list[DeviceIdentity],
+        *,
+        url: str,
+        sim: SimSettings,
+        speed: float = 1.0,
+        tick_s: float = 1.0,
+    ) -> SimFleet:
+        """A fleet with the operator's simulator settings on a clock `speed` times real time."""
+        return cls(
+            identities,
+            url=url,
+            clock=ScaledClock(speed),
+            wake_profile=sim.wake_profile,
+            idle_sleep_s=sim.idle_sleep_s,
+            seed=sim.seed,
+            tick_s=tick_s,
+        )
 
     def device(self, vin: str) -> SimDevice:
         for device in self.devices:

@@ -49,15 +49,7 @@ async def run_remote_fleet(
     url = connect.rstrip("/")
     if not url.endswith("/gateway/v1/connect"):
         url += "/gateway/v1/connect"
-    fleet = SimFleet(
-        identities,
-        url=url,
-        clock=ScaledClock(speed),
-        wake_profile=settings.sim.wake_profile,
-        idle_sleep_s=settings.sim.idle_sleep_s,
-        seed=settings.sim.seed,
-        tick_s=tick_s,
-    )
+    fleet = SimFleet.configured(identities, url=url, sim=settings.sim, speed=speed, tick_s=tick_s)
     fleet.start()
     try:
         await fleet.wait_connected(timeout_s=60)
