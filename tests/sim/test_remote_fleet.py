@@ -5,9 +5,22 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
-from tests.live import LiveDemo
+import pytest
+from tests.live import LiveDemo, start_live_demo
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[LiveDemo]:
+    """Its own demo: the remote cars join the demo account, which other tests count."""
+    demo = start_live_demo(tmp_path, vehicles=2)
+    try:
+        yield demo
+    finally:
+        demo.stop()
 
 
 def test_remote_sim_process_connects_and_obeys(live: LiveDemo) -> None:
