@@ -6,15 +6,20 @@ from typing import Any
 
 import orjson
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 
-from flotta.errors import InvalidRequest
+from flotta.errors import FlottaError, InvalidRequest
 
 MAX_BODY_BYTES = 1_000_000
 
 
 async def json_object(request: Request) -> dict[str, Any]:
     """The body as a JSON object; an empty body is `{}` (clients send no-argument commands so)."""
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect as exc:
+        # Nobody will read the answer; end the request without logging a server error.
+        raise FlottaError("client closed request", status=499, key="client_closed") from exc
     if len(raw) > MAX_BODY_BYTES:
         raise InvalidRequest(f"request body exceeds {MAX_BODY_BYTES} bytes")
     if not raw.strip():

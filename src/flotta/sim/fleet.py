@@ -111,13 +111,32 @@ class SimFleet:
                 return device
         raise KeyError(vin)
 
-    def start(self) -> None:
-        self._tasks = [asyncio.create_task(d.run(), name=f"sim-{d.vin}") for d in self.devices]
+    def start(self, connects_per_s: float = 250.0) -> None:
+        """Start every device, spreading first connects so a big fleet is no handshake storm."""
+        self._tasks = [
+            asyncio.create_task(self._run_after(d, i / connects_per_s), name=f"sim-{d.vin}")
+            for i, d in enumerate(self.devices)
+        ]
+
+    @staticmethod
+    async def _run_after(device: SimDevice, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await device.run()
+
+    def connected_count(self) -> int:
+        return sum(d.connected.is_set() for d in self.devices)
 
     async def wait_connected(self, timeout_s: float) -> None:
-        await asyncio.wait_for(
-            asyncio.gather(*(d.connected.wait() for d in self.devices)), timeout_s
-        )
+        """Wait until every device is linked; TimeoutError says how many made it."""
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(d.connected.wait() for d in self.devices)), timeout_s
+            )
+        except TimeoutError:
+            raise TimeoutError(
+                f"{self.connected_count()} of {len(self.devices)} simulated vehicles connected "
+                f"within {timeout_s:g} s"
+            ) from None
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -52,8 +52,13 @@ async def run_remote_fleet(
     fleet = SimFleet.configured(identities, url=url, sim=settings.sim, speed=speed, tick_s=tick_s)
     fleet.start()
     try:
-        await fleet.wait_connected(timeout_s=60)
-        console.print(f"{len(identities)} simulated vehicles connected to {url}")
+        try:
+            # First connects are spread at 250/s, so allow for that on top of a minute.
+            await fleet.wait_connected(timeout_s=60 + len(identities) / 250)
+            console.print(f"{len(identities)} simulated vehicles connected to {url}")
+        except TimeoutError as exc:
+            # The cars keep retrying with back-off; say so rather than give up.
+            console.print(f"[yellow]{exc}; the rest keep retrying[/yellow]", soft_wrap=True)
         await asyncio.Event().wait()
     finally:
         await fleet.stop()
