@@ -1,0 +1,164 @@
+"""P3: `vehicle_data` reads per second, against the bare `GET /status` on the same server.
+
+Starts `flotta demo` (instant wake) on a free port with a temp data dir, then drives load from a
+separate process: Debian's `wrk` if installed, else `bench/loadgen.py`. Runs alternate between
+the two endpoints (`--repeats` x `--duration` s each); the medians are compared.
+
+    python bench/vehicle_data.py [--quick] [--server demo|serve]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness as h
+
+TARGET_RPS = 5_000
+TARGET_RATIO = 0.5
+CONNECTIONS = 16
+
+
+def measure(
+    target: h.Target,
+    path: str,
+    *,
+    duration_s: float,
+    connections: int,
+    headers: dict[str, str] | None,
+) -> tuple[float, int]:
+    """Requests/s (2xx only) and the count of other answers, for one run."""
+    if h.wrk_path() is not None:
+        result = h.run_wrk(
+            target.base_url + path, duration_s=duration_s, connections=connections, headers=headers
+        )
+        ok_share = 1 - (result.non_2xx / result.requests) if result.requests else 0.0
+        return result.rps * ok_share, result.non_2xx + result.socket_errors
+    args = [
+        "closed",
+        "--port",
+        str(target.port),
+        "--path",
+        path,
+        "--connections",
+        str(connections),
+        "--duration",
+        str(duration_s),
+    ]
+    for name, value in (headers or {}).items():
+        args += ["--header", f"{name}: {value}"]
+    out = h.run_loadgen(args, duration_s + 60)
+    ok = sum(v for k, v in out["statuses"].items() if k.startswith("2"))
+    return ok / out["duration_s"], out["completed"] - ok + sum(out["errors"].values())
+
+
+def run(
+    quick: bool = False,
+    server: str = "demo",
+    vehicles: int = 4,
+    repeats: int | None = None,
+    duration_s: float | None = None,
+    connections: int = CONNECTIONS,
+) -> list[h.Row]:
+    repeats = repeats or 3
+    duration_s = duration_s or (2.0 if quick else 5.0)
+    with h.workspace("p3") as (root, procs):
+        target = h.start_target(root, procs, mode=server, vehicles=vehicles)
+        h.log(f"P3: {target.describe()} at {target.base_url}")
+        path = f"/api/1/vehicles/{target.vins[0]}/vehicle_data"
+        status, body = h.http_get(target.base_url + path, headers=target.auth, timeout_s=10)
+        if status != 200:
+            raise h.BenchError(f"GET {path} answered {status}: {body[:300]!r}")
+        size = len(body)
+        json.loads(body)
+        nagle = h.nagle_probe(target.base_url)
+        bare_runs: list[float] = []
+        data_runs: list[float] = []
+        failures = 0
+        cpu_runs: list[dict[str, float]] = []
+        for index in range(repeats):
+            rps, bad = measure(
+                target, "/status", duration_s=duration_s, connections=connections, headers=None
+            )
+            bare_runs.append(rps)
+            failures += bad
+            with h.cpu_meter(target.processes()) as shares:
+                rps, bad = measure(
+                    target,
+                    path,
+                    duration_s=duration_s,
+                    connections=connections,
+                    headers=target.auth,
+                )
+            cpu_runs.append(shares)
+            data_runs.append(rps)
+            failures += bad
+            h.log(
+                f"P3 run {index + 1}/{repeats}: /status {bare_runs[-1]:,.0f} req/s, "
+                f"vehicle_data {data_runs[-1]:,.0f} req/s"
+            )
+            if not target.server.alive():
+                raise h.BenchError(f"the server died under load:\n{target.server.log_tail()}")
+        problems = h.server_problems(target.server)
+    bare, data = h.median(bare_runs), h.median(data_runs)
+    cpu = {name: h.median([r.get(name, 0.0) for r in cpu_runs]) for name in cpu_runs[-1]}
+    ratio = data / bare if bare else None
+    notes = [
+        f"{target.describe()}; {repeats} interleaved runs x {duration_s:g} s, {connections} "
+        f"keep-alive connections, {'wrk' if h.wrk_path() else 'bench/loadgen.py'} in its own "
+        f"process; medians; vehicle_data answer {size:,} bytes",
+        "runs: /status "
+        + ", ".join(f"{v:,.0f}" for v in bare_runs)
+        + "; vehicle_data "
+        + ", ".join(f"{v:,.0f}" for v in data_runs),
+        f"CPU during the vehicle_data runs (share of one core): {h.describe_cpu(cpu)}",
+    ]
+    if failures:
+        notes.append(f"{failures} non-2xx answers or socket errors (not counted in req/s)")
+    if nagle:
+        notes.append(nagle)
+    if problems:
+        notes.append("server log: " + " | ".join(problems[-4:]))
+    ok = data >= TARGET_RPS and ratio is not None and ratio >= TARGET_RATIO
+    return [
+        h.Row(
+            target_id="P3",
+            what="vehicle_data reads",
+            figure=f"{data:,.0f} req/s",
+            baseline=f"{bare:,.0f} req/s /status",
+            ratio=ratio,
+            ratio_note="of bare",
+            target=f"≥ {TARGET_RPS:,} req/s; ≥ {TARGET_RATIO:.0%} of bare",
+            verdict=h.verdict(ok),
+            notes=notes,
+        )
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 x 2 s instead of 3 x 5 s")
+    parser.add_argument(
+        "--server",
+        choices=("demo", "serve"),
+        default="demo",
+        help="demo: `flotta demo`; serve: `flotta serve` + `flotta sim`",
+    )
+    parser.add_argument("--vehicles", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--duration", type=float, default=None, help="seconds per run")
+    parser.add_argument("--connections", type=int, default=CONNECTIONS)
+    args = parser.parse_args()
+    print(h.env_summary())
+    rows = run(
+        args.quick, args.server, args.vehicles, args.repeats, args.duration, args.connections
+    )
+    h.print_rows(rows, "P3 vehicle_data")
+
+
+if __name__ == "__main__":
+    main()
