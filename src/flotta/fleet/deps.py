@@ -13,7 +13,8 @@ from flotta.errors import MissingScopes, NotFound, Unauthorized
 from flotta.runtime import Runtime
 
 
-def runtime_of(request: Request) -> Runtime:
+async def runtime_of(request: Request) -> Runtime:
+    """The app's Runtime. Async on purpose: FastAPI runs sync dependencies in a thread pool."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -29,7 +30,8 @@ async def principal(request: Request) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("the Authorization header must be 'Bearer <access token>'")
-    return runtime_of(request).tokens.verify(token.strip())
+    runtime: Runtime = request.app.state.runtime
+    return runtime.tokens.verify(token.strip())
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]
