@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from flotta.adapters import open_bus, open_kv
 from flotta.auth.tokens import TokenService, load_or_create_key
 from flotta.clock import Clock, SystemClock
 from flotta.db.engine import make_engine, make_sessionmaker
@@ -13,6 +14,8 @@ from flotta.db.migrate import upgrade_to_head
 from flotta.devices.directory import Directory
 from flotta.gateway.hub import Hub
 from flotta.gateway.presence import PresenceRecorder
+from flotta.ports.bus import Bus
+from flotta.ports.kv import KV
 from flotta.settings import Settings
 
 
@@ -25,19 +28,33 @@ class Runtime:
     directory: Directory
     tokens: TokenService
     presence: PresenceRecorder
+    bus: Bus
+    kv: KV
     hub: Hub
 
     @classmethod
     async def start(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
-        """Open the database (migrating it to head), load keys and start background writers."""
+        """Open the database (migrating it to head), bus and kv; start background tasks."""
         clock = clock or SystemClock()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(settings.database_url, echo=settings.db.echo)
-        await upgrade_to_head(engine)
-        sessions = make_sessionmaker(engine)
         tokens = build_token_service(settings, clock)
+        engine = make_engine(settings.database_url, echo=settings.db.echo)
+        bus: Bus | None = None
+        try:
+            await upgrade_to_head(engine)
+            bus = await open_bus(settings.bus.url, settings.namespace)
+            kv = await open_kv(settings.kv.url, clock, settings.namespace)
+        except BaseException:
+            # Half-started: close what opened, so a failed start leaks no connections.
+            if bus is not None:
+                await bus.close()
+            await engine.dispose()
+            raise
+        sessions = make_sessionmaker(engine)
         presence = PresenceRecorder(sessions)
         presence.start()
+        hub = Hub(settings.gateway, clock, presence, bus=bus, kv=kv)
+        hub.start()
         return cls(
             settings=settings,
             clock=clock,
@@ -46,10 +63,16 @@ class Runtime:
             directory=Directory(sessions, clock),
             tokens=tokens,
             presence=presence,
-            hub=Hub(settings.gateway, clock, presence),
+            bus=bus,
+            kv=kv,
+            hub=hub,
         )
 
     async def stop(self) -> None:
+        """Withdraw this process's vehicles from the cluster, then close everything."""
+        await self.hub.stop()
+        await self.bus.close()
+        await self.kv.close()
         await self.presence.stop()
         await self.engine.dispose()
 

@@ -26,6 +26,20 @@ class GatewaySettings(BaseModel):
     heartbeat_timeout_s: float = Field(default=60.0, gt=0)
     # How long wake_up waits for a quick wake before answering with the current state.
     wake_grace_s: float = Field(default=1.0, ge=0, le=30)
+    # A car's presence record outlives a crashed process by at most this; refreshed every third.
+    presence_ttl_s: float = Field(default=30.0, ge=0.5, le=3600)
+
+
+class BusSettings(BaseModel):
+    """Messages between processes. Empty URL: in-process only (the embedded profile)."""
+
+    url: str = Field(default="", pattern=r"^$|^(nats|tls)://")
+
+
+class KvSettings(BaseModel):
+    """Shared short-lived state (presence, counters). Empty URL: in-process only."""
+
+    url: str = Field(default="", pattern=r"^$|^(redis|rediss|unix)://")
 
 
 class AuthSettings(BaseModel):
@@ -60,8 +74,12 @@ class Settings(BaseSettings):
     port: int = Field(default=4443, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Prefix of every bus subject and kv key, so deployments (or test runs) can share servers.
+    namespace: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_-]*$")
 
     db: DatabaseSettings = DatabaseSettings()
+    bus: BusSettings = BusSettings()
+    kv: KvSettings = KvSettings()
     gateway: GatewaySettings = GatewaySettings()
     auth: AuthSettings = AuthSettings()
     sim: SimSettings = SimSettings()
@@ -73,8 +91,8 @@ class Settings(BaseSettings):
                 "the embedded profile runs one process on SQLite: set FLOTTA_WORKERS=1 "
                 "or FLOTTA_PROFILE=scaled with PostgreSQL"
             )
-        if self.profile == "scaled" and self.database_url.startswith("sqlite"):
-            raise ValueError("the scaled profile needs PostgreSQL: set FLOTTA_DB__URL")
+        if self.profile == "scaled":
+            self._refuse_single_process_parts()
         if not self.demo and self.secret_key == DEMO_SECRET:
             raise ValueError(
                 "FLOTTA_SECRET_KEY is the public demo secret; set your own outside `flotta demo`"
@@ -82,6 +100,20 @@ class Settings(BaseSettings):
         if len(self.secret_key) < 16:
             raise ValueError("FLOTTA_SECRET_KEY must be at least 16 characters")
         return self
+
+    def _refuse_single_process_parts(self) -> None:
+        if self.database_url.startswith("sqlite"):
+            raise ValueError("the scaled profile needs PostgreSQL: set FLOTTA_DB__URL")
+        if not self.bus.url:
+            raise ValueError(
+                "the scaled profile needs NATS: set FLOTTA_BUS__URL=nats://…; the in-memory "
+                "bus cannot route requests to a vehicle connected to another process"
+            )
+        if not self.kv.url:
+            raise ValueError(
+                "the scaled profile needs Redis: set FLOTTA_KV__URL=redis://…; the in-memory "
+                "store cannot share vehicle presence between processes"
+            )
 
     @property
     def database_url(self) -> str:

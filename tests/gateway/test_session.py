@@ -56,8 +56,7 @@ async def test_silence_becomes_408_and_a_late_reply_is_dropped() -> None:
 async def test_hang_up_fails_every_waiting_request() -> None:
     device, _ = session()
     waiting = [
-        asyncio.create_task(device.request(FrameType.COMMAND, b"x", timeout_s=5))
-        for _ in range(3)
+        asyncio.create_task(device.request(FrameType.COMMAND, b"x", timeout_s=5)) for _ in range(3)
     ]
     await asyncio.sleep(0)
     device.close()

@@ -64,7 +64,7 @@ async def command(
         raise FlottaError(PROTOCOL_REQUIRED, status=403, key=PROTOCOL_REQUIRED)
     if parsed.message is None:
         # Not representable in the vehicle protocol: the platform queues it, as Tesla does.
-        runtime.hub.online_session(record.vin)
+        await runtime.hub.view(record.vin)  # 408 unless online, wherever its link is
         return envelope({"result": True, "reason": "", "queued": True})
     result = await run_command(runtime.hub, record.vin, parsed.domain, parsed.message)
     return envelope(result)

@@ -15,6 +15,7 @@ from flotta.fleet.body import json_object
 from flotta.fleet.deps import RuntimeDep, VehicleTag, owner_of, require_scopes, vehicle_for
 from flotta.fleet.errors_doc import errors
 from flotta.fleet.responses import envelope
+from flotta.gateway.routing import DeviceView
 from flotta.runtime import Runtime
 from flotta.sim.vehicle_models import MODELS
 from flotta.vehicles import ownership
@@ -34,20 +35,28 @@ MAX_FLEET_STATUS_VINS = 100
 FLEET_TELEMETRY_VERSION = "1.1.0"
 
 
-def firmware_of(runtime: Runtime, record: VehicleRecord) -> str:
+async def _connected(runtime: Runtime, vin: str) -> DeviceView | None:
+    """What the gateway holding the car knows, asleep or not; None when it is not connected."""
+    try:
+        return await runtime.hub.view(vin, require_online=False)
+    except VehicleUnavailable:
+        return None
+
+
+async def firmware_of(runtime: Runtime, record: VehicleRecord) -> str:
     """The car's firmware: live if connected, else what its model ships with."""
-    session = runtime.hub.sessions.get(record.vin)
-    if session is not None:
-        live = session.mirror.get("Version") or session.firmware
+    view = await _connected(runtime, record.vin)
+    if view is not None:
+        live = view.mirror.get("Version") or view.firmware
         if isinstance(live, str) and live:
             return live
     model = MODELS.get(record.model)
     return model.firmware if model else ""
 
 
-def _odometer(runtime: Runtime, vin: str) -> float | None:
-    session = runtime.hub.sessions.get(vin)
-    value = session.mirror.get("Odometer") if session is not None else None
+async def _odometer(runtime: Runtime, vin: str) -> float | None:
+    view = await _connected(runtime, vin)
+    value = view.mirror.get("Odometer") if view is not None else None
     return float(value) if isinstance(value, int | float) else None
 
 
@@ -57,8 +66,8 @@ async def mobile_enabled(
 ) -> Response:
     """Whether mobile access is allowed; answered by the car, so it must be online."""
     record = await vehicle_for(who, runtime, vehicle_tag)
-    session = runtime.hub.online_session(record.vin)
-    enabled = session.config.get("mobile_access_enabled", True) is not False
+    _, config = await runtime.hub.mirror_of(record.vin)
+    enabled = config.get("mobile_access_enabled", True) is not False
     return envelope({"reason": "" if enabled else "mobile_access_disabled", "result": enabled})
 
 
@@ -76,8 +85,8 @@ async def nearby_charging_sites(
 ) -> Response:
     """Superchargers and destination chargers nearest the car's live location."""
     record = await vehicle_for(who, runtime, vehicle_tag)
-    session = runtime.hub.online_session(record.vin)
-    location = session.mirror.get("Location")
+    mirror, _ = await runtime.hub.mirror_of(record.vin)
+    location = mirror.get("Location")
     if not isinstance(location, dict) or "latitude" not in location:
         raise VehicleUnavailable("the vehicle has not reported its location yet")
     body = nearby_sites(
@@ -109,8 +118,8 @@ async def recent_alerts(
 ) -> Response:
     """Alerts the connected car has reported; none when it is not connected."""
     record = await vehicle_for(who, runtime, vehicle_tag)
-    session = runtime.hub.sessions.get(record.vin)
-    raw = session.mirror.get("Alerts") if session is not None else None
+    view = await _connected(runtime, record.vin)
+    raw = view.mirror.get("Alerts") if view is not None else None
     alerts = [a for a in map(_alert_object, raw if isinstance(raw, list) else []) if a]
     return envelope({"recent_alerts": alerts})
 
@@ -126,11 +135,11 @@ async def get_release_notes(
     """Notes of the installed firmware, or of the staged update (`staged=true`)."""
     record = await vehicle_for(who, runtime, vehicle_tag)
     if staged:
-        session = runtime.hub.sessions.get(record.vin)
-        pending = session.mirror.get("SoftwareUpdateVersion") if session is not None else ""
+        view = await _connected(runtime, record.vin)
+        pending = view.mirror.get("SoftwareUpdateVersion") if view is not None else ""
         version = pending if isinstance(pending, str) else ""
     else:
-        version = firmware_of(runtime, record)
+        version = await firmware_of(runtime, record)
     # Only English notes exist; any language id falls back to them, as Tesla's does.
     return envelope({"release_notes": release_notes(version)})
 
@@ -141,8 +150,8 @@ async def service_data(
 ) -> Response:
     """Service visit status; a car in service mode counts as in service."""
     record = await vehicle_for(who, runtime, vehicle_tag)
-    session = runtime.hub.sessions.get(record.vin)
-    in_service = session is not None and session.mirror.get("ServiceMode") is True
+    view = await _connected(runtime, record.vin)
+    in_service = view is not None and view.mirror.get("ServiceMode") is True
     return envelope(
         {
             "service_status": "in_service" if in_service else "not_in_service",
@@ -187,7 +196,7 @@ async def warranty_details(
             if row is None:
                 continue
             items = ownership.warranty_items(
-                record.model, row.created_at, now, _odometer(runtime, record.vin)
+                record.model, row.created_at, now, await _odometer(runtime, record.vin)
             )
             for key, values in items.items():
                 out[key].extend({**v, "vin": record.vin} for v in values)
@@ -273,7 +282,7 @@ async def fleet_status(
         (paired if record.config.get("key_paired") is True else unpaired).append(record.vin)
         keys = record.config.get("total_number_of_keys", 0)
         entry: dict[str, Any] = {
-            "firmware_version": customer_version(firmware_of(runtime, record)),
+            "firmware_version": customer_version(await firmware_of(runtime, record)),
             "vehicle_command_protocol_required": record.command_signing == "required",
             "fleet_telemetry_version": FLEET_TELEMETRY_VERSION,
             "total_number_of_keys": keys if isinstance(keys, int) else 0,

@@ -57,9 +57,11 @@ DEFAULT_SECTIONS = frozenset(
 async def products(runtime: RuntimeDep, who: Principal = Depends(require_scopes())) -> Response:
     """Every vehicle (and, later, energy site) of the token's account."""
     user = await owner_of(who, runtime)
+    records = await runtime.directory.visible_to(user.id)
+    states = await runtime.hub.states([v.vin for v in records])
     items = [
-        product_object(v, runtime.hub.state_of(v.vin), access_type(user, v))
-        for v in await runtime.directory.visible_to(user.id)
+        product_object(v, state, access_type(user, v))
+        for v, state in zip(records, states, strict=True)
     ]
     return envelope(items, count=len(items))
 
@@ -73,10 +75,11 @@ async def list_vehicles(
 ) -> Response:
     user = await owner_of(who, runtime)
     records = await runtime.directory.visible_to(user.id)
-    start = (page - 1) * per_page
+    shown = records[(page - 1) * per_page : page * per_page]
+    states = await runtime.hub.states([v.vin for v in shown])
     items = [
-        vehicle_object(v, runtime.hub.state_of(v.vin), access_type(user, v))
-        for v in records[start : start + per_page]
+        vehicle_object(v, state, access_type(user, v))
+        for v, state in zip(shown, states, strict=True)
     ]
     return paginated(items, page=page, per_page=per_page, total=len(records))
 
@@ -88,7 +91,7 @@ async def get_vehicle(
     """One vehicle; never wakes it. Its `state` says whether paid calls can succeed."""
     record = await vehicle_for(who, runtime, vehicle_tag)
     access = access_type(await owner_of(who, runtime), record)
-    return envelope(vehicle_object(record, runtime.hub.state_of(record.vin), access))
+    return envelope(vehicle_object(record, await runtime.hub.state(record.vin), access))
 
 
 def parse_endpoints(raw: str | None) -> frozenset[str]:
@@ -118,12 +121,10 @@ async def vehicle_data(
     """Live data from an online vehicle; location only with `location_data` and its scope."""
     sections = parse_endpoints(endpoints)
     record = await vehicle_for(who, runtime, vehicle_tag)
-    session = runtime.hub.online_session(record.vin)
+    mirror, config = await runtime.hub.mirror_of(record.vin)
     include_location = "location_data" in sections and "vehicle_location" in who.scopes
     now_ms = int(runtime.clock.now().timestamp() * 1000)
-    data = render_vehicle_data(
-        session.mirror, session.config, set(sections), include_location, now_ms
-    )
+    data = render_vehicle_data(mirror, config, set(sections), include_location, now_ms)
     user = await owner_of(who, runtime)
     body = {
         **vehicle_object(record, "online", access_type(user, record)),

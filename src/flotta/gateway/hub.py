@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
 from google.protobuf.message import DecodeError
 from tesla_protocol.telemetry import vehicle_data_pb2
 
+from flotta.adapters.bus_memory import MemoryBus
+from flotta.adapters.kv_memory import MemoryKV
 from flotta.clock import Clock
 from flotta.devices.directory import VehicleRecord
 from flotta.errors import VehicleUnavailable
 from flotta.gateway import protocol
 from flotta.gateway.presence import PresenceRecorder
 from flotta.gateway.protocol import Frame, FrameError, FrameType, PowerState
+from flotta.gateway.routing import DeviceView, Router, epoch_ms
 from flotta.gateway.session import Closer, DeviceSession, Sender
+from flotta.ports.bus import Bus
+from flotta.ports.kv import KV
 from flotta.settings import GatewaySettings
 from flotta.vehicles.signals import dict_from_payload
 
@@ -30,44 +35,116 @@ HELLO_TIMEOUT_S = 10.0
 
 
 class Hub:
-    """Holds every live device session of this process."""
+    """Holds the live device sessions of this process; reaches the others' through a Router.
 
-    def __init__(self, settings: GatewaySettings, clock: Clock, presence: PresenceRecorder) -> None:
+    A vehicle whose link is here is served from memory, with no serialisation; any other
+    vehicle goes through kv (presence) and the bus (RPC to the owning process).
+    """
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        clock: Clock,
+        presence: PresenceRecorder,
+        *,
+        bus: Bus | None = None,
+        kv: KV | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.presence = presence
         self.sessions: dict[str, DeviceSession] = {}
         # Streaming frames (telemetry, alerts, errors) go to these, e.g. the telemetry service.
         self.stream_listeners: list[FrameListener] = []
+        self.router = Router(bus or MemoryBus(), kv or MemoryKV(clock), self, settings, clock)
+
+    def start(self) -> None:
+        self.router.start()
+
+    async def stop(self) -> None:
+        await self.router.stop()
+
+    # --- any vehicle, wherever its link is ---------------------------------------------------
+
+    async def state(self, vin: str) -> str:
+        """Tesla's vehicle `state` (online, asleep or offline), cluster-wide."""
+        return (await self.states([vin]))[0]
+
+    async def states(self, vins: Sequence[str]) -> list[str]:
+        """States of many vehicles with one presence lookup for those held elsewhere."""
+        remote = [v for v in vins if v not in self.sessions]
+        found = dict(zip(remote, await self.router.states(remote), strict=True)) if remote else {}
+        # A link may open or close here while we wait; this process's own view then wins.
+        return [self.state_of(v) if v in self.sessions else found.get(v, "offline") for v in vins]
+
+    async def command(self, vin: str, routable_message: bytes) -> bytes:
+        """Route a RoutableMessage to the vehicle and return its reply's bytes."""
+        if vin in self.sessions:
+            return await self.local_command(vin, routable_message)
+        return await self.router.command(vin, routable_message)
+
+    async def wake(self, vin: str, grace_s: float) -> str:
+        """Wake the vehicle if asleep; its state after up to `grace_s` seconds."""
+        if vin in self.sessions:
+            return await self.local_wake(vin, grace_s)
+        return await self.router.wake(vin, grace_s)
+
+    async def view(self, vin: str, *, require_online: bool = True) -> DeviceView:
+        """The connected vehicle's state mirror and config; 408 when offline (or asleep)."""
+        if vin in self.sessions:
+            return self.local_view(vin, require_online)
+        return await self.router.view(vin, require_online)
+
+    async def mirror_of(self, vin: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """An online vehicle's live state mirror and static config, or Tesla's 408."""
+        view = await self.view(vin)
+        return view.mirror, view.config
+
+    # --- vehicles linked to this process -------------------------------------------------------
 
     def state_of(self, vin: str) -> str:
-        """Tesla's vehicle `state`: online, asleep or offline."""
+        """This process's view: online or asleep if the link is here, else offline."""
         session = self.sessions.get(vin)
         if session is None:
             return "offline"
         return "online" if session.power == PowerState.ONLINE else "asleep"
 
     def online_session(self, vin: str) -> DeviceSession:
-        """The session of an online vehicle, or Tesla's 408."""
+        """The local session of an online vehicle, or Tesla's 408."""
         session = self.sessions.get(vin)
         if session is None or session.power != PowerState.ONLINE:
             raise VehicleUnavailable()
         return session
 
-    async def command(self, vin: str, routable_message: bytes) -> bytes:
-        """Route a RoutableMessage to the vehicle and return its reply's bytes."""
+    def local_view(self, vin: str, require_online: bool) -> DeviceView:
+        session = self.online_session(vin) if require_online else self.sessions.get(vin)
+        if session is None:
+            raise VehicleUnavailable()
+        # The live dicts themselves: rendering only reads them, so copying would be waste.
+        return DeviceView(self.state_of(vin), session.mirror, session.config, session.firmware)
+
+    async def local_command(self, vin: str, routable_message: bytes) -> bytes:
         session = self.online_session(vin)
         reply = await session.request(
             FrameType.COMMAND, routable_message, self.settings.command_timeout_s
         )
         return reply.body
 
-    async def wake(self, vin: str, grace_s: float) -> str:
+    async def local_wake(self, vin: str, grace_s: float) -> str:
         session = self.sessions.get(vin)
         if session is None:
             return "offline"
         await session.wake(grace_s)
         return self.state_of(vin)
+
+    async def hand_over(self, vin: str, newer_link_ms: int) -> None:
+        """Another process accepted a newer link for `vin`: drop ours, as a local one would."""
+        session = self.sessions.get(vin)
+        if session is None or epoch_ms(session.connected_at) > newer_link_ms:
+            return
+        session.close()
+        with contextlib.suppress(Exception):
+            await session.close_link(4409, "replaced by a newer connection")
 
     async def serve(
         self, record: VehicleRecord, receive: Receive, send: Sender, close: Closer, peer: str
@@ -89,14 +166,17 @@ class Hub:
                 await previous.close_link(4409, "replaced by a newer connection")
         self.sessions[record.vin] = session
         self.presence.record(record.id, "connected", self.clock.now(), peer)
-        await send(protocol.encode_json(FrameType.WELCOME, self._welcome()))
         try:
+            # Announced before WELCOME, so once the device sees it every process can reach it.
+            await self.router.claim(record.vin, session.connected_at)
+            await send(protocol.encode_json(FrameType.WELCOME, self._welcome()))
             await self._receive_loop(session, receive)
         finally:
             session.close()
             if self.sessions.get(record.vin) is session:
                 del self.sessions[record.vin]
                 self.presence.record(record.id, "disconnected", self.clock.now(), peer)
+                await self.router.release(record.vin)
 
     def _welcome(self) -> dict[str, Any]:
         return {
@@ -131,11 +211,14 @@ class Hub:
             if isinstance(data, str):
                 await session.send(protocol.error_frame("binary_only", "frames must be binary"))
                 continue
+            power = session.power
             try:
                 frame = protocol.decode(data, self.settings.max_frame_bytes)
                 self._dispatch(session, frame)
             except FrameError as exc:
                 await session.send(protocol.error_frame("bad_frame", str(exc)))
+            if session.power != power:
+                await self.router.announce(session.vin)
 
     def _dispatch(self, session: DeviceSession, frame: Frame) -> None:
         kind = frame.type

@@ -1,0 +1,1 @@
+"""Small interfaces for swappable infrastructure; `flotta.adapters` holds their implementations."""
