@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -17,6 +17,7 @@ from flotta.gateway.presence import PresenceRecorder
 from flotta.ports.bus import Bus
 from flotta.ports.kv import KV
 from flotta.settings import Settings
+from flotta.vehicles.answer_cache import AnswerCache
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Runtime:
     bus: Bus
     kv: KV
     hub: Hub
+    answers: AnswerCache = field(default_factory=AnswerCache)
 
     @classmethod
     async def start(cls, settings: Settings, clock: Clock | None = None) -> Runtime:

@@ -121,7 +121,13 @@ class Hub:
         if session is None:
             raise VehicleUnavailable()
         # The live dicts themselves: rendering only reads them, so copying would be waste.
-        return DeviceView(self.state_of(vin), session.mirror, session.config, session.firmware)
+        return DeviceView(
+            self.state_of(vin),
+            session.mirror,
+            session.config,
+            session.firmware,
+            session.mirror_version,
+        )
 
     async def local_command(self, vin: str, routable_message: bytes) -> bytes:
         session = self.online_session(vin)
@@ -244,6 +250,7 @@ class Hub:
         except DecodeError as exc:
             raise FrameError(f"STATE body is not a telemetry Payload: {exc}") from exc
         session.mirror.update(dict_from_payload(payload))
+        session.mirror_version += 1
         session.mirror_updated_ms = int(self.clock.now().timestamp() * 1000)
 
     def _presence(self, session: DeviceSession, frame: Frame) -> None:

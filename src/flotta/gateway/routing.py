@@ -72,6 +72,8 @@ class DeviceView:
     mirror: dict[str, Any]
     config: dict[str, Any]
     firmware: str
+    # Increases with every change to the mirror, so answers rendered from it can be reused.
+    version: int = 0
 
 
 class LocalDevices(Protocol):
@@ -106,13 +108,25 @@ def decode_error(body: bytes) -> FlottaError:
 
 def view_to_json(view: DeviceView) -> bytes:
     return orjson.dumps(
-        {"state": view.state, "mirror": view.mirror, "config": view.config, "fw": view.firmware}
+        {
+            "state": view.state,
+            "mirror": view.mirror,
+            "config": view.config,
+            "fw": view.firmware,
+            "v": view.version,
+        }
     )
 
 
 def view_from_json(data: bytes) -> DeviceView:
     raw = orjson.loads(data)
-    return DeviceView(str(raw["state"]), dict(raw["mirror"]), dict(raw["config"]), str(raw["fw"]))
+    return DeviceView(
+        str(raw["state"]),
+        dict(raw["mirror"]),
+        dict(raw["config"]),
+        str(raw["fw"]),
+        int(raw.get("v", 0)),
+    )
 
 
 class Router:

@@ -31,6 +31,7 @@ class DeviceSession:
         self.config: dict[str, Any] = {}
         self.firmware = ""
         self.mirror_updated_ms = 0
+        self.mirror_version = 0
         self.closed = False
         self._online = asyncio.Event()
         self._online.set()
