@@ -310,18 +310,19 @@ class SimVehicle:
 
     def snapshot(self) -> dict[str, Any]:
         """Every signal with its current value (Tesla Field and FlottaField names)."""
-        return copy.deepcopy(self.sig)
+        return {k: _copied(v) for k, v in self.sig.items()}
 
     def changes(self) -> dict[str, Any]:
         """Signals changed since the previous call; the first call returns everything."""
-        current = self.snapshot()
-        if self._sent is None:
-            out = current
-        else:
-            sent = self._sent
-            out = {k: v for k, v in current.items() if k not in sent or sent[k] != v}
-        self._sent = current
-        return copy.deepcopy(out)
+        sent = self._sent
+        if sent is None:
+            out = self.snapshot()
+            self._sent = self.snapshot()
+            return out
+        # Runs after every command and tick: copy only what changed, not the whole map.
+        out = {k: _copied(v) for k, v in self.sig.items() if k not in sent or sent[k] != v}
+        sent.update({k: _copied(v) for k, v in out.items()})
+        return out
 
     def config(self) -> dict[str, Any]:
         """Static vehicle_config and defaults for the renderer."""
@@ -342,3 +343,8 @@ class SimVehicle:
         self._touch()
         self._publish()
         return response
+
+
+def _copied(value: Any) -> Any:
+    """Scalars as they are; containers (locations, doors, schedules) deep-copied."""
+    return copy.deepcopy(value) if isinstance(value, dict | list) else value
