@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import orjson
 import structlog
 from google.protobuf.message import DecodeError
 from tesla_protocol.telemetry import vehicle_data_pb2
@@ -56,6 +57,8 @@ class Hub:
         self.sessions: dict[str, DeviceSession] = {}
         # Streaming frames (telemetry, alerts, errors) go to these, e.g. the telemetry service.
         self.stream_listeners: list[FrameListener] = []
+        # Cars of one model send identical static configs: keep one copy (P4: memory per car).
+        self._configs: dict[bytes, dict[str, Any]] = {}
         self.router = Router(bus or MemoryBus(), kv or MemoryKV(clock), self, settings, clock)
 
     def start(self) -> None:
@@ -205,7 +208,8 @@ class Hub:
         if not isinstance(config, dict):
             raise FrameError("HELLO config must be a JSON object")
         session.firmware = str(hello.get("firmware", ""))[:64]
-        session.config = config
+        key = orjson.dumps(config, option=orjson.OPT_SORT_KEYS)
+        session.config = self._configs.setdefault(key, config)
         session.power = PowerState.ONLINE if power == "online" else PowerState.ASLEEP
         session.set_power(session.power)
 

@@ -19,6 +19,25 @@ Closer = Callable[[int, str], Awaitable[None]]
 class DeviceSession:
     """The gateway's view of one live link; requests are matched to replies by correlation id."""
 
+    # One of these per connected car: slots keep it small (P4 counts bytes per vehicle).
+    __slots__ = (
+        "_next_id",
+        "_online",
+        "_pending",
+        "_send",
+        "_wake_sent",
+        "close_link",
+        "closed",
+        "config",
+        "connected_at",
+        "firmware",
+        "mirror",
+        "mirror_updated_ms",
+        "mirror_version",
+        "power",
+        "record",
+    )
+
     def __init__(
         self, record: VehicleRecord, send: Sender, close_link: Closer, connected_at: datetime
     ) -> None:

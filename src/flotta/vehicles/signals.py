@@ -9,6 +9,7 @@ numbers survive serialisation and a Tesla-only consumer simply ignores them.
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime
 from enum import IntEnum
 from typing import Any, cast
@@ -356,5 +357,7 @@ def dict_from_payload(payload: vd.Payload) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for datum in payload.data:
         name = field_name(int(datum.key))
-        out[name] = decode_value(datum.value, name)
+        value = decode_value(datum.value, name)
+        # Enum names repeat across every car's mirror: share one string object (memory).
+        out[name] = sys.intern(value) if isinstance(value, str) and len(value) <= 64 else value
     return out
