@@ -55,7 +55,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         DONE,
         "simulated Superchargers and destination chargers around the car",
     ),
-    Endpoint("GET", "/api/1/vehicles/{vehicle_tag}/recent_alerts", DONE),
+    Endpoint(
+        "GET",
+        "/api/1/vehicles/{vehicle_tag}/recent_alerts",
+        DONE,
+        "the last 20 alerts the car sent (charge complete, Sentry events), newest first",
+    ),
     Endpoint("GET", "/api/1/vehicles/{vehicle_tag}/release_notes", DONE),
     Endpoint("GET", "/api/1/vehicles/{vehicle_tag}/service_data", DONE),
     Endpoint("GET", "/api/1/vehicles/{vehicle_tag}/drivers", DONE),

@@ -25,6 +25,7 @@ from flotta.gateway.session import Closer, DeviceSession, Sender
 from flotta.ports.bus import Bus
 from flotta.ports.kv import KV
 from flotta.settings import GatewaySettings
+from flotta.vehicles.alerts import RECENT_ALERTS_KEPT, AlertDecodeError, decode_alerts
 from flotta.vehicles.signals import dict_from_payload
 
 log = structlog.get_logger(__name__)
@@ -240,6 +241,8 @@ class Hub:
         elif kind == FrameType.PRESENCE:
             self._presence(session, frame)
         elif kind in (FrameType.TELEMETRY, FrameType.ALERTS, FrameType.ERRORS):
+            if kind == FrameType.ALERTS:
+                self._remember_alerts(session, frame)
             for listener in self.stream_listeners:
                 listener(session.record, frame)
         elif kind == FrameType.ERROR:
@@ -256,6 +259,17 @@ class Hub:
         session.mirror.update(dict_from_payload(payload))
         session.mirror_version += 1
         session.mirror_updated_ms = int(self.clock.now().timestamp() * 1000)
+
+    def _remember_alerts(self, session: DeviceSession, frame: Frame) -> None:
+        """Newest first, bounded; kept with the mirror so any process can answer recent_alerts."""
+        try:
+            fresh = decode_alerts(frame.body)
+        except AlertDecodeError as exc:
+            raise FrameError(str(exc)) from exc
+        kept = session.mirror.get("Alerts")
+        history = kept if isinstance(kept, list) else []
+        session.mirror["Alerts"] = (list(reversed(fresh)) + history)[:RECENT_ALERTS_KEPT]
+        session.mirror_version += 1
 
     def _presence(self, session: DeviceSession, frame: Frame) -> None:
         if len(frame.body) != 1 or frame.body[0] not in (p.value for p in PowerState):

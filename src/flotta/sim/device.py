@@ -26,6 +26,7 @@ from flotta.gateway.protocol import Frame, FrameType, PowerState
 from flotta.sim.power import PowerManager
 from flotta.sim.vcp import ImmediateReply, KeyWhitelist, VehicleVerifier
 from flotta.sim.vehicle_state import SimVehicle
+from flotta.vehicles.alerts import encode_alerts
 from flotta.vehicles.signals import payload_from_dict
 
 log = structlog.get_logger(__name__)
@@ -130,10 +131,18 @@ class SimDevice:
         now = self.clock.now()
         if self.power.accepts_commands:
             self.vehicle.advance(now)
+            # Activity inside the step (a charge that just finished) postpones sleep, and
+            # what happened is reported before the car may doze off.
+            self.power.touch(self.vehicle.last_activity)
+            await self._send_state()
+            await self._send_alerts()
         for transition in self.power.tick(now, busy=self.vehicle.busy):
             await self._report_power(transition)
-        if self.power.accepts_commands:
-            await self._send_state()
+
+    async def _send_alerts(self) -> None:
+        alerts, self.vehicle.pending_alerts = self.vehicle.pending_alerts, []
+        if alerts:
+            await self._send(protocol.encode(FrameType.ALERTS, encode_alerts(self.vin, alerts)))
 
     async def _report_power(self, state: str) -> None:
         if state == "asleep":

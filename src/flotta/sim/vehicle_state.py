@@ -74,6 +74,8 @@ class SimVehicle:
         self.speed_limit_pin: str | None = None
         self.pin_to_drive: str | None = None
         self.software_install_started: datetime | None = None
+        # Alerts raised since the device last sent them: (name, audiences, started_at).
+        self.pending_alerts: list[tuple[str, list[str], datetime]] = []
         self.sig: dict[str, Any] = initial_signals(self.model, rng)
         self._sent: dict[str, Any] | None = None
         self._publish()
@@ -198,9 +200,16 @@ class SimVehicle:
         self._step_climate(dt)
         self._step_charging(dt)
         self._step_drive(dt)
+        self._step_sentry(dt)
         if self.is_charging or self.driving:
             self.last_activity = self.now
         self.tpms_seen = self.now if self.driving else self.tpms_seen
+
+    def _step_sentry(self, dt: float) -> None:
+        """An armed car records a passer-by now and then: about twice an hour."""
+        armed = self.sig["SentryMode"] not in ("SentryModeStateOff", "SentryModeStateUnknown")
+        if armed and self.rng.random() < dt / 1800.0:
+            self.pending_alerts.append(("SentryModeEvent", ["Customer"], self.now))
 
     def _step_climate(self, dt: float) -> None:
         setpoint = float(self.sig["HvacLeftTemperatureRequest"])
@@ -251,6 +260,7 @@ class SimVehicle:
         if added >= room_kwh - 1e-9:
             self.soc = self.limit
             self.charge_state = "Complete"
+            self.pending_alerts.append(("ChargingComplete", ["Customer"], self.now))
 
     def _ac_amps(self) -> int:
         if self.session is None:
