@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,5 +38,17 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDemo]:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path
+def demo_factory(tmp_path: Path) -> Iterator[Callable[..., LiveDemo]]:
+    """Start private demos (own data dir, options of `start_live_demo`); all stop afterwards."""
+    started: list[LiveDemo] = []
+
+    def start(**options: Any) -> LiveDemo:
+        demo = start_live_demo(tmp_path / f"demo{len(started)}", **options)
+        started.append(demo)
+        return demo
+
+    try:
+        yield start
+    finally:
+        for demo in started:
+            demo.stop()

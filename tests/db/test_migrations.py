@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
 from sqlalchemy import inspect
 
 from flotta.db.engine import make_engine
-from flotta.db.migrate import alembic_config, upgrade_to_head
+from flotta.db.migrate import downgrade_to, upgrade_to_head
 from flotta.db.models import metadata
 from tests.postgres import fresh_database
 
@@ -40,14 +39,7 @@ async def test_downgrade_to_base_removes_every_table(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"
     engine = make_engine(url)
     await upgrade_to_head(engine)
-
-    def down(connection: object) -> None:
-        cfg = alembic_config(url)
-        cfg.attributes["connection"] = connection
-        command.downgrade(cfg, "base")
-
-    async with engine.begin() as conn:
-        await conn.run_sync(down)
+    await downgrade_to(engine, "base")
     async with engine.connect() as conn:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
     await engine.dispose()

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
 import pytest
-from tests.live import LiveDemo, start_live_demo
+from tests.live import LiveDemo
 
 
 @pytest.fixture
-def fast(tmp_path: Path) -> Iterator[LiveDemo]:
-    demo = start_live_demo(tmp_path, speed=1000.0)
-    try:
-        yield demo
-    finally:
-        demo.stop()
+def fast(demo_factory: Callable[..., LiveDemo]) -> LiveDemo:
+    return demo_factory(speed=1000.0)
 
 
 def wait_for_alert(client: httpx.Client, vin: str, name: str) -> list[dict[str, object]]:

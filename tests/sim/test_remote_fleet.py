@@ -5,22 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
 import pytest
-from tests.live import LiveDemo, start_live_demo
+from tests.live import LiveDemo
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[LiveDemo]:
+def live(demo_factory: Callable[..., LiveDemo]) -> LiveDemo:
     """Its own demo: the remote cars join the demo account, which other tests count."""
-    demo = start_live_demo(tmp_path, vehicles=2)
-    try:
-        yield demo
-    finally:
-        demo.stop()
+    return demo_factory(vehicles=2)
 
 
 def test_remote_sim_process_connects_and_obeys(live: LiveDemo) -> None:

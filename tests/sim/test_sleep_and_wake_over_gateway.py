@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
 import pytest
-from tests.live import LiveDemo, start_live_demo
+from tests.live import LiveDemo
 
 SPEED = 200.0  # simulated seconds per wall second
 
 
 @pytest.fixture
-def fast_demo(tmp_path: Path) -> Iterator[LiveDemo]:
-    demo = start_live_demo(tmp_path, wake_profile="realistic", speed=SPEED)
-    try:
-        yield demo
-    finally:
-        demo.stop()
+def fast_demo(demo_factory: Callable[..., LiveDemo]) -> LiveDemo:
+    return demo_factory(wake_profile="realistic", speed=SPEED)
 
 
 def state(client: httpx.Client, vin: str) -> str:

@@ -15,22 +15,7 @@ from joserfc.jwk import ECKey
 from flotta.clock import Clock
 from flotta.errors import Unauthorized
 
-# Every scope Tesla documents (reference §2.5); tokens may carry only these.
-KNOWN_SCOPES = frozenset(
-    {
-        "openid",
-        "offline_access",
-        "user_data",
-        "vehicle_device_data",
-        "vehicle_location",
-        "vehicle_cmds",
-        "vehicle_charging_cmds",
-        "energy_device_data",
-        "energy_cmds",
-        "email",
-        "profile",
-    }
-)
+# What an owner may grant an app (reference §2.5), as `flotta demo` and `flotta token` use.
 OWNER_SCOPES = [
     "openid",
     "offline_access",
@@ -42,6 +27,8 @@ OWNER_SCOPES = [
     "energy_device_data",
     "energy_cmds",
 ]
+# Every scope a token may carry: the above plus the OIDC extras Tesla's server accepts.
+KNOWN_SCOPES = frozenset(OWNER_SCOPES) | {"email", "profile"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -23,12 +24,21 @@ def alembic_config(url: str) -> Config:
 
 async def upgrade_to_head(engine: AsyncEngine) -> None:
     """Migrate the engine's database to the newest revision."""
+    await _migrate(engine, command.upgrade, "head")
+
+
+async def downgrade_to(engine: AsyncEngine, revision: str) -> None:
+    """Migrate the engine's database back to `revision` (`base` empties it)."""
+    await _migrate(engine, command.downgrade, revision)
+
+
+async def _migrate(engine: AsyncEngine, step: Callable[[Config, str], None], revision: str) -> None:
     url = engine.url.render_as_string(hide_password=False)
 
-    def _upgrade(connection: object) -> None:
+    def run(connection: object) -> None:
         cfg = alembic_config(url)
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        step(cfg, revision)
 
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+        await conn.run_sync(run)

@@ -15,7 +15,7 @@ from tesla_protocol.command import signatures_pb2 as sig
 from tesla_protocol.command import universal_message_pb2 as um
 
 from flotta.sim.vcp import keys
-from flotta.sim.vcp.tlv import command_metadata, request_hash, response_metadata
+from flotta.sim.vcp.tlv import Metadata, command_metadata, request_hash, response_metadata
 
 DEFAULT_TTL_SECONDS = 10
 FLAG_ENCRYPT_RESPONSE = 1 << um.FLAG_ENCRYPT_RESPONSE
@@ -148,14 +148,8 @@ class ClientSigner:
         session = self._require_session()
         counter = self._next_counter(session, counter)
         expires_at = max(0, self.vehicle_time() + ttl)
-        meta = command_metadata(
-            signature_type=sig.SIGNATURE_TYPE_HMAC_PERSONALIZED,
-            domain=self.domain,
-            vin=self.vin,
-            epoch=session.epoch,
-            expires_at=expires_at,
-            counter=counter,
-            flags=flags,
+        meta = self._metadata(
+            sig.SIGNATURE_TYPE_HMAC_PERSONALIZED, session, expires_at, counter, flags
         ).serialize()
         msg = self._envelope(uuid)
         msg.protobuf_message_as_bytes = payload
@@ -165,6 +159,25 @@ class ClientSigner:
         data.epoch, data.counter, data.expires_at = session.epoch, counter, expires_at
         data.tag = hmac.new(session.command_key, meta + payload, hashlib.sha256).digest()
         return msg
+
+    def _metadata(
+        self,
+        signature_type: int,
+        session: SignerSession,
+        expires_at: int,
+        counter: int,
+        flags: int,
+    ) -> Metadata:
+        """The command metadata both signing methods authenticate (fleet-api.md §10.4)."""
+        return command_metadata(
+            signature_type=signature_type,
+            domain=self.domain,
+            vin=self.vin,
+            epoch=session.epoch,
+            expires_at=expires_at,
+            counter=counter,
+            flags=flags,
+        )
 
     def encrypt(
         self,
@@ -179,14 +192,8 @@ class ClientSigner:
         session = self._require_session()
         counter = self._next_counter(session, None)
         expires_at = self.vehicle_time() + ttl
-        meta = command_metadata(
-            signature_type=sig.SIGNATURE_TYPE_AES_GCM_PERSONALIZED,
-            domain=self.domain,
-            vin=self.vin,
-            epoch=session.epoch,
-            expires_at=expires_at,
-            counter=counter,
-            flags=flags,
+        meta = self._metadata(
+            sig.SIGNATURE_TYPE_AES_GCM_PERSONALIZED, session, expires_at, counter, flags
         )
         nonce = nonce if nonce is not None else os.urandom(keys.NONCE_LENGTH)
         ciphertext, tag = keys.gcm_seal(session.k, nonce, payload, meta.checksum())
