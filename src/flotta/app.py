@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from flotta.clock import Clock
 from flotta.errors import install_error_handlers
-from flotta.fleet import commands, sharing, users, vehicle_info, vehicles
+from flotta.fleet import commands, sharing, subscriptions, users, vehicle_info, vehicles
 from flotta.gateway import endpoints as gateway_endpoints
 from flotta.logs import configure_logging
 from flotta.runtime import Runtime
@@ -49,6 +49,14 @@ def create_app(
     )
     install_error_handlers(app)
 
-    for module in (users, vehicles, vehicle_info, sharing, commands, gateway_endpoints):
+    for module in (
+        users,
+        vehicles,
+        vehicle_info,
+        sharing,
+        subscriptions,
+        commands,
+        gateway_endpoints,
+    ):
         app.include_router(module.router)
     return app

@@ -3,8 +3,17 @@
 from flotta.accounts.models import User
 from flotta.db.base import Base
 from flotta.devices.models import PresenceEvent, Vehicle
+from flotta.notifications.models import PushSubscription
 from flotta.sharing.models import Driver, Invitation
 
 metadata = Base.metadata
 
-__all__ = ["Driver", "Invitation", "PresenceEvent", "User", "Vehicle", "metadata"]
+__all__ = [
+    "Driver",
+    "Invitation",
+    "PresenceEvent",
+    "PushSubscription",
+    "User",
+    "Vehicle",
+    "metadata",
+]
