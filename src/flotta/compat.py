@@ -102,12 +102,24 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/1/subscriptions", DONE, "follow every visible vehicle"),
     Endpoint("GET", "/api/1/vehicle_subscriptions", DONE),
     Endpoint("POST", "/api/1/vehicle_subscriptions", DONE, "follow the listed `vehicle_ids`"),
-    Endpoint("GET", "/api/1/dx/enterprise/v1/{vin}/roles", "not supported",
-             "business-only; Tesla has not published the shape (reference §4.3)"),
-    Endpoint("POST", "/api/1/dx/enterprise/v1/{vin}/payer", "not supported",
-             "business-only; body and answer unpublished"),
-    Endpoint("POST", "/api/1/users/keys", "not supported",
-             "undocumented key metadata the Go SDK posts; pairing arrives with issue 3"),
+    Endpoint(
+        "GET",
+        "/api/1/dx/enterprise/v1/{vin}/roles",
+        "not supported",
+        "business-only; Tesla has not published the shape (reference §4.3)",
+    ),
+    Endpoint(
+        "POST",
+        "/api/1/dx/enterprise/v1/{vin}/payer",
+        "not supported",
+        "business-only; body and answer unpublished",
+    ),
+    Endpoint(
+        "POST",
+        "/api/1/users/keys",
+        "not supported",
+        "undocumented key metadata the Go SDK posts; pairing arrives with issue 3",
+    ),
     Endpoint("POST", "/api/1/vehicles/fleet_telemetry_config", "issue 5"),
     Endpoint("POST", "/api/1/vehicles/fleet_telemetry_config_jws", "issue 5"),
     Endpoint("GET", "/api/1/vehicles/{vehicle_tag}/fleet_telemetry_config", "issue 5"),
@@ -172,11 +184,16 @@ DECISIONS: tuple[tuple[str, str], ...] = (
         "Python client maps this key).",
     ),
     ("`txid`", "Every error body carries a 32-hex `txid`, also sent as header `x-txid`."),
-    ("Push subscriptions",
-     "Registrations are stored and listed as Tesla's legacy endpoints describe; a self-hosted "
-     "sandbox has no APNs/FCM credentials, so no notification is delivered to the device."),
-    ("Drivers", "A driver who redeemed an invitation sees and commands the car "
-     "(`access_type: DRIVER`); invitations and the driver list stay owner-only (404)."),
+    (
+        "Push subscriptions",
+        "Registrations are stored and listed as Tesla's legacy endpoints describe; a self-hosted "
+        "sandbox has no APNs/FCM credentials, so no notification is delivered to the device.",
+    ),
+    (
+        "Drivers",
+        "A driver who redeemed an invitation sees and commands the car "
+        "(`access_type: DRIVER`); invitations and the driver list stay owner-only (404).",
+    ),
 )
 
 

@@ -83,15 +83,18 @@ def test_charging_commands_accept_either_scope() -> None:
     assert not command_spec("honk_horn").allows({"vehicle_charging_cmds"})
 
 
-def test_rest_only_commands() -> None:
+def test_only_the_managed_charger_location_stays_rest_only() -> None:
     rest = {n for n in COMMAND_NAMES if command_spec(n).domain == "rest_only"}
-    assert rest == {
+    assert rest == {"set_managed_charger_location"}
+
+
+def test_navigation_request_shares_the_text_as_the_destination() -> None:
+    parsed = parse_command(
         "navigation_request",
-        "share",
-        "set_managed_charge_current_request",
-        "set_managed_charger_location",
-        "set_managed_scheduled_charging_time",
-    }
+        {"type": "share_ext_content_raw", "value": {"android.intent.extra.TEXT": "1 Main St"}},
+    )
+    assert parsed.domain == "infotainment"
+    assert parsed.message.vehicleAction.navigationRequest.destination == "1 Main St"
 
 
 @pytest.mark.parametrize("name", COMMAND_NAMES)

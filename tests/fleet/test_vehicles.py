@@ -224,3 +224,19 @@ def test_unknown_route_and_vehicle_are_404_in_tesla_envelope(client: httpx.Clien
         assert response.status_code == 404
         assert response.json()["response"] is None
         assert response.json()["error"] == "not_found"
+
+
+def test_shared_address_becomes_the_route_destination(client: httpx.Client, live: LiveDemo) -> None:
+    vin = live.vins[3]
+    body = {
+        "type": "share_ext_content_raw",
+        "value": {"android.intent.extra.TEXT": "Piazza del Duomo, Milano"},
+        "locale": "it-IT",
+        "timestamp_ms": "1700000000000",
+    }
+    answer = client.post(f"/api/1/vehicles/{vin}/command/navigation_request", json=body).json()
+    assert answer["response"] == {"result": True, "reason": "", "queued": True}
+    drive = client.get(
+        f"/api/1/vehicles/{vin}/vehicle_data", params={"endpoints": "drive_state;location_data"}
+    ).json()["response"]
+    assert drive["drive_state"]["active_route_destination"] == "Piazza del Duomo, Milano"

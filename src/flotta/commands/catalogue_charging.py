@@ -84,11 +84,13 @@ SPECS: tuple[CommandSpec, ...] = (
          ei.mapped("batchRemovePreconditionSchedulesAction",
                    home="home", work="work", other="other"),
          *_LOCATION_FILTER, scopes=CH, origin="unconfirmed"),
-    rest("set_managed_charge_current_request", "Fleet managed charging: set the current.",
-         _AMPS, scopes=CH, origin="docs-2023"),
+    info("set_managed_charge_current_request", "Fleet managed charging: set the current.",
+         "setChargingAmpsAction", ei.mapped("setChargingAmpsAction", charging_amps="charging_amps"),
+         _AMPS, scopes=CH, origin="docs-2023", alias_of="set_charging_amps"),
     rest("set_managed_charger_location", "Fleet managed charging: set the charger location.",
          latitude(), longitude(), scopes=CH, origin="docs-2023"),
-    rest("set_managed_scheduled_charging_time", "Fleet managed charging: set the start time.",
-         minutes("time", required=True), scopes=CH, origin="docs-2023"),
+    info("set_managed_scheduled_charging_time", "Fleet managed charging: set the start time.",
+         "scheduledChargingAction", es.managed_schedule, minutes("time", required=True),
+         scopes=CH, origin="docs-2023", alias_of="set_scheduled_charging"),
 )
 # fmt: on

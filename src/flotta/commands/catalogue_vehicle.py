@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flotta.commands import encode_infotainment as ei
 from flotta.commands import encode_schedules as es
-from flotta.commands.builders import info, rest
+from flotta.commands.builders import info
 from flotta.commands.params import (
     INT32_MAX,
     boolean,
@@ -55,9 +55,11 @@ _NAVIGATION: tuple[CommandSpec, ...] = (
          "navigationWaypointsRequest",
          ei.mapped("navigationWaypointsRequest", waypoints="waypoints"),
          string("waypoints", required=True, min_len=1, doc="refId:<place id>,refId:...")),
-    rest("navigation_request", "Share an address or link with the vehicle.", *_NAV_SHARE),
-    rest("share", "Share an address or link with the vehicle (tescmd name).", *_NAV_SHARE,
-         origin="tescmd", alias_of="navigation_request"),
+    info("navigation_request", "Share an address or link with the vehicle.",
+         "navigationRequest", es.navigation_share, *_NAV_SHARE),
+    info("share", "Share an address or link with the vehicle (tescmd name).",
+         "navigationRequest", es.navigation_share, *_NAV_SHARE, origin="tescmd",
+         alias_of="navigation_request"),
     info("trigger_homelink", "Trigger HomeLink near the given location.",
          "vehicleControlTriggerHomelinkAction", ei.trigger_homelink,
          latitude(required=True), longitude(required=True), string("token")),

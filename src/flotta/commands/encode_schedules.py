@@ -90,6 +90,19 @@ def scheduled_charging(params: Params) -> cs.Action:
     return action(scheduledChargingAction=msg)
 
 
+def navigation_share(params: Params) -> cs.Action:
+    """Encode ``navigation_request``: the shared text (an address or link) is the destination."""
+    value = params["value"]
+    text = value.get("android.intent.extra.TEXT", "") if isinstance(value, dict) else value
+    return action(navigationRequest=cs.NavigationRequest(destination=str(text)[:500]))
+
+
+def managed_schedule(params: Params) -> cs.Action:
+    """Encode ``set_managed_scheduled_charging_time`` as a daily scheduled charge."""
+    msg = cs.ScheduledChargingAction(enabled=True, charging_time=params["time"])
+    return action(scheduledChargingAction=msg)
+
+
 def navigation_gps(params: Params) -> cs.Action:
     """Encode ``navigation_gps_request``."""
     msg = cs.NavigationGpsRequest(

@@ -31,6 +31,10 @@ PROTOCOL_REQUIRED = (
 )
 
 
+# Tesla documents `{"result": true, "queued": true}` for a shared destination.
+QUEUED_ANSWER = frozenset({"navigation_request", "share"})
+
+
 def _check_scopes(who: Principal, scopes: frozenset[str] | set[str], what: str) -> None:
     if not (who.scopes & set(scopes)):
         raise MissingScopes(f"{what} needs one of these scopes: {' '.join(sorted(scopes))}")
@@ -67,6 +71,8 @@ async def command(
         await runtime.hub.view(record.vin)  # 408 unless online, wherever its link is
         return envelope({"result": True, "reason": "", "queued": True})
     result = await run_command(runtime.hub, record.vin, parsed.domain, parsed.message)
+    if parsed.name in QUEUED_ANSWER:
+        result["queued"] = True
     return envelope(result)
 
 
