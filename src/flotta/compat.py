@@ -163,14 +163,21 @@ DECISIONS: tuple[tuple[str, str], ...] = (
     ("Unknown `endpoints` value", "400 `invalid_field` naming the unknown values."),
     (
         "Bad command parameter",
-        "400 `invalid_value` or `invalid_request` with `missing <x> param` / `invalid <x> param`, "
-        "the wording of Tesla's vehicle-command proxy, plus a `messages` member naming the field.",
+        "400 `invalid_field` (a bad value) or `invalid_request` (a missing one), with the "
+        "wording of Tesla's vehicle-command proxy (`invalid <x> param` / `missing <x> param`) "
+        "and a `messages` member naming the field. The proxy's own key for a bad value is "
+        "`invalid_value`; `invalid_field` is the key the Fleet API documents, which "
+        "tesla-fleet-api maps to `InvalidField`.",
     ),
     ("Vehicle-side refusal", '200 `{"result": false, "reason": …}`, as Tesla.'),
     (
-        "Commands not representable in the protocol",
-        '`navigation_request`, `share` and `set_managed_*` answer `{"result": true, '
-        '"queued": true}` when the car is online, as Tesla documents for navigation_request.',
+        "Commands the vehicle-command proxy forwards to REST",
+        "`navigation_request` and `share` reach the car as a `navigationRequest` (the shared "
+        'text becomes the route destination) and answer `{"result": true, "queued": true}`, as '
+        "Tesla documents. `set_managed_charge_current_request` and "
+        "`set_managed_scheduled_charging_time` reach it as the charging-amps and "
+        "scheduled-charging actions. `set_managed_charger_location` has no action the simulator "
+        "models: it is validated and acknowledged as queued, with no effect on the car.",
     ),
     (
         "Signed commands",
