@@ -240,3 +240,11 @@ def test_shared_address_becomes_the_route_destination(client: httpx.Client, live
         f"/api/1/vehicles/{vin}/vehicle_data", params={"endpoints": "drive_state;location_data"}
     ).json()["response"]
     assert drive["drive_state"]["active_route_destination"] == "Piazza del Duomo, Milano"
+
+
+def test_malformed_path_and_query_name_the_parameter(client: httpx.Client) -> None:
+    too_long = client.post(f"/api/1/vehicles/{'A' * 40}/command/honk_horn")
+    assert too_long.status_code == 400
+    assert too_long.json()["error_description"].startswith("invalid vehicle_tag param")
+    bad_page = client.get("/api/1/vehicles", params={"page": "abc"})
+    assert bad_page.json()["error_description"].startswith("invalid page param")
