@@ -125,7 +125,8 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         messages: dict[str, list[str]] = {}
         for problem in exc.errors():
-            where = ".".join(str(p) for p in problem.get("loc", ()) if p not in ("body", "query", "path", "header"))
+            loc = problem.get("loc", ())
+            where = ".".join(str(p) for p in loc if p not in ("body", "query", "path", "header"))
             messages.setdefault(where or "body", []).append(str(problem.get("msg", "invalid")))
         first = next(iter(messages.items()))
         description = f"invalid {first[0]} param: {first[1][0]}"
