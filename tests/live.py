@@ -47,6 +47,23 @@ class LiveDemo:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
         return future.result(timeout)
 
+    def put_to_sleep(self, vin: str) -> None:
+        """Switch off what keeps a car awake (climate, Sentry), then let it fall asleep.
+
+        Tests share one demo, and a car another test left conditioning wakes itself at once.
+        """
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.token}"}
+        with httpx.Client(base_url=self.base_url, headers=headers, timeout=15) as client:
+            for name, body in (
+                ("set_climate_keeper_mode", {"climate_keeper_mode": 0}),
+                ("auto_conditioning_stop", {}),
+                ("set_sentry_mode", {"on": False}),
+            ):
+                client.post(f"/api/1/vehicles/{vin}/command/{name}", json=body)
+        self.call(self.device(vin).sleep_now())
+
     def device(self, vin: str) -> Any:
         return self.handle.fleet.device(vin)
 

@@ -12,6 +12,7 @@ from flotta.errors import install_error_handlers
 from flotta.fleet import commands, sharing, subscriptions, users, vehicle_info, vehicles
 from flotta.gateway import endpoints as gateway_endpoints
 from flotta.logs import configure_logging
+from flotta.oauth import endpoints as oauth_endpoints
 from flotta.runtime import Runtime
 from flotta.settings import Settings
 
@@ -57,6 +58,7 @@ def create_app(
         subscriptions,
         commands,
         gateway_endpoints,
+        oauth_endpoints,
     ):
         # The routes themselves, not include_router(): this FastAPI wraps each included
         # router in a lazy matcher that costs ~10 % of a request's CPU under load.

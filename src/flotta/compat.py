@@ -129,7 +129,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/1/partner_accounts/public_key", "issue 3"),
     Endpoint("GET", "/api/1/partner_accounts/fleet_telemetry_errors", "issue 5"),
     Endpoint("GET", "/api/1/partner_accounts/fleet_telemetry_error_vins", "issue 5"),
-    Endpoint("POST", "/oauth2/v3/token", "issue 3"),
+    Endpoint(
+        "POST",
+        "/oauth2/v3/token",
+        DONE,
+        "`refresh_token` and `client_credentials`; `authorization_code` with issue 3",
+    ),
+    Endpoint(
+        "POST",
+        "/oauth2/v3/revoke",
+        DONE,
+        "RFC 7009 for refresh tokens (the whole family); access tokens: `unsupported_token_type`",
+    ),
     Endpoint("GET", "/oauth2/v3/authorize", "issue 3"),
     Endpoint("GET", "/api/1/energy_sites/{energy_site_id}/live_status", "issue 6"),
     Endpoint("GET", "/api/1/energy_sites/{energy_site_id}/site_info", "issue 6"),
@@ -189,6 +200,25 @@ DECISIONS: tuple[tuple[str, str], ...] = (
         "Expired access token",
         "401 with error `token expired (401)` (Tesla sends no body; the "
         "Python client maps this key).",
+    ),
+    (
+        "Token endpoint errors",
+        'RFC 6749 bodies `{"error", "error_description"}` (no `response` member), with '
+        "Tesla's keys: 400 `invalid_request`, `unsupported_grant_type`, `unauthorized_client` "
+        "(unknown client or wrong secret), 401 `login_required` (expired, revoked or reused "
+        "refresh token), 403 `invalid_scope`; always `Cache-Control: no-store`.",
+    ),
+    (
+        "Refresh-token grace period",
+        "Only the most recently used refresh token works for 24 h; each use within the grace "
+        "mints a new token and retires the previous unused one. Presenting any other spent or "
+        "retired token revokes the whole family (`login_required`).",
+    ),
+    (
+        "Refresh `scope`",
+        "A subset narrows the access token; a request naming only `openid email "
+        "offline_access profile` (TeslaPy, teslajsonpy) keeps the family's API scopes. `scope` "
+        "is echoed only when the grant equals the request.",
     ),
     ("`txid`", "Every error body carries a 32-hex `txid`, also sent as header `x-txid`."),
     (

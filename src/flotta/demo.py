@@ -21,6 +21,7 @@ from flotta.devices.credentials import hash_credential, new_credential
 from flotta.devices.repository import VehicleRepository
 from flotta.devices.service import ensure_owner, provision_vehicle
 from flotta.gateway.endpoints import DEVICE_PATH
+from flotta.oauth.demo import seed_demo_oauth
 from flotta.runtime import Runtime
 from flotta.settings import Settings
 from flotta.sim.fleet import DeviceIdentity, SimFleet, load_identities, save_identities
@@ -97,12 +98,23 @@ async def provision_demo(
     return owner.uuid, identities
 
 
-def demo_info(runtime: Runtime, subject: str, identities: list[DeviceIdentity]) -> dict[str, Any]:
-    token = runtime.tokens.mint(subject, OWNER_SCOPES, client_id="flotta-demo")
+def demo_info(
+    runtime: Runtime,
+    subject: str,
+    identities: list[DeviceIdentity],
+    oauth: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """demo.json: base URL, tokens, the demo app's credentials and token URL, VINs."""
+    oauth = oauth or {}
+    client_id = oauth.get("client_id") or "flotta-demo"
+    token = runtime.tokens.mint(subject, OWNER_SCOPES, client_id=client_id)
     return {
         "base_url": runtime.settings.public_base_url,
         "access_token": token,
-        "refresh_token": None,
+        "refresh_token": oauth.get("refresh_token"),
+        "client_id": oauth.get("client_id"),
+        "client_secret": oauth.get("client_secret"),
+        "token_url": oauth.get("token_url"),
         "vehicles": [i.vin for i in identities],
         "energy_sites": [],
     }
@@ -125,6 +137,7 @@ async def start_fleet(runtime: Runtime, speed: float) -> tuple[SimFleet, dict[st
         subject, identities = await provision_demo(
             session, settings, runtime.clock, settings.sim.vehicles, load_identities(creds_path)
         )
+        oauth = await seed_demo_oauth(session, runtime, subject)
     save_identities(creds_path, identities)
     runtime.directory.forget()
     url = settings.public_base_url.replace("http", "ws", 1) + DEVICE_PATH
@@ -132,7 +145,7 @@ async def start_fleet(runtime: Runtime, speed: float) -> tuple[SimFleet, dict[st
     set_scene(fleet)
     fleet.start()
     await fleet.wait_connected(timeout_s=15)
-    return fleet, demo_info(runtime, subject, identities)
+    return fleet, demo_info(runtime, subject, identities, oauth)
 
 
 def set_scene(fleet: SimFleet) -> None:

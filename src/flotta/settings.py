@@ -47,6 +47,11 @@ class AuthSettings(BaseModel):
 
     issuer: str = "https://auth.flotta.local/oauth2/v3/nts"
     access_token_ttl_s: int = Field(default=28800, gt=0)
+    # Tesla: refresh tokens are single use, live 3 months, and the last used one keeps
+    # working for 24 h (reference §2.4).
+    refresh_token_ttl_s: int = Field(default=90 * 86400, gt=0)
+    refresh_grace_s: int = Field(default=86400, ge=0)
+    id_token_ttl_s: int = Field(default=28800, gt=0)
     region: Literal["na", "eu", "cn"] = "na"
 
 

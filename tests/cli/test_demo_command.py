@@ -54,7 +54,7 @@ def test_demo_writes_demo_json_serves_and_stops_on_ctrl_c(tmp_path: Path) -> Non
             "vehicles",
             "energy_sites",
         }
-        assert info["refresh_token"] is None and info["energy_sites"] == []
+        assert info["refresh_token"].startswith("NA_") and info["energy_sites"] == []
         assert len(info["vehicles"]) == 3 and all(len(v) == 17 for v in info["vehicles"])
         headers = {"Authorization": f"Bearer {info['access_token']}"}
         listed = httpx.get(f"{info['base_url']}/api/1/vehicles", headers=headers, timeout=10)

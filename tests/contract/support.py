@@ -59,7 +59,7 @@ def wait_for_state(live: LiveDemo, vin: str, state: str, timeout_s: float = STAT
 
 def put_to_sleep(live: LiveDemo, vin: str) -> None:
     """Sleep the car now and wait until the API reports it asleep."""
-    live.call(live.device(vin).sleep_now())
+    live.put_to_sleep(vin)
     wait_for_state(live, vin, "asleep")
 
 

@@ -125,7 +125,7 @@ def test_vehicle_side_refusal_is_200_with_reason(client: httpx.Client, live: Liv
 
 def test_asleep_car_gets_408_then_wakes(client: httpx.Client, live: LiveDemo) -> None:
     vin = idle_vin(live)
-    live.call(live.device(vin).sleep_now())
+    live.put_to_sleep(vin)
     deadline = time.monotonic() + 10
     while client.get(f"/api/1/vehicles/{vin}").json()["response"]["state"] != "asleep":
         assert time.monotonic() < deadline, "car never reported asleep"

@@ -77,7 +77,9 @@ class TokenService:
         client_id: str = "flotta-cli",
         ttl_s: int | None = None,
         partner: bool = False,
+        audience: str | None = None,
     ) -> str:
+        """An access token; `audience` (a partner token's requested base URL) joins `aud`."""
         unknown = sorted(set(scopes) - KNOWN_SCOPES)
         if unknown:
             raise ValueError(f"unknown scopes: {', '.join(unknown)}")
@@ -86,7 +88,7 @@ class TokenService:
             "iss": self.issuer,
             "azp": client_id,
             "sub": subject,
-            "aud": [self.audience, f"{self.issuer.rstrip('/')}/userinfo"],
+            "aud": _audiences(self.audience, audience, self.issuer),
             "scp": list(scopes),
             "amr": ["pwd"],
             "iat": now,
@@ -99,6 +101,28 @@ class TokenService:
             claims["token_type"] = "partner"
         header = {"alg": "ES256", "typ": "JWT", "kid": self.key.thumbprint()}
         return jwt.encode(header, claims, self.key)
+
+    def mint_id_token(self, subject: str, *, client_id: str, email: str | None, ttl_s: int) -> str:
+        """An OpenID Connect id_token (ES256, same key) for `client_id`."""
+        now = int(self.clock.now().timestamp())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": client_id,
+            "iat": now,
+            "exp": now + ttl_s,
+            "auth_time": now,
+        }
+        if email is not None:
+            claims["email"] = email
+            claims["email_verified"] = True
+        header = {"alg": "ES256", "typ": "JWT", "kid": self.key.thumbprint()}
+        return jwt.encode(header, claims, self.key)
+
+    def public_jwks(self) -> dict[str, Any]:
+        """The verification key as a JWK Set (the private part never leaves)."""
+        public = self.key.as_dict(private=False)
+        return {"keys": [{**public, "kid": self.key.thumbprint(), "use": "sig", "alg": "ES256"}]}
 
     def verify(self, token: str) -> Principal:
         """Check signature, issuer and expiry; raise Tesla's 401 on any failure."""
@@ -139,3 +163,10 @@ class TokenService:
             expires_at=exp,
             partner=claims.get("token_type") == "partner",
         )
+
+
+def _audiences(base: str, requested: str | None, issuer: str) -> list[str]:
+    audiences = [base, f"{issuer.rstrip('/')}/userinfo"]
+    if requested and requested.rstrip("/") != base.rstrip("/"):
+        audiences.insert(0, requested.rstrip("/"))
+    return audiences

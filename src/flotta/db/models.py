@@ -4,6 +4,7 @@ from flotta.accounts.models import User
 from flotta.db.base import Base
 from flotta.devices.models import PresenceEvent, Vehicle
 from flotta.notifications.models import PushSubscription
+from flotta.oauth.models import OAuthClient, RefreshFamily, RefreshToken
 from flotta.sharing.models import Driver, Invitation
 
 metadata = Base.metadata
@@ -11,8 +12,11 @@ metadata = Base.metadata
 __all__ = [
     "Driver",
     "Invitation",
+    "OAuthClient",
     "PresenceEvent",
     "PushSubscription",
+    "RefreshFamily",
+    "RefreshToken",
     "User",
     "Vehicle",
     "metadata",

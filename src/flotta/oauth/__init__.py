@@ -1,0 +1,1 @@
+"""OAuth 2.0 server: apps as clients, refresh-token families and the token endpoint."""
