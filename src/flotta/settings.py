@@ -23,7 +23,6 @@ class GatewaySettings(BaseModel):
 
     command_timeout_s: float = Field(default=10.0, gt=0, le=120)
     max_frame_bytes: int = Field(default=1_000_000, gt=64)
-    heartbeat_timeout_s: float = Field(default=60.0, gt=0)
     # How long wake_up waits for a quick wake before answering with the current state.
     wake_grace_s: float = Field(default=1.0, ge=0, le=30)
     # A car's presence record outlives a crashed process by at most this; refreshed every third.
@@ -60,7 +59,6 @@ class SimSettings(BaseModel):
 
     vehicles: int = Field(default=4, ge=0, le=100_000)
     wake_profile: Literal["instant", "demo", "realistic"] = "demo"
-    clock_speed: float = Field(default=1.0, gt=0, le=10_000)
     idle_sleep_s: float = Field(default=900.0, gt=0)
     seed: int = 7
 
