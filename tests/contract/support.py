@@ -139,3 +139,20 @@ def charge_limit(live: LiveDemo, vin: str) -> int:
 def other_limit(current: int, *choices: int) -> int:
     """A charge limit different from `current`, so a command that does nothing is caught."""
     return next(c for c in choices if c != current)
+
+
+def tescmd_env(live: LiveDemo, home: Path, vin: str, **extra: str) -> dict[str, str]:
+    """clients.md's non-interactive tescmd recipe: a private HOME and config, our base URLs."""
+    (home / "work").mkdir(exist_ok=True)
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "HOME": str(home),
+        "TESLA_CONFIG_DIR": str(home / "cfg"),
+        "TESLA_TOKEN_FILE": str(home / "cfg" / "tokens.json"),
+        "TESLA_CACHE_ENABLED": "false",
+        "TESLA_API_BASE_URL": live.base_url,
+        "TESLA_AUTH_BASE_URL": live.base_url,
+        "TESLA_VIN": vin,
+        **extra,
+    }

@@ -8,7 +8,6 @@ tescmd (a 401 triggers its refresh).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import teslapy  # type: ignore[import-untyped]
 from teslajsonpy import Controller  # type: ignore[import-untyped]
 
 from tests.conftest import REQUIRE_SERVICES
+from tests.contract.support import tescmd_env
 from tests.live import LiveDemo
 from tests.oauth.support import claims, issue_family, issue_ownerapi_family
 
@@ -126,19 +126,7 @@ def test_tesla_fleet_api_latest_refreshes_without_a_secret(live: LiveDemo) -> No
 def test_tescmd_refreshes_on_401(live: LiveDemo, tmp_path: Path) -> None:
     _require(TESCMD, "tescmd is a dev dependency (`scripts/dev test`)")
     token = issue_family(live)
-    (tmp_path / "work").mkdir()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "HOME": str(tmp_path),
-        "TESLA_CONFIG_DIR": str(tmp_path / "cfg"),
-        "TESLA_TOKEN_FILE": str(tmp_path / "cfg" / "tokens.json"),
-        "TESLA_CACHE_ENABLED": "false",
-        "TESLA_API_BASE_URL": live.base_url,
-        "TESLA_AUTH_BASE_URL": live.base_url,
-        "TESLA_CLIENT_ID": str(live.info["client_id"]),
-        "TESLA_VIN": live.vins[2],
-    }
+    env = tescmd_env(live, tmp_path, live.vins[2], TESLA_CLIENT_ID=str(live.info["client_id"]))
     expired = live.mint(["vehicle_device_data"], ttl_s=1)
     time.sleep(1.1)
     stored = {

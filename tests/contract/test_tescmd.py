@@ -8,7 +8,6 @@ is /dev/null and `--format json` makes it print one JSON document.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from tests.contract.support import (
     listed_state,
     other_limit,
     pair_pem_file,
+    tescmd_env,
     vehicle_data,
 )
 from tests.live import LiveDemo
@@ -81,19 +81,7 @@ class Tescmd:
 def tescmd(live: LiveDemo, tmp_path: Path, vin: str) -> Tescmd:
     if not TESCMD.exists():
         pytest.fail(f"{TESCMD} is missing: tescmd is a dev dependency (`scripts/dev test`)")
-    (tmp_path / "work").mkdir()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "HOME": str(tmp_path),
-        "TESLA_CONFIG_DIR": str(tmp_path / "cfg"),
-        "TESLA_TOKEN_FILE": str(tmp_path / "cfg" / "tokens.json"),
-        "TESLA_CACHE_ENABLED": "false",
-        "TESLA_API_BASE_URL": live.base_url,
-        "TESLA_AUTH_BASE_URL": live.base_url,
-        "TESLA_ACCESS_TOKEN": live.token,
-        "TESLA_VIN": vin,
-    }
+    env = tescmd_env(live, tmp_path, vin, TESLA_ACCESS_TOKEN=live.token)
     return Tescmd(tmp_path, env)
 
 

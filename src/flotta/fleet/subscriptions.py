@@ -42,13 +42,6 @@ def _ids(vehicle_ids: list[int]) -> Response:
     return envelope({"ids": vehicle_ids}, count=len(vehicle_ids))
 
 
-async def _list(runtime: RuntimeDep, who: Principal, token: str, kind: str) -> Response:
-    device_token, _ = _device(token, kind)
-    user = await owner_of(who, runtime)
-    async with runtime.sessions() as session:
-        return _ids(await subscribed_vehicle_ids(session, user.id, device_token))
-
-
 async def _subscribe(
     runtime: RuntimeDep, who: Principal, body: dict[str, Any], only: list[int] | None
 ) -> Response:
@@ -71,14 +64,18 @@ async def _subscribe(
 
 
 @router.get("/api/1/subscriptions", responses=errors(400, 401, 403))
+@router.get("/api/1/vehicle_subscriptions", responses=errors(400, 401, 403))
 async def list_subscriptions(
     runtime: RuntimeDep,
     who: Principal = Depends(UserData),
     device_token: str = Query("", max_length=512),
     device_type: str = Query("", max_length=32),
 ) -> Response:
-    """Vehicles this mobile device receives push notifications from."""
-    return await _list(runtime, who, device_token, device_type)
+    """Vehicles this mobile device receives push notifications from (both paths agree)."""
+    device_token, _ = _device(device_token, device_type)
+    user = await owner_of(who, runtime)
+    async with runtime.sessions() as session:
+        return _ids(await subscribed_vehicle_ids(session, user.id, device_token))
 
 
 @router.post("/api/1/subscriptions", responses=errors(400, 401, 403))
@@ -87,16 +84,6 @@ async def subscribe_all(
 ) -> Response:
     """Subscribe the device to every vehicle the account can see."""
     return await _subscribe(runtime, who, await json_object(request), None)
-
-
-@router.get("/api/1/vehicle_subscriptions", responses=errors(400, 401, 403))
-async def list_vehicle_subscriptions(
-    runtime: RuntimeDep,
-    who: Principal = Depends(UserData),
-    device_token: str = Query("", max_length=512),
-    device_type: str = Query("", max_length=32),
-) -> Response:
-    return await _list(runtime, who, device_token, device_type)
 
 
 @router.post("/api/1/vehicle_subscriptions", responses=errors(400, 401, 403))
