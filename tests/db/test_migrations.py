@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from flotta.db.engine import make_engine
@@ -20,6 +22,12 @@ async def _assert_schema_matches_models(url: str) -> None:
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
         assert set(metadata.tables) <= tables
         assert "alembic_version" in tables
+        # Columns, types, indexes and constraints of head match the models exactly.
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(MigrationContext.configure(c), metadata)
+            )
+        assert diff == []
         # Running again is a no-op, not an error.
         await upgrade_to_head(engine)
     finally:

@@ -1,0 +1,1 @@
+"""Outgoing e-mail: a durable outbox, delivered over SMTP when configured."""
