@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from flotta.clock import Clock
 from flotta.errors import install_error_handlers
@@ -13,6 +15,8 @@ from flotta.fleet import commands, sharing, subscriptions, users, vehicle_info, 
 from flotta.gateway import endpoints as gateway_endpoints
 from flotta.logs import configure_logging
 from flotta.oauth import endpoints as oauth_endpoints
+from flotta.portal import account_pages, admin_pages, app_pages, console_pages, outbox_pages
+from flotta.portal.web import PORTAL, install_portal_handlers
 from flotta.runtime import Runtime
 from flotta.settings import Settings
 
@@ -49,6 +53,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_portal_handlers(app)
 
     for module in (
         users,
@@ -59,8 +64,15 @@ def create_app(
         commands,
         gateway_endpoints,
         oauth_endpoints,
+        account_pages,
+        app_pages,
+        admin_pages,
+        console_pages,
+        outbox_pages,
     ):
         # The routes themselves, not include_router(): this FastAPI wraps each included
         # router in a lazy matcher that costs ~10 % of a request's CPU under load.
         app.router.routes.extend(module.router.routes)
+    static = Path(__file__).parent / "portal" / "static"
+    app.mount(f"{PORTAL}/static", StaticFiles(directory=static), name="portal-static")
     return app

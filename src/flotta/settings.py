@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_SECRET = "flotta-demo-secret-change-me"
@@ -54,6 +54,28 @@ class AuthSettings(BaseModel):
     region: Literal["na", "eu", "cn"] = "na"
 
 
+class PortalSettings(BaseModel):
+    """The developer and owner portal (`/portal`)."""
+
+    session_ttl_s: int = Field(default=12 * 3600, gt=0)
+    # Secure cookies need HTTPS; None follows the scheme of FLOTTA_BASE_URL.
+    cookie_secure: bool | None = None
+
+
+class MailSettings(BaseModel):
+    """Outgoing e-mail. With no SMTP host, messages stay in the outbox (shown in the portal)."""
+
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    # Implicit TLS (port 465) or STARTTLS after connecting; both off for a loopback relay.
+    smtp_tls: bool = False
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    from_address: str = "Flotta <no-reply@flotta.local>"
+
+
 class SimSettings(BaseModel):
     """The in-process simulator started by `flotta demo`."""
 
@@ -85,6 +107,8 @@ class Settings(BaseSettings):
     kv: KvSettings = KvSettings()
     gateway: GatewaySettings = GatewaySettings()
     auth: AuthSettings = AuthSettings()
+    portal: PortalSettings = PortalSettings()
+    mail: MailSettings = MailSettings()
     sim: SimSettings = SimSettings()
 
     @model_validator(mode="after")

@@ -3,8 +3,8 @@
 from flotta.accounts.models import AccountToken, RecoveryCode, User, WebSession
 from flotta.db.base import Base
 from flotta.devices.models import PresenceEvent, Vehicle
-from flotta.notifications.models import PushSubscription
 from flotta.mail.models import OutboxMessage
+from flotta.notifications.models import PushSubscription
 from flotta.oauth.models import (
     AuthorizationCode,
     ConsentGrant,
@@ -20,17 +20,17 @@ __all__ = [
     "AccountToken",
     "AuthorizationCode",
     "ConsentGrant",
-    "OutboxMessage",
-    "RecoveryCode",
-    "WebSession",
     "Driver",
     "Invitation",
     "OAuthClient",
+    "OutboxMessage",
     "PresenceEvent",
     "PushSubscription",
+    "RecoveryCode",
     "RefreshFamily",
     "RefreshToken",
     "User",
     "Vehicle",
+    "WebSession",
     "metadata",
 ]

@@ -1,0 +1,1 @@
+"""The web portal: developer onboarding, the owner console, admin review and the demo outbox."""
