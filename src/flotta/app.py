@@ -11,9 +11,10 @@ from fastapi.staticfiles import StaticFiles
 
 from flotta.clock import Clock
 from flotta.errors import install_error_handlers
-from flotta.fleet import commands, sharing, subscriptions, users, vehicle_info, vehicles
+from flotta.fleet import commands, partner, sharing, subscriptions, users, vehicle_info, vehicles
 from flotta.gateway import endpoints as gateway_endpoints
 from flotta.logs import configure_logging
+from flotta.oauth import authorize as oauth_authorize
 from flotta.oauth import endpoints as oauth_endpoints
 from flotta.portal import account_pages, admin_pages, app_pages, console_pages, outbox_pages
 from flotta.portal.web import PORTAL, install_portal_handlers
@@ -62,8 +63,10 @@ def create_app(
         sharing,
         subscriptions,
         commands,
+        partner,
         gateway_endpoints,
         oauth_endpoints,
+        oauth_authorize,
         account_pages,
         app_pages,
         admin_pages,

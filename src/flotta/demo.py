@@ -16,12 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flotta.app import create_app
 from flotta.auth.tokens import OWNER_SCOPES
+from flotta.accounts.demo import seed_demo_accounts
 from flotta.clock import Clock
 from flotta.devices.credentials import hash_credential, new_credential
 from flotta.devices.repository import VehicleRepository
 from flotta.devices.service import ensure_owner, provision_vehicle
 from flotta.gateway.endpoints import DEVICE_PATH
 from flotta.oauth.demo import seed_demo_oauth
+from flotta.portal.web import PORTAL
 from flotta.runtime import Runtime
 from flotta.settings import Settings
 from flotta.sim.fleet import DeviceIdentity, SimFleet, load_identities, save_identities
@@ -115,6 +117,9 @@ def demo_info(
         "client_id": oauth.get("client_id"),
         "client_secret": oauth.get("client_secret"),
         "token_url": oauth.get("token_url"),
+        "portal_url": f"{runtime.settings.public_base_url}{PORTAL}/",
+        "developer": oauth.get("developer"),
+        "owner": oauth.get("owner"),
         "vehicles": [i.vin for i in identities],
         "energy_sites": [],
     }
@@ -137,7 +142,9 @@ async def start_fleet(runtime: Runtime, speed: float) -> tuple[SimFleet, dict[st
         subject, identities = await provision_demo(
             session, settings, runtime.clock, settings.sim.vehicles, load_identities(creds_path)
         )
-        oauth = await seed_demo_oauth(session, runtime, subject)
+        developer, people = await seed_demo_accounts(session, runtime, DEMO_OWNER)
+        oauth = await seed_demo_oauth(session, runtime, subject, developer.id)
+        oauth.update(people)
     save_identities(creds_path, identities)
     runtime.directory.forget()
     url = settings.public_base_url.replace("http", "ws", 1) + DEVICE_PATH

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import structlog
 
@@ -24,3 +25,33 @@ def configure_logging(level: str) -> None:
         ],
         cache_logger_on_first_use=False,
     )
+    redact_access_log()
+
+
+# Query parameters that carry one-time links, codes or secrets (portal links, OAuth).
+SECRET_PARAMS = re.compile(
+    r"(?P<name>\b(?:token|code|code_verifier|refresh_token|client_secret|access_token)=)[^&\s\"]+"
+)
+
+
+def redact(text: str) -> str:
+    """`...?token=fev_abc` → `...?token=[redacted]`."""
+    return SECRET_PARAMS.sub(r"\g<name>[redacted]", text)
+
+
+class RedactSecrets(logging.Filter):
+    """Access logs print request paths: strip the secret query values before they are written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+def redact_access_log() -> None:
+    """Attach the filter to uvicorn's access logger (idempotent)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactSecrets) for f in access.filters):
+        access.addFilter(RedactSecrets())

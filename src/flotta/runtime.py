@@ -14,6 +14,7 @@ from flotta.db.migrate import upgrade_to_head
 from flotta.devices.directory import Directory
 from flotta.gateway.hub import Hub
 from flotta.gateway.presence import PresenceRecorder
+from flotta.mail.dispatcher import MailDispatcher
 from flotta.ports.bus import Bus
 from flotta.ports.kv import KV
 from flotta.settings import Settings
@@ -32,6 +33,7 @@ class Runtime:
     bus: Bus
     kv: KV
     hub: Hub
+    mail: MailDispatcher
     answers: AnswerCache = field(default_factory=AnswerCache)
 
     @classmethod
@@ -57,6 +59,8 @@ class Runtime:
         presence.start()
         hub = Hub(settings.gateway, clock, presence, bus=bus, kv=kv)
         hub.start()
+        mail = MailDispatcher(sessions, settings.mail, clock)
+        mail.start()
         return cls(
             settings=settings,
             clock=clock,
@@ -68,10 +72,12 @@ class Runtime:
             bus=bus,
             kv=kv,
             hub=hub,
+            mail=mail,
         )
 
     async def stop(self) -> None:
         """Withdraw this process's vehicles from the cluster, then close everything."""
+        await self.mail.stop()
         await self.hub.stop()
         await self.bus.close()
         await self.kv.close()

@@ -76,6 +76,17 @@ class MailSettings(BaseModel):
     from_address: str = "Flotta <no-reply@flotta.local>"
 
 
+class PartnerSettings(BaseModel):
+    """Partner registration (`POST /api/1/partner_accounts`) fetching the app's public key."""
+
+    # Tesla's well-known path; tests point it at a loopback HTTP server. `{domain}` is required.
+    key_url_template: str = Field(
+        default="https://{domain}/.well-known/appspecific/com.tesla.3p.public-key.pem",
+        pattern=r"^https?://.*\{domain\}",
+    )
+    key_fetch_timeout_s: float = Field(default=5.0, gt=0, le=30)
+
+
 class SimSettings(BaseModel):
     """The in-process simulator started by `flotta demo`."""
 
@@ -109,6 +120,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     portal: PortalSettings = PortalSettings()
     mail: MailSettings = MailSettings()
+    partner: PartnerSettings = PartnerSettings()
     sim: SimSettings = SimSettings()
 
     @model_validator(mode="after")

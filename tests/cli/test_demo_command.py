@@ -55,6 +55,11 @@ def test_demo_writes_demo_json_serves_and_stops_on_ctrl_c(tmp_path: Path) -> Non
             "energy_sites",
         }
         assert info["refresh_token"].startswith("NA_") and info["energy_sites"] == []
+        assert info["client_secret"].startswith("fcs_") and len(info["client_id"]) == 32
+        assert info["portal_url"] == f"{info['base_url']}/portal/"
+        assert info["developer"]["email"] == "developer@flotta.demo"
+        assert len(info["developer"]["totp_secret"]) == 32
+        assert info["owner"]["password"] and info["developer"]["password"]
         assert len(info["vehicles"]) == 3 and all(len(v) == 17 for v in info["vehicles"])
         headers = {"Authorization": f"Bearer {info['access_token']}"}
         listed = httpx.get(f"{info['base_url']}/api/1/vehicles", headers=headers, timeout=10)
@@ -69,6 +74,7 @@ def test_demo_writes_demo_json_serves_and_stops_on_ctrl_c(tmp_path: Path) -> Non
     assert proc.returncode == 0, output
     assert info["access_token"] in output  # the banner prints the token and the VINs
     assert all(vin in output for vin in info["vehicles"])
+    assert info["portal_url"] in output and info["owner"]["password"] in output
     assert "stopped" in output
     assert "Traceback" not in output
 

@@ -281,7 +281,13 @@ def test_discovery_documents(live: LiveDemo) -> None:
         assert meta["token_endpoint"] == f"{live.base_url}/oauth2/v3/token"
         assert meta["jwks_uri"] == f"{live.base_url}/oauth2/v3/discovery/keys"
         assert meta["id_token_signing_alg_values_supported"] == ["ES256"]
-        assert set(meta["grant_types_supported"]) == {"refresh_token", "client_credentials"}
+        assert set(meta["grant_types_supported"]) == {
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+        }
+        assert meta["authorization_endpoint"] == f"{live.base_url}/oauth2/v3/authorize"
+        assert meta["code_challenge_methods_supported"] == ["S256"]
     keys = httpx.get(f"{live.base_url}/oauth2/v3/discovery/keys", timeout=10).json()["keys"]
     assert len(keys) == 1 and keys[0]["kty"] == "EC" and "d" not in keys[0]
 

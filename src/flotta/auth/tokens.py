@@ -40,6 +40,8 @@ class Principal:
     client_id: str
     expires_at: int
     partner: bool = False
+    # Fleet ids a third-party app may reach (its consent grant); None: every vehicle of the account.
+    devices: frozenset[int] | None = None
 
 
 def load_or_create_key(path: Path) -> ECKey:
@@ -102,8 +104,16 @@ class TokenService:
         header = {"alg": "ES256", "typ": "JWT", "kid": self.key.thumbprint()}
         return jwt.encode(header, claims, self.key)
 
-    def mint_id_token(self, subject: str, *, client_id: str, email: str | None, ttl_s: int) -> str:
-        """An OpenID Connect id_token (ES256, same key) for `client_id`."""
+    def mint_id_token(
+        self,
+        subject: str,
+        *,
+        client_id: str,
+        email: str | None,
+        ttl_s: int,
+        nonce: str | None = None,
+    ) -> str:
+        """An OpenID Connect id_token (ES256, same key) for `client_id`; echoes the `nonce`."""
         now = int(self.clock.now().timestamp())
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -113,6 +123,8 @@ class TokenService:
             "exp": now + ttl_s,
             "auth_time": now,
         }
+        if nonce is not None:
+            claims["nonce"] = nonce
         if email is not None:
             claims["email"] = email
             claims["email_verified"] = True

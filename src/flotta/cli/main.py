@@ -11,11 +11,13 @@ import typer
 from rich.console import Console
 
 from flotta.auth.tokens import OWNER_SCOPES
+from flotta.cli.admin import admin_app
 from flotta.settings import Settings
 
 app = typer.Typer(help="Flotta: an open, self-hostable Fleet API.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
 console = Console()
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where SQLite, keys and demo.json live")]
@@ -78,6 +80,12 @@ def _print_banner(path: Path) -> None:
     print(f"Flotta demo ready at {info['base_url']}")
     print(f"access token: {info['access_token']}")
     print("vehicles: " + ", ".join(info["vehicles"]))
+    print(f"portal: {info['portal_url']}")
+    for role in ("developer", "owner"):
+        person = info.get(role) or {}
+        if person.get("password"):
+            extra = f" (TOTP secret {person['totp_secret']})" if person.get("totp_secret") else ""
+            print(f"{role} sign-in: {person['email']} / {person['password']}{extra}")
     print(f"written to {path}; press Ctrl-C to stop", flush=True)
 
 

@@ -1,4 +1,4 @@
-"""Read-mostly cache of accounts and vehicles, so hot paths do not query the database."""
+"""Read-mostly cache of accounts, vehicles, apps and consent, so hot paths skip the database."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from flotta.accounts.repository import UserRepository
 from flotta.clock import Clock
 from flotta.devices.models import Vehicle
 from flotta.devices.repository import VehicleRepository
+from flotta.oauth.consent import vehicle_ids
+from flotta.oauth.models import OAuthClient, as_list
+from flotta.oauth.repository import OAuthRepository
 from flotta.sharing.repository import DriverRepository
 
 
@@ -58,6 +61,38 @@ class UserRecord:
         return cls(row.id, row.uuid, row.email, row.full_name, row.region)
 
 
+@dataclass(frozen=True, slots=True)
+class AppRecord:
+    """What request authorisation needs to know about an OAuth client."""
+
+    pk: int
+    client_id: str
+    approved: bool
+    first_party: bool
+    partner_registered: bool
+    # Public (PKCE-only) apps cannot obtain the partner token that registration needs.
+    confidential: bool
+
+    @classmethod
+    def of(cls, row: OAuthClient) -> AppRecord:
+        return cls(
+            pk=row.id,
+            client_id=row.client_id,
+            approved=row.status == "approved",
+            first_party=row.first_party,
+            partner_registered=row.partner_registered_at is not None,
+            confidential=row.client_type == "confidential",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRecord:
+    """An active consent: the scopes and the Fleet ids one user allowed one app."""
+
+    scopes: frozenset[str]
+    vehicle_ids: frozenset[int]
+
+
 K = TypeVar("K", str, int)
 V = TypeVar("V")
 
@@ -84,7 +119,8 @@ class _TTLCache(Generic[K, V]):
 
 
 class Directory:
-    """Vehicles by VIN and Fleet id, users by token subject; entries expire after `ttl_s`.
+    """Vehicles by VIN and Fleet id, users by token subject, apps by client_id and consent by
+    (user, app); entries expire after `ttl_s`.
 
     Other processes (`flotta sim`, a second API process) may add records, so entries are
     short-lived; within one process, writers call `forget()`.
@@ -98,6 +134,8 @@ class Directory:
         self._users: _TTLCache[str, UserRecord | None] = _TTLCache(clock, ttl_s)
         self._owned: _TTLCache[int, list[VehicleRecord]] = _TTLCache(clock, ttl_s)
         self._driven: _TTLCache[int, frozenset[int]] = _TTLCache(clock, ttl_s)
+        self._apps: _TTLCache[str, AppRecord | None] = _TTLCache(clock, ttl_s)
+        self._grants: _TTLCache[str, GrantRecord | None] = _TTLCache(clock, ttl_s)
 
     async def vehicle(self, tag: str) -> VehicleRecord | None:
         """Resolve a `{vehicle_tag}`: a 17-character VIN or the numeric Fleet id."""
@@ -144,7 +182,29 @@ class Directory:
             row = await UserRepository(session).by_uuid(subject)
         return UserRecord.of(row) if row else None
 
+    async def app(self, client_id: str) -> AppRecord | None:
+        """The OAuth client behind a token's `azp`."""
+        return await self._apps.get(client_id, self._load_app)
+
+    async def _load_app(self, client_id: str) -> AppRecord | None:
+        async with self._sessions() as session:
+            row = await OAuthRepository(session).client(client_id)
+        return AppRecord.of(row) if row else None
+
+    async def grant(self, user_id: int, app_pk: int) -> GrantRecord | None:
+        """The user's active consent to the app, or None (never given, or revoked)."""
+        return await self._grants.get(f"{user_id}:{app_pk}", self._load_grant)
+
+    async def _load_grant(self, key: str) -> GrantRecord | None:
+        user_id, _, app_pk = key.partition(":")
+        async with self._sessions() as session:
+            row = await OAuthRepository(session).active_grant(int(user_id), int(app_pk))
+        if row is None:
+            return None
+        return GrantRecord(frozenset(as_list(row.scopes)), vehicle_ids(as_list(row.devices)))
+
     def forget(self) -> None:
-        """Drop every cached entry (after provisioning or deleting records)."""
-        for cache in (self._vehicles, self._users, self._owned, self._driven):
+        """Drop every cached entry (after provisioning, deleting or changing consent)."""
+        caches = (self._vehicles, self._users, self._owned, self._driven, self._apps, self._grants)
+        for cache in caches:
             cache.clear()

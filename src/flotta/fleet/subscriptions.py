@@ -14,7 +14,7 @@ from starlette.responses import Response
 from flotta.auth.tokens import Principal
 from flotta.errors import InvalidRequest
 from flotta.fleet.body import json_object
-from flotta.fleet.deps import RuntimeDep, owner_of, require_scopes
+from flotta.fleet.deps import RuntimeDep, owner_of, require_scopes, visible_vehicles
 from flotta.fleet.errors_doc import errors
 from flotta.fleet.responses import envelope
 from flotta.notifications.service import (
@@ -47,7 +47,7 @@ async def _subscribe(
 ) -> Response:
     device_token, device_type = _device(body.get("device_token"), body.get("device_type"))
     user = await owner_of(who, runtime)
-    visible = {v.id for v in await runtime.directory.visible_to(user.id)}
+    visible = {v.id for v in await visible_vehicles(who, runtime)}
     if only is not None and not set(only) <= visible:
         # Another account's vehicle looks absent here too, as everywhere else.
         raise InvalidRequest("invalid vehicle_ids param: unknown vehicle ids", key="invalid_field")

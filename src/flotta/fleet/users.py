@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from starlette.responses import PlainTextResponse, Response
 
 from flotta.auth.tokens import Principal
-from flotta.fleet.deps import RuntimeDep, owner_of, require_scopes
+from flotta.fleet.deps import RuntimeDep, owner_of, require_scopes, visible_vehicles
 from flotta.fleet.errors_doc import errors
 from flotta.fleet.responses import envelope
 
@@ -51,7 +51,7 @@ async def region(runtime: RuntimeDep, who: Principal = Depends(require_scopes())
 async def orders(runtime: RuntimeDep, who: Principal = Depends(UserData)) -> Response:
     """Orders for the account's vehicles, all delivered (TeslaPy reads this per vehicle)."""
     user = await owner_of(who, runtime)
-    vehicles = await runtime.directory.vehicles_of(user.id)
+    vehicles = await visible_vehicles(who, runtime, owned_only=True)
     items = [
         {
             "vehicleMapId": v.vehicle_id,

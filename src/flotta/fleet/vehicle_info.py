@@ -12,7 +12,15 @@ from flotta.devices.directory import VehicleRecord
 from flotta.devices.repository import VehicleRepository
 from flotta.errors import InvalidRequest, MissingScopes, NotFound, VehicleUnavailable
 from flotta.fleet.body import json_object
-from flotta.fleet.deps import RuntimeDep, VehicleTag, owner_of, require_scopes, vehicle_for
+from flotta.fleet.deps import (
+    RuntimeDep,
+    VehicleTag,
+    may_reach,
+    owner_of,
+    require_scopes,
+    vehicle_for,
+    visible_vehicles,
+)
 from flotta.fleet.errors_doc import errors
 from flotta.fleet.responses import envelope
 from flotta.gateway.routing import DeviceView
@@ -182,7 +190,7 @@ async def warranty_details(
     if vin is not None:
         records = [await vehicle_for(who, runtime, vin)]
     else:
-        records = list(await runtime.directory.vehicles_of((await owner_of(who, runtime)).id))
+        records = await visible_vehicles(who, runtime, owned_only=True)
     now = runtime.clock.now()
     out: dict[str, list[dict[str, Any]]] = {
         "activeWarranty": [],
@@ -262,7 +270,9 @@ async def _visible(who: Principal, runtime: Runtime, vins: list[str]) -> list[Ve
     records = []
     for vin in vins:
         record = await runtime.directory.vehicle(vin)
-        if record is not None and (owner_id is None or record.owner_id == owner_id):
+        if record is None or not may_reach(who, record):
+            continue
+        if owner_id is None or record.owner_id == owner_id:
             records.append(record)
     return records
 

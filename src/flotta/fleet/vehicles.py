@@ -14,6 +14,7 @@ from flotta.fleet.deps import (
     owner_of,
     require_scopes,
     vehicle_for,
+    visible_vehicles,
 )
 from flotta.fleet.errors_doc import errors
 from flotta.fleet.responses import envelope, paginated
@@ -57,7 +58,7 @@ DEFAULT_SECTIONS = frozenset(
 async def products(runtime: RuntimeDep, who: Principal = Depends(require_scopes())) -> Response:
     """Every vehicle (and, later, energy site) of the token's account."""
     user = await owner_of(who, runtime)
-    records = await runtime.directory.visible_to(user.id)
+    records = await visible_vehicles(who, runtime)
     states = await runtime.hub.states([v.vin for v in records])
     items = [
         product_object(v, state, access_type(user, v))
@@ -74,7 +75,7 @@ async def list_vehicles(
     per_page: int = Query(100, ge=1, le=100),
 ) -> Response:
     user = await owner_of(who, runtime)
-    records = await runtime.directory.visible_to(user.id)
+    records = await visible_vehicles(who, runtime)
     shown = records[(page - 1) * per_page : page * per_page]
     states = await runtime.hub.states([v.vin for v in shown])
     items = [

@@ -1,4 +1,5 @@
-"""`flotta demo`'s OAuth seed: a confidential demo app, the public `ownerapi` client, a grant."""
+"""`flotta demo`'s OAuth seed: a confidential, partner-registered demo app with the owner's
+consent for every demo vehicle, the first-party public `ownerapi` client, a refresh token."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flotta.accounts.repository import UserRepository
 from flotta.auth.tokens import OWNER_SCOPES
+from flotta.devices.repository import VehicleRepository
+from flotta.oauth.consent import Choice, ConsentService, vehicle_ref
 from flotta.oauth.endpoints import TOKEN_PATH
 from flotta.oauth.grants import oauth_service
 from flotta.oauth.models import OAuthClient
@@ -26,8 +29,13 @@ def demo_client_id(secret_key: str) -> str:
     return hmac_hash(secret_key, "flotta-demo-app")[:32]
 
 
-async def seed_demo_oauth(session: AsyncSession, runtime: Runtime, subject: str) -> dict[str, Any]:
-    """Ensure both clients, give the demo app a fresh secret and the owner a refresh token."""
+async def seed_demo_oauth(
+    session: AsyncSession, runtime: Runtime, subject: str, developer_id: int | None = None
+) -> dict[str, Any]:
+    """Ensure both clients, give the demo app a fresh secret and the owner a refresh token.
+
+    The demo app belongs to `developer_id` (the demo developer) when given.
+    """
     service = oauth_service(session, runtime)
     repo = OAuthRepository(session)
     owner = await UserRepository(session).by_uuid(subject)
@@ -38,7 +46,7 @@ async def seed_demo_oauth(session: AsyncSession, runtime: Runtime, subject: str)
     if app is None:
         app, secret = await service.register_client(
             name=DEMO_APP_NAME,
-            owner_id=owner.id,
+            owner_id=developer_id or owner.id,
             confidential=True,
             scopes=OWNER_SCOPES,
             redirect_uris=["http://localhost:8085/callback"],
@@ -46,8 +54,13 @@ async def seed_demo_oauth(session: AsyncSession, runtime: Runtime, subject: str)
         )
     else:
         secret = await _new_secret(app, runtime.settings.secret_key)
-    if await repo.client(OWNER_API_CLIENT_ID) is None:
-        await service.register_client(
+        app.owner_id = developer_id or app.owner_id
+    # Registered and consented, so demo.json's tokens work at once; each start renews both.
+    app.partner_registered_at = app.partner_registered_at or runtime.clock.now()
+    await _consent_to_every_vehicle(session, runtime, owner.id, app)
+    owner_api = await repo.client(OWNER_API_CLIENT_ID)
+    if owner_api is None:
+        owner_api, _ = await service.register_client(
             name="Owner API (TeslaPy, teslajsonpy)",
             owner_id=None,
             confidential=False,
@@ -55,6 +68,7 @@ async def seed_demo_oauth(session: AsyncSession, runtime: Runtime, subject: str)
             redirect_uris=["tesla://auth/callback"],
             client_id=OWNER_API_CLIENT_ID,
         )
+    owner_api.first_party = True  # the owner's own app: it needs no consent record
     refresh_token = await service.issue(app, owner.id, OWNER_SCOPES)
     return {
         "refresh_token": refresh_token,
@@ -62,6 +76,17 @@ async def seed_demo_oauth(session: AsyncSession, runtime: Runtime, subject: str)
         "client_secret": secret,
         "token_url": f"{runtime.settings.public_base_url}{TOKEN_PATH}",
     }
+
+
+async def _consent_to_every_vehicle(
+    session: AsyncSession, runtime: Runtime, owner_id: int, app: OAuthClient
+) -> None:
+    vehicles = await VehicleRepository(session).owned_by(owner_id)
+    refs = frozenset(vehicle_ref(v.id) for v in vehicles)
+    scopes = frozenset(OWNER_SCOPES)
+    await ConsentService(session, runtime.clock).record(
+        owner_id, app.id, Choice(scopes, scopes, refs, refs)
+    )
 
 
 async def _new_secret(app: OAuthClient, secret_key: str) -> str:

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from flotta.auth.tokens import KNOWN_SCOPES
 from flotta.fleet.deps import RuntimeDep
+from flotta.oauth.codes import CodeRefusal
 from flotta.oauth.errors import (
     InvalidRequest,
     OAuthError,
@@ -20,6 +21,7 @@ from flotta.oauth.errors import (
 )
 from flotta.oauth.grants import (
     GRANT_TYPES,
+    authorization_code_grant,
     client_credentials_grant,
     oauth_service,
     optional,
@@ -61,12 +63,18 @@ def _form_schema(fields: dict[str, str], needed: list[str]) -> dict[str, Any]:
 
 TOKEN_FORM = _form_schema(
     {
-        "grant_type": "refresh_token or client_credentials",
+        "grant_type": "authorization_code, refresh_token or client_credentials",
         "client_id": "the app's client_id",
-        "client_secret": "optional on refresh (verified when sent); required for partner tokens",
+        "client_secret": "required for confidential apps exchanging a code and for partner "
+        "tokens; optional on refresh (verified when sent); public apps send none",
+        "code": "authorization_code: the code from the authorize redirect (single use, 10 min)",
+        "redirect_uri": "authorization_code: exactly the redirect_uri sent to authorize",
+        "code_verifier": "authorization_code: the PKCE verifier (S256), required when the "
+        "authorize request had a code_challenge and refused when it had none",
         "refresh_token": "refresh grant: the current refresh token",
         "scope": "space-delimited; a subset of the granted scopes",
-        "audience": "client_credentials: the Fleet API base URL the token is for",
+        "audience": "the Fleet API base URL the token is for: required for client_credentials, "
+        "optional for authorization_code",
     },
     ["grant_type", "client_id"],
 )
@@ -83,7 +91,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     400: {
         "model": OAuthErrorBody,
         "description": "invalid_request, unsupported_grant_type, "
-        "unauthorized_client (unknown client_id or wrong secret)",
+        "unauthorized_client (unknown client_id or wrong secret), invalid_auth_code (unknown, "
+        "expired or used code, or PKCE verifier mismatch), invalid_redirect_url",
     },
     401: {
         "model": OAuthErrorBody,
@@ -124,7 +133,7 @@ async def read_form(request: Request) -> dict[str, str]:
 
 @router.post(
     TOKEN_PATH,
-    summary="Token endpoint (refresh_token, client_credentials)",
+    summary="Token endpoint (authorization_code, refresh_token, client_credentials)",
     response_model=TokenBody,
     responses=ERRORS,
     openapi_extra=TOKEN_FORM,
@@ -136,14 +145,17 @@ async def token(request: Request, runtime: RuntimeDep) -> Response:
         grant_type = required(form, "grant_type")
         if grant_type not in GRANT_TYPES:
             raise UnsupportedGrantType(f"use one of {', '.join(GRANT_TYPES)}")
+        outcome: dict[str, Any] | Refusal | CodeRefusal
         async with runtime.sessions() as session, session.begin():
-            if grant_type == "refresh_token":
+            if grant_type == "authorization_code":
+                outcome = await authorization_code_grant(session, runtime, form)
+            elif grant_type == "refresh_token":
                 outcome = await refresh_grant(session, runtime, form)
             else:
                 outcome = await client_credentials_grant(session, runtime, form)
     except OAuthError as error:
         return oauth_error(error)
-    if isinstance(outcome, Refusal):
+    if isinstance(outcome, Refusal | CodeRefusal):
         return oauth_error(outcome.error)  # committed first: a revoked family stays revoked
     return json_response(outcome)
 
@@ -180,12 +192,23 @@ def discovery(runtime: Runtime) -> dict[str, Any]:
         "revocation_endpoint": f"{base}{REVOKE_PATH}",
         "jwks_uri": f"{base}{JWKS_PATH}",
         "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
         "grant_types_supported": list(GRANT_TYPES),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
         "token_endpoint_auth_methods_supported": ["client_secret_post", "none"],
         "scopes_supported": sorted(KNOWN_SCOPES),
-        "claims_supported": ["iss", "sub", "aud", "iat", "exp", "email", "email_verified"],
+        "claims_supported": [
+            "iss",
+            "sub",
+            "aud",
+            "iat",
+            "exp",
+            "nonce",
+            "email",
+            "email_verified",
+        ],
     }
 
 

@@ -39,3 +39,15 @@ class LoginRequired(OAuthError):
 class UnsupportedTokenType(OAuthError):
     status = 400
     key = "unsupported_token_type"
+
+
+class InvalidAuthCode(OAuthError):
+    """RFC 6749 §5.2 invalid_grant under Tesla's key: unknown, expired, used or unverified."""
+
+    status = 400
+    key = "invalid_auth_code"
+
+
+class InvalidRedirectUrl(OAuthError):
+    status = 400
+    key = "invalid_redirect_url"

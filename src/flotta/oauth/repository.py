@@ -1,4 +1,4 @@
-"""Every query on OAuth clients and refresh tokens."""
+"""Every query on OAuth clients, consent grants, authorization codes and refresh tokens."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from flotta.oauth.models import OAuthClient, RefreshFamily, RefreshToken
+from flotta.oauth.models import (
+    AuthorizationCode,
+    ConsentGrant,
+    OAuthClient,
+    RefreshFamily,
+    RefreshToken,
+)
 
 
 class OAuthRepository:
@@ -66,6 +72,79 @@ class OAuthRepository:
             .values(superseded_at=now)
         )
 
-    async def add(self, row: OAuthClient | RefreshFamily | RefreshToken) -> None:
+    async def add(
+        self,
+        row: OAuthClient | RefreshFamily | RefreshToken | ConsentGrant | AuthorizationCode,
+    ) -> None:
         self.session.add(row)
         await self.session.flush()
+
+    async def revoke_family(self, family_id: int, now: datetime, reason: str) -> None:
+        await self.session.execute(
+            update(RefreshFamily)
+            .where(RefreshFamily.id == family_id, RefreshFamily.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+            .execution_options(synchronize_session="fetch")
+        )
+
+    async def live_families(self, user_id: int, client_pk: int) -> list[RefreshFamily]:
+        """The user's unrevoked refresh-token families for one app."""
+        result = await self.session.execute(
+            select(RefreshFamily).where(
+                RefreshFamily.user_id == user_id,
+                RefreshFamily.client_pk == client_pk,
+                RefreshFamily.revoked_at.is_(None),
+            )
+        )
+        return list(result.scalars())
+
+    async def code_by_hash(self, code_hash: str) -> AuthorizationCode | None:
+        result = await self.session.execute(
+            select(AuthorizationCode).where(AuthorizationCode.code_hash == code_hash)
+        )
+        return result.scalar_one_or_none()
+
+    async def claim_code(self, code_id: int, now: datetime) -> bool:
+        """Mark an unused code used; False when a concurrent exchange got there first."""
+        result = await self.session.execute(
+            update(AuthorizationCode)
+            .where(AuthorizationCode.id == code_id, AuthorizationCode.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def active_grant(self, user_id: int, client_pk: int) -> ConsentGrant | None:
+        """The user's unrevoked consent to one app (the newest, should there be several)."""
+        result = await self.session.execute(
+            select(ConsentGrant)
+            .where(
+                ConsentGrant.user_id == user_id,
+                ConsentGrant.client_pk == client_pk,
+                ConsentGrant.revoked_at.is_(None),
+            )
+            .order_by(ConsentGrant.id.desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
+    async def grant_of_user(self, grant_id: int, user_id: int) -> ConsentGrant | None:
+        """An unrevoked grant, only when it belongs to `user_id`."""
+        result = await self.session.execute(
+            select(ConsentGrant).where(
+                ConsentGrant.id == grant_id,
+                ConsentGrant.user_id == user_id,
+                ConsentGrant.revoked_at.is_(None),
+            )
+        )
+        return result.scalar_one_or_none()
+
+    async def grants_with_apps(self, user_id: int) -> list[tuple[ConsentGrant, OAuthClient]]:
+        """The user's unrevoked grants with their apps, oldest first."""
+        result = await self.session.execute(
+            select(ConsentGrant, OAuthClient)
+            .join(OAuthClient, OAuthClient.id == ConsentGrant.client_pk)
+            .where(ConsentGrant.user_id == user_id, ConsentGrant.revoked_at.is_(None))
+            .order_by(ConsentGrant.created_at, ConsentGrant.id)
+        )
+        return [(grant, app) for grant, app in result.all()]

@@ -16,10 +16,13 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstanceState
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from flotta.accounts.models import User, WebSession
 from flotta.accounts.sessions import STAGE_MFA, SessionService, SignedIn
 from flotta.runtime import Runtime
 
@@ -28,6 +31,12 @@ CSRF_COOKIE = "flotta_csrf"
 CSRF_FIELD = "csrf_token"
 PORTAL = "/portal"
 MAX_FORM_BYTES = 65_536
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+}
 
 _TEMPLATES = Path(__file__).parent / "templates"
 templates = Environment(
@@ -154,7 +163,9 @@ def render(
         portal=PORTAL,
         **(context or {}),
     )
-    response = HTMLResponse(page, status_code=status)
+    # Every page is someone's own (and some show one-time secrets): never cached, never
+    # framed by another site, and no Referer carrying a token in its URL onwards.
+    response = HTMLResponse(page, status_code=status, headers=PAGE_HEADERS)
     new_cookie = getattr(request.state, "new_csrf_cookie", None)
     if new_cookie:
         response.set_cookie(
@@ -169,7 +180,8 @@ def render(
 
 
 def redirect(location: str) -> RedirectResponse:
-    return RedirectResponse(location, status_code=303)
+    """303 See Other; like pages, never cached (it may carry an authorization code)."""
+    return RedirectResponse(location, status_code=303, headers=PAGE_HEADERS)
 
 
 def set_session_cookie(response: Response, runtime: Runtime, token: str) -> None:
@@ -188,6 +200,11 @@ def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/")
 
 
+def _unreadable(row: WebSession | User) -> bool:
+    state: InstanceState[WebSession | User] = inspect(row)
+    return bool(state.detached and state.unloaded)
+
+
 def install_portal_handlers(app: FastAPI) -> None:
     """Portal failures are pages and redirects, not Fleet API JSON envelopes."""
 
@@ -197,6 +214,11 @@ def install_portal_handlers(app: FastAPI) -> None:
 
     async def on_forbidden(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PortalForbidden)
+        found: SignedIn | None = getattr(request.state, "signed_in", None)
+        if found is not None and (_unreadable(found.session) or _unreadable(found.user)):
+            # Raised inside the handler's transaction: its rollback expired the rows and the db
+            # session is closed, so the page cannot read them. Show the refusal anonymously.
+            request.state.signed_in = None
         return render(request, "forbidden.html", {"reason": exc.reason}, status=403)
 
     app.add_exception_handler(PortalRedirect, on_redirect)

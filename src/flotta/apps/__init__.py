@@ -1,0 +1,1 @@
+"""Developer applications: apply, review, credentials, public keys and partner registration."""
