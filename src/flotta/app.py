@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from flotta.clock import Clock
 from flotta.errors import install_error_handlers
 from flotta.fleet import commands, partner, sharing, subscriptions, users, vehicle_info, vehicles
+from flotta.fleet import energy as fleet_energy
 from flotta.gateway import endpoints as gateway_endpoints
 from flotta.logs import configure_logging
 from flotta.oauth import authorize as oauth_authorize
@@ -63,6 +64,7 @@ def create_app(
         sharing,
         subscriptions,
         commands,
+        fleet_energy,
         partner,
         gateway_endpoints,
         oauth_endpoints,

@@ -20,6 +20,7 @@ class Endpoint:
 
 
 DONE = "done"
+ENERGY = "/api/1/energy_sites/{energy_site_id}"
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/status", DONE, "plain `ok`, no auth"),
@@ -33,7 +34,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/1/users/orders", DONE, "one delivered order per vehicle"),
     Endpoint("GET", "/api/1/users/feature_config", DONE),
     Endpoint("GET", "/api/1/users/backup_key", DONE, "always `null`"),
-    Endpoint("GET", "/api/1/products", DONE, "vehicles now; energy sites with issue 6"),
+    Endpoint(
+        "GET",
+        "/api/1/products",
+        DONE,
+        "vehicles, then energy sites (`energy_site_id`, `resource_type`, `components`)",
+    ),
     Endpoint("GET", "/api/1/vehicles", DONE, "`page`, `per_page` (≤ 100), `pagination`"),
     Endpoint("GET", "/api/1/vehicles/{vehicle_tag}", DONE, "VIN or numeric id; never wakes"),
     Endpoint(
@@ -118,22 +124,27 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         "/api/1/users/keys",
         "not supported",
-        "undocumented key metadata the Go SDK posts; pairing arrives with issue 3",
+        "undocumented key metadata the Go SDK posts; virtual-key pairing is not simulated",
     ),
     Endpoint("POST", "/api/1/vehicles/fleet_telemetry_config", "issue 5"),
     Endpoint("POST", "/api/1/vehicles/fleet_telemetry_config_jws", "issue 5"),
     Endpoint("GET", "/api/1/vehicles/{vehicle_tag}/fleet_telemetry_config", "issue 5"),
     Endpoint("DELETE", "/api/1/vehicles/{vehicle_tag}/fleet_telemetry_config", "issue 5"),
     Endpoint("GET", "/api/1/vehicles/{vehicle_tag}/fleet_telemetry_errors", "issue 5"),
-    Endpoint("POST", "/api/1/partner_accounts", "issue 3"),
-    Endpoint("GET", "/api/1/partner_accounts/public_key", "issue 3"),
+    Endpoint(
+        "POST",
+        "/api/1/partner_accounts",
+        DONE,
+        "partner token; key fetched from the domain's .well-known path, else the portal upload",
+    ),
+    Endpoint("GET", "/api/1/partner_accounts/public_key", DONE, "any registered domain"),
     Endpoint("GET", "/api/1/partner_accounts/fleet_telemetry_errors", "issue 5"),
     Endpoint("GET", "/api/1/partner_accounts/fleet_telemetry_error_vins", "issue 5"),
     Endpoint(
         "POST",
         "/oauth2/v3/token",
         DONE,
-        "`refresh_token` and `client_credentials`; `authorization_code` with issue 3",
+        "`authorization_code` (S256 PKCE), `refresh_token` and `client_credentials`",
     ),
     Endpoint(
         "POST",
@@ -141,9 +152,39 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         DONE,
         "RFC 7009 for refresh tokens (the whole family); access tokens: `unsupported_token_type`",
     ),
-    Endpoint("GET", "/oauth2/v3/authorize", "issue 3"),
-    Endpoint("GET", "/api/1/energy_sites/{energy_site_id}/live_status", "issue 6"),
-    Endpoint("GET", "/api/1/energy_sites/{energy_site_id}/site_info", "issue 6"),
+    Endpoint(
+        "GET",
+        "/oauth2/v3/authorize",
+        DONE,
+        "sign-in, then consent choosing scopes, vehicles and energy sites; `NA_` codes",
+    ),
+    Endpoint("GET", f"{ENERGY}/live_status", DONE, "asked of the site's gateway; 408 offline"),
+    Endpoint("GET", f"{ENERGY}/site_info", DONE, "installation plus the site's own settings"),
+    Endpoint("GET", f"{ENERGY}/site_status", DONE, "owner-API summary teslajsonpy reads"),
+    Endpoint(
+        "GET",
+        f"{ENERGY}/calendar_history",
+        DONE,
+        "`kind` energy or backup; `period` day, week, month, year, lifetime; site time zone",
+    ),
+    Endpoint("GET", f"{ENERGY}/telemetry_history", DONE, "`kind=charge`: Wall Connector sessions"),
+    Endpoint("POST", f"{ENERGY}/backup", DONE, "`backup_reserve_percent` 0-100"),
+    Endpoint("POST", f"{ENERGY}/operation", DONE, "self_consumption, autonomous, backup"),
+    Endpoint("POST", f"{ENERGY}/storm_mode", DONE, "`enabled`"),
+    Endpoint("POST", f"{ENERGY}/grid_import_export", DONE, "either member; null means unchanged"),
+    Endpoint("POST", f"{ENERGY}/off_grid_vehicle_charging_reserve", DONE, "0-100"),
+    Endpoint(
+        "POST",
+        f"{ENERGY}/time_of_use_settings",
+        DONE,
+        "`tariff_content_v2`, `tariff_content` or `schedule`, validated",
+    ),
+    Endpoint(
+        "POST",
+        f"{ENERGY}/command",
+        "not planned yet",
+        "undocumented gateway gRPC pass-through (reference §4.5)",
+    ),
     Endpoint(
         "GET",
         "/api/1/dx/charging/history",
@@ -205,8 +246,57 @@ DECISIONS: tuple[tuple[str, str], ...] = (
         "Token endpoint errors",
         'RFC 6749 bodies `{"error", "error_description"}` (no `response` member), with '
         "Tesla's keys: 400 `invalid_request`, `unsupported_grant_type`, `unauthorized_client` "
-        "(unknown client or wrong secret), 401 `login_required` (expired, revoked or reused "
-        "refresh token), 403 `invalid_scope`; always `Cache-Control: no-store`.",
+        "(unknown client or wrong secret), `invalid_auth_code` (unknown, expired or used code, "
+        "or a PKCE verifier that does not match), `invalid_redirect_url`, 401 `login_required` "
+        "(expired, revoked or reused refresh token, consent revoked, password reset), 403 "
+        "`invalid_scope`; always `Cache-Control: no-store`.",
+    ),
+    (
+        "Authorize errors",
+        "An unknown or unapproved client, or a `redirect_uri` not exactly registered, gets a "
+        "400 page and is never redirected. Other mistakes redirect back with `error`, "
+        "`error_description` and `state` (`unsupported_response_type`, `invalid_scope`, "
+        "`invalid_request`); a missing `state` redirects with `invalid_request` and no state. "
+        "The RFC 9207 `iss` parameter is not added, for client compatibility.",
+    ),
+    (
+        "Consent prompts",
+        "A grant that already covers every requested scope issues the code without the page, "
+        "unless `prompt=consent` or `prompt=login`; `prompt=login` shows the consent page again "
+        "but keeps the session (Tesla probably asks for the password). `prompt=none` never "
+        "shows a page (`login_required` / `consent_required`). `prompt_missing_scopes=true` "
+        "offers only scopes not yet granted; `require_requested_scopes=true` is all or nothing; "
+        "`openid` and `offline_access` cannot be unticked; no scope left means `access_denied`.",
+    ),
+    (
+        "PKCE and codes",
+        "Only `S256`; a challenge without a method is refused (the RFC default is `plain`); "
+        "public apps must send one; a verifier without a challenge is refused. Codes are "
+        "`NA_…`, live 10 minutes and work once: a second use revokes the refresh tokens of the "
+        "first (reason `code_reuse`); a failed attempt does not use the code up. `audience` "
+        "is optional on the code exchange (tescmd does not send it).",
+    ),
+    (
+        "Third-party tokens",
+        "A token's scopes are intersected with the owner's current consent on every request "
+        "(403 `Unauthorized missing scopes` after narrowing); no consent: 401; a vehicle or "
+        "site outside the consent: 404 like an unknown one, and absent from lists. A "
+        "confidential app not yet registered gets 412 `Account <client_id> must be registered "
+        "in the current region <base URL>…`; public PKCE-only apps cannot get the partner "
+        "token registration needs and are exempt. Partner tokens on user or vehicle endpoints: "
+        "403 `Unauthorized partner token`.",
+    ),
+    (
+        "Partner registration",
+        "The domain must be lower-case without a scheme (400 `Invalid domain: …`, Tesla's "
+        "wording), equal the app's domain or share the root domain of an allowed origin (412 "
+        "`Root domain … must match the root domain of an allowed origin`), and not belong to "
+        "another app (422 `Validation failed: Domain has already been taken`). The key is "
+        "fetched from the .well-known path (4 KB, same-host redirects only); if that fails the "
+        "key uploaded in the portal is used, else 400 `Public key download failed for <url>`. "
+        "Registering again answers 200 with the same shape; `ca` is null, `enterprise_tier` "
+        '`free`. "Root domain" is the last two labels, three under a short list of suffixes '
+        "such as `co.uk` (no full Public Suffix List).",
     ),
     (
         "Refresh-token grace period",
@@ -225,6 +315,37 @@ DECISIONS: tuple[tuple[str, str], ...] = (
         "Push subscriptions",
         "Registrations are stored and listed as Tesla's legacy endpoints describe; a self-hosted "
         "sandbox has no APNs/FCM credentials, so no notification is delivered to the device.",
+    ),
+    (
+        "Energy calendar periods",
+        "`calendar_history` buckets are local to `time_zone` (default: the site's): `day` is one "
+        "entry for the day of `end_date`, `week` the 7 days ending that day, `month` each day of "
+        "its month up to it, `year` each month of its year, `lifetime` each year since "
+        "installation. With `start_date`, buckets of that size run from the one holding it. "
+        "Timestamps are local midnights with their offset; energies are whole Wh and add up "
+        "exactly across any bucket boundary. `end_date` defaults to now.",
+    ),
+    (
+        "Energy writes",
+        '`{"response": {"code": 201, "message": "Updated"}}` for every write, '
+        "`grid_import_export` included (one Tesla example shows 204). A bad value is 400 "
+        "`invalid_field` naming the member; a missing one 400 `invalid_request`; battery "
+        "settings on a solar-only site are 400. An offline site answers 408 `device "
+        "unavailable: energy site is offline or not responding`.",
+    ),
+    (
+        "Energy sites and consent",
+        "A third-party app's token reaches a site only if the owner's consent names it "
+        "(`energy_site:<id>`); otherwise the site is absent from `products` and 404.",
+    ),
+    (
+        "`site_status`",
+        "Served (owner API, absent from Fleet API docs) because teslajsonpy aborts without it.",
+    ),
+    (
+        "`telemetry_history kind=charge`",
+        "One entry per Wall Connector session (consecutive 5-minute intervals with a car "
+        "drawing power); without dates, the last 30 days.",
     ),
     (
         "Drivers",

@@ -14,24 +14,33 @@ from typing import Any
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from flotta.accounts.demo import seed_demo_accounts
 from flotta.app import create_app
 from flotta.auth.tokens import OWNER_SCOPES
-from flotta.accounts.demo import seed_demo_accounts
 from flotta.clock import Clock
 from flotta.devices.credentials import hash_credential, new_credential
 from flotta.devices.repository import VehicleRepository
 from flotta.devices.service import ensure_owner, provision_vehicle
+from flotta.energy.demo import (
+    backfill_demo_history,
+    build_sim_site,
+    consent_demo_sites,
+    provision_demo_sites,
+)
+from flotta.energy.link import SITE_PATH
 from flotta.gateway.endpoints import DEVICE_PATH
 from flotta.oauth.demo import seed_demo_oauth
 from flotta.portal.web import PORTAL
 from flotta.runtime import Runtime
 from flotta.settings import Settings
+from flotta.sim.energy_fleet import SiteFleet, load_site_identities, save_site_identities
 from flotta.sim.fleet import DeviceIdentity, SimFleet, load_identities, save_identities
 from flotta.sim.vehicle_models import MODELS, get_model, make_vin
 
 DEMO_OWNER = "owner@flotta.demo"
 DEMO_MODELS = ("model3_lr", "modely", "models_plaid", "cybertruck")
 CREDENTIALS_FILE = "sim-credentials.json"
+SITE_CREDENTIALS_FILE = "sim-energy-credentials.json"
 
 
 @dataclass
@@ -42,6 +51,7 @@ class DemoHandle:
     fleet: SimFleet
     info: dict[str, Any]
     server: uvicorn.Server
+    sites: SiteFleet | None = None
 
     def request_stop(self) -> None:
         """Stop as Ctrl-C would: uvicorn drains, then the lifespan closes the runtime."""
@@ -105,6 +115,7 @@ def demo_info(
     subject: str,
     identities: list[DeviceIdentity],
     oauth: dict[str, Any] | None = None,
+    sites: list[int] | None = None,
 ) -> dict[str, Any]:
     """demo.json: base URL, tokens, the demo app's credentials and token URL, VINs."""
     oauth = oauth or {}
@@ -121,7 +132,7 @@ def demo_info(
         "developer": oauth.get("developer"),
         "owner": oauth.get("owner"),
         "vehicles": [i.vin for i in identities],
-        "energy_sites": [],
+        "energy_sites": sites or [],
     }
 
 
@@ -134,8 +145,8 @@ def write_demo_json(data_dir: Path, info: dict[str, Any]) -> Path:
     return path
 
 
-async def start_fleet(runtime: Runtime, speed: float) -> tuple[SimFleet, dict[str, Any]]:
-    """Provision, connect the simulated fleet, set the scene, and return demo.json's content."""
+async def start_fleet(runtime: Runtime, speed: float) -> tuple[SimFleet, SiteFleet, dict[str, Any]]:
+    """Provision, connect the simulated fleet and homes, set the scene; return demo.json."""
     settings = runtime.settings
     creds_path = settings.data_dir / CREDENTIALS_FILE
     async with runtime.sessions() as session, session.begin():
@@ -149,18 +160,46 @@ async def start_fleet(runtime: Runtime, speed: float) -> tuple[SimFleet, dict[st
     runtime.directory.forget()
     url = settings.public_base_url.replace("http", "ws", 1) + DEVICE_PATH
     fleet = SimFleet.configured(identities, url=url, sim=settings.sim, speed=speed)
-    set_scene(fleet)
+    sites = await start_sites(runtime, fleet, oauth.get("client_id"))
+    set_scene(fleet, sites)
     fleet.start()
+    sites.start()
     await fleet.wait_connected(timeout_s=15)
-    return fleet, demo_info(runtime, subject, identities, oauth)
+    await sites.wait_connected(timeout_s=15)
+    site_ids = [s.site_id for s in sites.sites]
+    return fleet, sites, demo_info(runtime, subject, identities, oauth, site_ids)
 
 
-def set_scene(fleet: SimFleet) -> None:
+async def start_sites(runtime: Runtime, fleet: SimFleet, client_id: str | None) -> SiteFleet:
+    """Provision the demo homes, back-fill their history and build their gateways."""
+    settings = runtime.settings
+    path = settings.data_dir / SITE_CREDENTIALS_FILE
+    url = settings.public_base_url.replace("http", "ws", 1) + SITE_PATH
+    async with runtime.sessions() as session, session.begin():
+        owner = await ensure_owner(session, DEMO_OWNER, "Demo Owner", runtime.clock)
+        made = await provision_demo_sites(
+            session, owner, settings.secret_key, runtime.clock, load_site_identities(path)
+        )
+        sims = [
+            build_sim_site(site, identity, url=url, clock=fleet.clock, seed=settings.sim.seed)
+            for site, identity in made
+        ]
+        for sim in sims:
+            await backfill_demo_history(session, sim, fleet.clock.now())
+        await consent_demo_sites(session, owner.id, client_id, [site.id for site, _ in made])
+    save_site_identities(path, [identity for _, identity in made])
+    return SiteFleet(sims)
+
+
+def set_scene(fleet: SimFleet, sites: SiteFleet | None = None) -> None:
     """Give the demo something to watch: one car charging at home, one driving."""
     if fleet.devices:
         home_charger = fleet.devices[0].vehicle
         home_charger.soc = 0.3  # low enough to charge for hours, even on a fast clock
         home_charger.plug_in("ac")
+        walls = [s.wall for s in (sites.sites if sites else []) if s.wall is not None]
+        if walls:
+            walls[0].plug(home_charger)  # it charges from the solar home's Wall Connector
     if len(fleet.devices) > 1:
         fleet.devices[1].vehicle.start_drive()
 
@@ -192,15 +231,16 @@ async def serve_demo(
             raise RuntimeError("the server stopped before it started")
         await asyncio.sleep(0.01)
     runtime: Runtime = app.state.runtime
-    fleet, info = await start_fleet(runtime, speed)
+    fleet, sites, info = await start_fleet(runtime, speed)
     write_demo_json(settings.data_dir, info)
     if handle_out is not None:
-        handle_out.append(DemoHandle(runtime, fleet, info, server))
+        handle_out.append(DemoHandle(runtime, fleet, info, server, sites))
     if ready is not None:
         ready.set()
     try:
         await serving
     finally:
+        await sites.stop()
         await fleet.stop()
         with contextlib.suppress(OSError):
             sock.close()

@@ -54,12 +54,15 @@ def test_demo_writes_demo_json_serves_and_stops_on_ctrl_c(tmp_path: Path) -> Non
             "vehicles",
             "energy_sites",
         }
-        assert info["refresh_token"].startswith("NA_") and info["energy_sites"] == []
+        assert info["refresh_token"].startswith("NA_")
         assert info["client_secret"].startswith("fcs_") and len(info["client_id"]) == 32
         assert info["portal_url"] == f"{info['base_url']}/portal/"
         assert info["developer"]["email"] == "developer@flotta.demo"
         assert len(info["developer"]["totp_secret"]) == 32
         assert info["owner"]["password"] and info["developer"]["password"]
+        assert len(info["energy_sites"]) == 2 and all(
+            isinstance(s, int) for s in info["energy_sites"]
+        )
         assert len(info["vehicles"]) == 3 and all(len(v) == 17 for v in info["vehicles"])
         headers = {"Authorization": f"Bearer {info['access_token']}"}
         listed = httpx.get(f"{info['base_url']}/api/1/vehicles", headers=headers, timeout=10)
@@ -79,8 +82,9 @@ def test_demo_writes_demo_json_serves_and_stops_on_ctrl_c(tmp_path: Path) -> Non
     assert "Traceback" not in output
 
 
-def test_demo_restarts_on_the_same_data_dir_with_the_same_vehicles(tmp_path: Path) -> None:
+def test_demo_restarts_on_the_same_data_dir_with_the_same_devices(tmp_path: Path) -> None:
     vins: list[list[str]] = []
+    passwords: list[tuple[str, str]] = []
     for _ in range(2):
         proc = subprocess.Popen(
             [*FLOTTA, "demo", "--port", "0", "--data-dir", str(tmp_path), "--vehicles", "2"],
@@ -91,7 +95,9 @@ def test_demo_restarts_on_the_same_data_dir_with_the_same_vehicles(tmp_path: Pat
         try:
             (tmp_path / "demo.json").unlink(missing_ok=True)
             wait_for(tmp_path / "demo.json", proc, 30)
-            vins.append(json.loads((tmp_path / "demo.json").read_text())["vehicles"])
+            info = json.loads((tmp_path / "demo.json").read_text())
+            vins.append(info["vehicles"] + [str(s) for s in info["energy_sites"]])
+            passwords.append((info["owner"]["password"], info["developer"]["password"]))
             proc.send_signal(signal.SIGINT)
             proc.communicate(timeout=20)
         finally:
@@ -100,6 +106,7 @@ def test_demo_restarts_on_the_same_data_dir_with_the_same_vehicles(tmp_path: Pat
                 proc.communicate()
         assert proc.returncode == 0
     assert vins[0] == vins[1]
+    assert passwords[0] == passwords[1]  # the printed sign-ins stay valid across restarts
 
 
 def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:

@@ -57,9 +57,11 @@ def test_vehicle_by_vin_and_by_numeric_id_are_the_same(
 
 def test_products_lists_each_vehicle_with_product_members(client: httpx.Client) -> None:
     body = client.get("/api/1/products").json()
-    assert body["count"] == 4
-    assert all(p["device_type"] == "vehicle" for p in body["response"])
-    assert {p["command_signing"] for p in body["response"]} == {"allowed"}
+    assert body["count"] == 6  # four vehicles, then the demo's two energy sites
+    vehicles = [p for p in body["response"] if p["device_type"] == "vehicle"]
+    assert body["response"][:4] == vehicles
+    assert {p["command_signing"] for p in vehicles} == {"allowed"}
+    assert [p["device_type"] for p in body["response"][4:]] == ["energy", "energy"]
 
 
 def test_vehicle_data_returns_only_requested_sections(client: httpx.Client, live: LiveDemo) -> None:

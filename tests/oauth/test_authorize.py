@@ -74,9 +74,10 @@ def test_full_flow_consent_code_tokens_vehicle_data_refresh(
         assert page.headers["x-frame-options"] == "DENY"
         assert "Full Flow App" in page.text and "app.example.com" in page.text
         assert "Vehicle location" in page.text  # scopes in plain words
+        # Every car, and (the app asks energy scopes too) the demo owner's two homes.
         assert set(checkboxes(page.text, "allow_device")) == {
             f"vehicle:{i}" for i in demo_owner.fleet_ids
-        }
+        } | {f"energy_site:{s}" for s in live.info["energy_sites"]}
         answer = client.post(AUTHORIZE, data=consent_form(page.text))
     assert answer.status_code == 303
     assert answer.headers["location"].startswith(CALLBACK + "?")

@@ -38,7 +38,10 @@ def test_remote_sim_process_connects_and_obeys(live: LiveDemo) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    headers = {"Authorization": f"Bearer {live.token}"}
+    # A first-party token (as `flotta token` mints): the demo app's consent names only the
+    # cars present when the owner consented, not ones added later.
+    token = live.mint(["vehicle_device_data", "vehicle_cmds"])
+    headers = {"Authorization": f"Bearer {token}"}
     try:
         with httpx.Client(base_url=live.base_url, headers=headers, timeout=10) as client:
             deadline = time.monotonic() + 30

@@ -80,6 +80,8 @@ def _print_banner(path: Path) -> None:
     print(f"Flotta demo ready at {info['base_url']}")
     print(f"access token: {info['access_token']}")
     print("vehicles: " + ", ".join(info["vehicles"]))
+    if info.get("energy_sites"):
+        print("energy sites: " + ", ".join(str(s) for s in info["energy_sites"]))
     print(f"portal: {info['portal_url']}")
     for role in ("developer", "owner"):
         person = info.get(role) or {}

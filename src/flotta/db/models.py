@@ -3,6 +3,7 @@
 from flotta.accounts.models import AccountToken, RecoveryCode, User, WebSession
 from flotta.db.base import Base
 from flotta.devices.models import PresenceEvent, Vehicle
+from flotta.energy.models import EnergyBackupEvent, EnergyInterval, EnergySite
 from flotta.mail.models import OutboxMessage
 from flotta.notifications.models import PushSubscription
 from flotta.oauth.models import (
@@ -21,6 +22,9 @@ __all__ = [
     "AuthorizationCode",
     "ConsentGrant",
     "Driver",
+    "EnergyBackupEvent",
+    "EnergyInterval",
+    "EnergySite",
     "Invitation",
     "OAuthClient",
     "OutboxMessage",

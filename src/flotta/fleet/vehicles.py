@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from flotta.auth.tokens import Principal
@@ -16,6 +16,7 @@ from flotta.fleet.deps import (
     vehicle_for,
     visible_vehicles,
 )
+from flotta.fleet.energy import energy_products
 from flotta.fleet.errors_doc import errors
 from flotta.fleet.responses import envelope, paginated
 from flotta.vehicles.objects import product_object, vehicle_object
@@ -55,8 +56,10 @@ DEFAULT_SECTIONS = frozenset(
 
 
 @router.get("/api/1/products", responses=errors(401))
-async def products(runtime: RuntimeDep, who: Principal = Depends(require_scopes())) -> Response:
-    """Every vehicle (and, later, energy site) of the token's account."""
+async def products(
+    request: Request, runtime: RuntimeDep, who: Principal = Depends(require_scopes())
+) -> Response:
+    """Every vehicle and energy site of the token's account."""
     user = await owner_of(who, runtime)
     records = await visible_vehicles(who, runtime)
     states = await runtime.hub.states([v.vin for v in records])
@@ -64,6 +67,7 @@ async def products(runtime: RuntimeDep, who: Principal = Depends(require_scopes(
         product_object(v, state, access_type(user, v))
         for v, state in zip(records, states, strict=True)
     ]
+    items += await energy_products(request, who, user.id)  # issue 6: sites after vehicles
     return envelope(items, count=len(items))
 
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from flotta.accounts.models import User
 from flotta.oauth.authorize_request import (
@@ -30,8 +30,8 @@ from flotta.oauth.consent import (
     Choice,
     ConsentService,
     ordered,
-    vehicle_ref,
 )
+from flotta.oauth.devices import owner_devices, reaches_sites, reaches_vehicles
 from flotta.oauth.grants import code_service
 from flotta.oauth.models import ConsentGrant, as_list
 from flotta.oauth.repository import OAuthRepository
@@ -48,7 +48,7 @@ from flotta.portal.web import (
 )
 from flotta.runtime import Runtime
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter()
 
 RESHOW = frozenset({"consent", "login"})
 CHOOSE = "The form was sent without a decision. Go back and choose Allow or Deny."
@@ -56,15 +56,11 @@ CHOOSE = "The form was sent without a decision. Go back and choose Allow or Deny
 
 @dataclass(frozen=True, slots=True)
 class Offer:
-    """What the consent page offers: scopes to decide on, scopes kept, vehicles to choose."""
+    """What the consent page offers: scopes to decide on, scopes kept, devices to choose."""
 
     shown: list[str]
     kept: list[str]
-    vehicles: list[dict[str, Any]]
-
-
-def _reaches_vehicles(scopes: list[str]) -> bool:
-    return any(s.startswith("vehicle_") for s in scopes)
+    devices: list[dict[str, Any]]
 
 
 async def _refused(request: Request, db: AsyncSession, refused: AuthorizeRefused) -> Response:
@@ -73,7 +69,16 @@ async def _refused(request: Request, db: AsyncSession, refused: AuthorizeRefused
     return render(request, "authorize_error.html", context, status=400)
 
 
-@router.get(AUTHORIZE_PATH)
+@router.get(
+    AUTHORIZE_PATH,
+    tags=["oauth"],
+    summary="Authorization request (RFC 6749 §4.1.1): sign-in, then the consent page",
+    response_class=HTMLResponse,
+    responses={
+        303: {"description": "to the login page, or back to redirect_uri with code or error"},
+        400: {"description": "unknown client or unregistered redirect_uri: a page, no redirect"},
+    },
+)
 async def authorize(request: Request) -> Response:
     """Validate, make sure the customer is signed in, then ask for (or reuse) consent."""
     runtime = runtime_of(request)
@@ -103,12 +108,16 @@ async def _ask(
         return await _issue(db, runtime, req, user, req.scopes)
     if "none" in req.prompt:
         return redirect(req.redirect(error="consent_required"))
-    offer = await _offer(runtime, req, user, grant)
+    offer = await _offer(db, runtime, req, user, grant)
     return render(request, "consent.html", _context(req, offer))
 
 
 async def _offer(
-    runtime: Runtime, req: AuthorizeRequest, user: User, grant: ConsentGrant | None
+    db: AsyncSession,
+    runtime: Runtime,
+    req: AuthorizeRequest,
+    user: User,
+    grant: ConsentGrant | None,
 ) -> Offer:
     """With prompt_missing_scopes only the scopes not yet granted are asked again."""
     granted = as_list(grant.scopes) if grant is not None else []
@@ -117,20 +126,12 @@ async def _offer(
         kept = ordered(granted)
     else:
         shown, kept = list(req.scopes), []
-    vehicles: list[dict[str, Any]] = []
-    if _reaches_vehicles([*shown, *kept]):
-        chosen = set(as_list(grant.devices)) if grant is not None else set()
-        for record in await runtime.directory.visible_to(user.id):
-            ref = vehicle_ref(record.id)
-            vehicles.append(
-                {
-                    "ref": ref,
-                    "name": record.display_name or record.vin,
-                    "vin": record.vin,
-                    "checked": not chosen or ref in chosen,
-                }
-            )
-    return Offer(shown, kept, vehicles)
+    chosen = set(as_list(grant.devices)) if grant is not None else set()
+    devices = [
+        {"ref": d.ref, "name": d.name, "detail": d.detail, "checked": not chosen or d.ref in chosen}
+        for d in await owner_devices(db, runtime, user.id, [*shown, *kept])
+    ]
+    return Offer(shown, kept, devices)
 
 
 def _context(req: AuthorizeRequest, offer: Offer) -> dict[str, Any]:
@@ -145,8 +146,9 @@ def _context(req: AuthorizeRequest, offer: Offer) -> dict[str, Any]:
         "app": req.client,
         "scopes": scopes,
         "kept": [scope_words(s) for s in offer.kept],
-        "vehicles": offer.vehicles,
-        "show_vehicles": _reaches_vehicles([*offer.shown, *offer.kept]),
+        "devices": offer.devices,
+        "show_devices": reaches_vehicles(every := [*offer.shown, *offer.kept])
+        or reaches_sites(every),
         "hidden": sorted(req.params.items()),
         "require_all": req.require_requested_scopes,
         "show_keypair_step": req.show_keypair_step,
@@ -179,7 +181,7 @@ def _form_items(form: FormData) -> Iterable[tuple[str, str]]:
     return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
 
 
-@router.post(AUTHORIZE_PATH)
+@router.post(AUTHORIZE_PATH, include_in_schema=False)
 async def decide(request: Request) -> Response:
     """The consent form: re-validate every parameter, then Allow (code) or Deny."""
     runtime = runtime_of(request)
@@ -211,13 +213,13 @@ async def _allow(
     if req.client.first_party:
         return await _issue(db, runtime, req, user, req.scopes)
     consent = ConsentService(db, runtime.clock)
-    offer = await _offer(runtime, req, user, await consent.active(user.id, req.client.id))
+    offer = await _offer(db, runtime, req, user, await consent.active(user.id, req.client.id))
     shown = frozenset(offer.shown)
     if req.require_requested_scopes:
         chosen = shown  # all or nothing: the page offers no choice
     else:
         chosen = (frozenset(_strings(form, "allow_scope")) | MANDATORY_SCOPES) & shown
-    refs = frozenset(v["ref"] for v in offer.vehicles)
+    refs = frozenset(d["ref"] for d in offer.devices)
     choice = Choice(shown, chosen, refs, frozenset(_strings(form, "allow_device")) & refs)
     grant = await consent.record(user.id, req.client.id, choice)
     scopes = [s for s in req.scopes if s in as_list(grant.scopes)]

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from flotta.oauth.consent import ConsentService, vehicle_ids, vehicle_ref
+from flotta.oauth.consent import ConsentService
+from flotta.oauth.devices import granted_devices
 from flotta.oauth.models import ConsentGrant, OAuthClient, as_list
 from flotta.oauth.repository import OAuthRepository
 from flotta.oauth.scopes import MANDATORY_SCOPES, scope_words
@@ -34,19 +35,9 @@ def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-async def _vehicles(runtime: Runtime, grant: ConsentGrant) -> list[dict[str, str]]:
-    """The grant's vehicles by name; one deleted since shows its Fleet id."""
-    shown = []
-    for fleet_id in sorted(vehicle_ids(as_list(grant.devices))):
-        record = await runtime.directory.vehicle(str(fleet_id))
-        name = (record.display_name or record.vin) if record else f"Vehicle {fleet_id}"
-        shown.append(
-            {"ref": vehicle_ref(fleet_id), "name": name, "vin": record.vin if record else ""}
-        )
-    return shown
-
-
-async def _item(runtime: Runtime, grant: ConsentGrant, app: OAuthClient) -> dict[str, Any]:
+async def _item(
+    db: AsyncSession, runtime: Runtime, grant: ConsentGrant, app: OAuthClient
+) -> dict[str, Any]:
     scopes = [
         {"words": scope_words(s), "fixed": s in MANDATORY_SCOPES} for s in as_list(grant.scopes)
     ]
@@ -57,7 +48,7 @@ async def _item(runtime: Runtime, grant: ConsentGrant, app: OAuthClient) -> dict
         "updated": _when(grant.updated_at),
         "changed": grant.updated_at != grant.created_at,
         "scopes": scopes,
-        "vehicles": await _vehicles(runtime, grant),
+        "devices": await granted_devices(db, runtime, as_list(grant.devices)),
     }
 
 
@@ -68,7 +59,7 @@ async def console(request: Request) -> Response:
     async with runtime.sessions() as db, db.begin():
         found = await require_account(request, db)
         rows = await OAuthRepository(db).grants_with_apps(found.user.id)
-        items = [await _item(runtime, grant, app) for grant, app in rows]
+        items = [await _item(db, runtime, grant, app) for grant, app in rows]
     notice = NOTICES.get(request.query_params.get("done", ""))
     return render(request, "console.html", {"grants": items, "notice": notice})
 

@@ -1,0 +1,70 @@
+"""The energy-site WebSocket endpoint and the app's EnergyHub (built on first use)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from flotta.devices.credentials import matches
+from flotta.energy.credentials import site_of
+from flotta.energy.gateway import EnergyHub
+from flotta.energy.repository import EnergySiteRepository
+from flotta.runtime import Runtime
+
+router = APIRouter()
+
+SITE_PATH = "/gateway/v1/energy/connect"
+
+
+def energy_hub(app: FastAPI) -> EnergyHub:
+    """This app's EnergyHub; kept on app.state beside the Runtime, made on first use."""
+    hub: EnergyHub | None = getattr(app.state, "energy_hub", None)
+    if hub is None:
+        runtime: Runtime = app.state.runtime
+        hub = EnergyHub(
+            runtime.clock,
+            runtime.sessions,
+            max_frame_bytes=runtime.settings.gateway.max_frame_bytes,
+            timeout_s=runtime.settings.gateway.command_timeout_s,
+        )
+        app.state.energy_hub = hub
+    return hub
+
+
+@router.websocket(SITE_PATH)
+async def site_link(websocket: WebSocket) -> None:
+    """An energy site's persistent link; `Authorization: Bearer <site credential>`."""
+    runtime: Runtime = websocket.app.state.runtime
+    credential = websocket.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    site_id = site_of(credential)
+    stored = None
+    if site_id is not None:
+        async with runtime.sessions() as session:
+            site = await EnergySiteRepository(session).by_id(site_id)
+            stored = site.credential_hash if site is not None else None
+    await websocket.accept()
+    if (
+        site_id is None
+        or stored is None
+        or not matches(runtime.settings.secret_key, credential, stored)
+    ):
+        await websocket.close(code=4401, reason="invalid device credential")
+        return
+
+    async def receive() -> bytes | str | None:
+        try:
+            message = await websocket.receive()
+        except WebSocketDisconnect:
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        data: bytes | str | None = message.get("bytes")
+        return data if data is not None else message.get("text", "")
+
+    async def close(code: int, reason: str) -> None:
+        await websocket.close(code=code, reason=reason)
+
+    try:
+        await energy_hub(websocket.app).serve(site_id, receive, websocket.send_bytes, close)
+    except (WebSocketDisconnect, RuntimeError):
+        return
