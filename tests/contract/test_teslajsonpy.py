@@ -7,7 +7,6 @@ Pointed at Flotta by `api_proxy_url` and `auth_domain`, with an access token who
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -29,24 +28,6 @@ pytestmark = [
     # warning is attributed to httpx itself, so pyproject's teslajsonpy filter misses it.
     pytest.mark.filterwarnings("ignore:Setting per-request cookies:DeprecationWarning"),
 ]
-
-
-@pytest.fixture
-async def controller(live: LiveDemo) -> AsyncIterator[Controller]:
-    websession = httpx.AsyncClient(timeout=15)
-    made = Controller(
-        websession=websession,
-        access_token=live.token,
-        refresh_token="not-used-the-token-is-valid",
-        expiration=int(time.time()) + 3600,
-        api_proxy_url=live.base_url,
-        auth_domain=live.base_url,
-    )
-    try:
-        yield made
-    finally:
-        await made.disconnect()
-        await websession.aclose()
 
 
 async def test_connect_builds_cars_from_products_and_vehicle_data(

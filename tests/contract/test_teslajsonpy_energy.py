@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
-
-import httpx
 import pytest
 from teslajsonpy import Controller  # type: ignore[import-untyped]
 from teslajsonpy.energy import SolarPowerwallSite, SolarSite  # type: ignore[import-untyped]
@@ -17,24 +13,6 @@ pytestmark = [
     pytest.mark.contract,
     pytest.mark.filterwarnings("ignore:Setting per-request cookies:DeprecationWarning"),
 ]
-
-
-@pytest.fixture
-async def controller(live: LiveDemo) -> AsyncIterator[Controller]:
-    websession = httpx.AsyncClient(timeout=15)
-    made = Controller(
-        websession=websession,
-        access_token=live.token,
-        refresh_token="not-used-the-token-is-valid",
-        expiration=int(time.time()) + 3600,
-        api_proxy_url=live.base_url,
-        auth_domain=live.base_url,
-    )
-    try:
-        yield made
-    finally:
-        await made.disconnect()
-        await websession.aclose()
 
 
 async def test_energy_site_objects(controller: Controller, live: LiveDemo) -> None:

@@ -7,10 +7,6 @@ module global `BASE_URL` and given a non-expired token through `cache_loader`.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 import requests
 import teslapy  # type: ignore[import-untyped]
@@ -19,34 +15,6 @@ from tests.contract.support import charge_limit, listed_state, other_limit, vehi
 from tests.live import LiveDemo
 
 pytestmark = pytest.mark.contract
-
-EMAIL = "owner@flotta.demo"
-
-
-@pytest.fixture
-def tesla(live: LiveDemo, monkeypatch: pytest.MonkeyPatch) -> Iterator[teslapy.Tesla]:
-    base = live.base_url + "/"
-    monkeypatch.setattr(teslapy, "BASE_URL", base)
-    token = {
-        "access_token": live.token,
-        "token_type": "Bearer",
-        "refresh_token": "not-used-the-token-is-valid",
-        "expires_in": 3600,
-        "expires_at": time.time() + 3600,
-    }
-    cache: dict[str, Any] = {EMAIL: {"url": base, "sso": token}}
-    client = teslapy.Tesla(
-        EMAIL,
-        sso_base_url=base,
-        cache_loader=lambda: cache,
-        cache_dumper=lambda c: None,
-        timeout=15,
-    )
-    try:
-        assert client.authorized
-        yield client
-    finally:
-        client.close()
 
 
 def vehicle_by_vin(tesla: teslapy.Tesla, vin: str) -> teslapy.Vehicle:

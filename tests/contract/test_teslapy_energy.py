@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from datetime import time as clock_time
-from typing import Any
 
 import pytest
 import teslapy  # type: ignore[import-untyped]
@@ -14,33 +11,6 @@ from tests.energy.support import battery_site, solar_site
 from tests.live import LiveDemo
 
 pytestmark = pytest.mark.contract
-
-EMAIL = "owner@flotta.demo"
-
-
-@pytest.fixture
-def tesla(live: LiveDemo, monkeypatch: pytest.MonkeyPatch) -> Iterator[teslapy.Tesla]:
-    base = live.base_url + "/"
-    monkeypatch.setattr(teslapy, "BASE_URL", base)
-    token = {
-        "access_token": live.token,
-        "token_type": "Bearer",
-        "refresh_token": "not-used-the-token-is-valid",
-        "expires_in": 3600,
-        "expires_at": time.time() + 3600,
-    }
-    cache: dict[str, Any] = {EMAIL: {"url": base, "sso": token}}
-    client = teslapy.Tesla(
-        EMAIL,
-        sso_base_url=base,
-        cache_loader=lambda: cache,
-        cache_dumper=lambda c: None,
-        timeout=15,
-    )
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def the_battery(tesla: teslapy.Tesla, live: LiveDemo) -> teslapy.Battery:

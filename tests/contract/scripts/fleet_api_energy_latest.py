@@ -11,26 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import tesla_fleet_api
+from steps import record  # this directory is on sys.path when the script runs
 from tesla_fleet_api import TeslaFleetApi
-
-Step = Callable[[], Awaitable[Any]]
-
-
-async def record(summary: dict[str, Any], name: str, step: Step) -> Any:
-    try:
-        value = await step()
-    except BaseException as exc:  # TeslaFleetError derives from BaseException
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        summary[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc!r}"[:500]}
-        return None
-    summary[name] = {"ok": True, "value": value}
-    return value
 
 
 async def main(base_url: str, token: str, battery_id: str, solar_id: str) -> dict[str, Any]:
