@@ -74,6 +74,13 @@ class DeviceTimeout(FlottaError):
     key = "vehicle unavailable: vehicle did not respond in time"
 
 
+class SiteUnavailable(FlottaError):
+    """The energy site's gateway is not connected or did not answer: Tesla's 408."""
+
+    status = 408
+    key = "device unavailable: energy site is offline or not responding"
+
+
 class InvalidResource(FlottaError):
     status = 422
     key = "invalid_resource"

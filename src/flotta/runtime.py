@@ -12,6 +12,7 @@ from flotta.clock import Clock, SystemClock
 from flotta.db.engine import make_engine, make_sessionmaker
 from flotta.db.migrate import upgrade_to_head
 from flotta.devices.directory import Directory
+from flotta.energy.gateway import EnergyHub
 from flotta.gateway.hub import Hub
 from flotta.gateway.presence import PresenceRecorder
 from flotta.mail.dispatcher import MailDispatcher
@@ -33,6 +34,7 @@ class Runtime:
     bus: Bus
     kv: KV
     hub: Hub
+    energy: EnergyHub
     mail: MailDispatcher
     answers: AnswerCache = field(default_factory=AnswerCache)
 
@@ -59,6 +61,16 @@ class Runtime:
         presence.start()
         hub = Hub(settings.gateway, clock, presence, bus=bus, kv=kv)
         hub.start()
+        energy = EnergyHub(
+            clock,
+            sessions,
+            max_frame_bytes=settings.gateway.max_frame_bytes,
+            timeout_s=settings.gateway.command_timeout_s,
+            bus=bus,
+            kv=kv,
+            presence_ttl_s=settings.gateway.presence_ttl_s,
+        )
+        energy.start()
         mail = MailDispatcher(sessions, settings.mail, clock)
         mail.start()
         return cls(
@@ -72,13 +84,15 @@ class Runtime:
             bus=bus,
             kv=kv,
             hub=hub,
+            energy=energy,
             mail=mail,
         )
 
     async def stop(self) -> None:
-        """Withdraw this process's vehicles from the cluster, then close everything."""
+        """Withdraw this process's vehicles and sites from the cluster, then close everything."""
         await self.mail.stop()
         await self.hub.stop()
+        await self.energy.stop()
         await self.bus.close()
         await self.kv.close()
         await self.presence.stop()

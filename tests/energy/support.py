@@ -1,13 +1,16 @@
-"""Helpers for energy tests: the demo's two homes, their simulators and bounded polling."""
+"""Helpers for energy tests: the demo's two homes, a fake site link and bounded polling."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
 
+from flotta.gateway import protocol
+from flotta.gateway.protocol import FrameType
 from flotta.sim.energy_device import SimSite
 from tests.live import LiveDemo
 
@@ -62,3 +65,36 @@ def until(probe: Callable[[], T | None], timeout_s: float = 10.0, what: str = ""
 def response(answer: httpx.Response) -> Any:
     assert answer.status_code == 200, answer.text
     return answer.json()["response"]
+
+
+class Link:
+    """Both ends of a fake WebSocket: what the site sends and what the gateway sent back."""
+
+    def __init__(self) -> None:
+        self.inbox: asyncio.Queue[bytes | str | None] = asyncio.Queue()
+        self.sent: list[protocol.Frame] = []
+        self.closed: tuple[int, str] | None = None
+        self.got = asyncio.Event()
+
+    async def receive(self) -> bytes | str | None:
+        return await self.inbox.get()
+
+    async def send(self, data: bytes) -> None:
+        self.sent.append(protocol.decode(data, 1_000_000))
+        self.got.set()
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    def push(self, kind: FrameType, body: dict[str, Any], correlation_id: int = 0) -> None:
+        self.inbox.put_nowait(protocol.encode_json(kind, body, correlation_id))
+
+    async def next_sent(self, kind: FrameType) -> protocol.Frame:
+        async with asyncio.timeout(5):
+            while True:
+                for frame in self.sent:
+                    if frame.type == kind:
+                        self.sent.remove(frame)
+                        return frame
+                self.got.clear()
+                await self.got.wait()

@@ -20,41 +20,9 @@ from flotta.energy.repository import EnergyHistoryRepository
 from flotta.energy.service import provision_site
 from flotta.gateway import protocol
 from flotta.gateway.protocol import FrameType
+from tests.energy.support import Link
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
-
-
-class Link:
-    """Both ends of a fake WebSocket: what the site sends and what the gateway sent back."""
-
-    def __init__(self) -> None:
-        self.inbox: asyncio.Queue[bytes | str | None] = asyncio.Queue()
-        self.sent: list[protocol.Frame] = []
-        self.closed: tuple[int, str] | None = None
-        self.got = asyncio.Event()
-
-    async def receive(self) -> bytes | str | None:
-        return await self.inbox.get()
-
-    async def send(self, data: bytes) -> None:
-        self.sent.append(protocol.decode(data, 1_000_000))
-        self.got.set()
-
-    async def close(self, code: int, reason: str) -> None:
-        self.closed = (code, reason)
-
-    def push(self, kind: FrameType, body: dict[str, Any], correlation_id: int = 0) -> None:
-        self.inbox.put_nowait(protocol.encode_json(kind, body, correlation_id))
-
-    async def next_sent(self, kind: FrameType) -> protocol.Frame:
-        async with asyncio.timeout(5):
-            while True:
-                for frame in self.sent:
-                    if frame.type == kind:
-                        self.sent.remove(frame)
-                        return frame
-                self.got.clear()
-                await self.got.wait()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""`flotta sim --connect URL --vehicles N` runs cars in another process against a live gateway."""
+"""`flotta sim --connect URL --vehicles N --energy-sites M` runs devices in another process."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -69,3 +70,46 @@ def test_remote_sim_process_connects_and_obeys(live: LiveDemo) -> None:
     while live.handle.runtime.hub.state_of(vin) != "offline":
         assert time.monotonic() < deadline, "the remote car stayed online after its process died"
         time.sleep(0.05)
+
+
+def test_remote_sim_process_runs_energy_sites(live: LiveDemo) -> None:
+    gateway = live.base_url.replace("http", "ws")
+    command = [sys.executable, "-m", "flotta.cli", "sim", "--connect", gateway]
+    options = ["--vehicles", "0", "--energy-sites", "2", "--data-dir", str(live.data_dir)]
+    proc = subprocess.Popen(
+        command + options, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    token = live.mint(["energy_device_data", "energy_cmds"])
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        with httpx.Client(base_url=live.base_url, headers=headers, timeout=10) as client:
+            homes = _answering_homes(client, proc, expected=2)
+            site = homes[0]["energy_site_id"]
+            done = client.post(
+                f"/api/1/energy_sites/{site}/backup", json={"backup_reserve_percent": 42}
+            )
+            assert done.json()["response"] == {"code": 201, "message": "Updated"}
+            info = client.get(f"/api/1/energy_sites/{site}/site_info").json()["response"]
+            assert info["backup_reserve_percent"] == 42
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    deadline = time.monotonic() + 10
+    while live.handle.runtime.energy.connected(site):
+        assert time.monotonic() < deadline, "the remote home stayed linked after its process died"
+        time.sleep(0.05)
+
+
+def _answering_homes(client: httpx.Client, proc: subprocess.Popen[str], expected: int) -> list[Any]:
+    """The remote homes in `products` once each answers live_status; bounded by 30 s."""
+    homes: list[Any] = []
+    for _ in range(300):
+        products = client.get("/api/1/products").json()["response"]
+        homes = [p for p in products if str(p.get("site_name", "")).startswith("Remote")]
+        live = "/api/1/energy_sites/{}/live_status"
+        answering = [client.get(live.format(h["energy_site_id"])).status_code for h in homes]
+        if len(homes) == expected and answering == [200] * expected:
+            return homes
+        assert proc.poll() is None, proc.communicate()[0]
+        time.sleep(0.1)
+    raise AssertionError(f"remote homes never answered: {homes}")

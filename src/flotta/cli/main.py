@@ -134,17 +134,22 @@ def serve() -> None:
 @app.command()
 def sim(
     connect: Annotated[str, typer.Option(help="Gateway URL, e.g. ws://127.0.0.1:4443")],
-    vehicles: Annotated[int, typer.Option(min=1, max=100_000)] = 4,
+    vehicles: Annotated[int, typer.Option(min=0, max=100_000)] = 4,
+    energy_sites: Annotated[int, typer.Option(min=0, max=10_000, help="Simulated homes")] = 0,
     data_dir: DataDir = Path("./data"),
     speed: float = 1.0,
     wake_profile: str = "demo",
     tick: Annotated[float, typer.Option(help="Wall seconds between state ticks")] = 1.0,
 ) -> None:
-    """Run simulated vehicles in this process against a gateway elsewhere."""
+    """Run simulated vehicles and energy sites in this process against a gateway elsewhere."""
     from flotta.sim.runner import run_remote_fleet
 
     settings = _demo_settings(data_dir, "127.0.0.1", 0, vehicles, wake_profile)
-    _run(lambda: run_remote_fleet(settings, connect, speed=speed, tick_s=tick, console=console))
+    _run(
+        lambda: run_remote_fleet(
+            settings, connect, speed=speed, tick_s=tick, console=console, energy_sites=energy_sites
+        )
+    )
 
 
 @app.command()

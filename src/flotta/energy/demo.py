@@ -6,6 +6,7 @@ history since the last stored interval, at most a few days, so charts have somet
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,18 +74,25 @@ DEMO_SITES = (
 )
 
 
+def neighbourhood(count: int, prefix: str) -> list[DemoSite]:
+    """`count` homes named `<prefix> 1…`, shaped after the demo's homes in turn."""
+    models = [DEMO_SITES[n % len(DEMO_SITES)] for n in range(count)]
+    return [DemoSite(f"{prefix} {n + 1}", m.time_zone, dict(m.spec)) for n, m in enumerate(models)]
+
+
 async def provision_demo_sites(
     session: AsyncSession,
     owner: User,
     secret_key: str,
     clock: Clock,
     known: list[SiteIdentity],
+    homes: Sequence[DemoSite] = DEMO_SITES,
 ) -> list[tuple[EnergySite, SiteIdentity]]:
-    """Ensure the demo owner's sites exist; return each with its gateway identity."""
+    """Ensure the owner's `homes` exist (found by name); return each with its identity."""
     by_id = {i.site_id: i for i in known}
     existing = {s.site_name: s for s in await EnergySiteRepository(session).owned_by(owner.id)}
     out: list[tuple[EnergySite, SiteIdentity]] = []
-    for demo in DEMO_SITES:
+    for demo in homes:
         site = existing.get(demo.name)
         if site is None:
             made = await provision_site(

@@ -1,5 +1,6 @@
 """The energy-site side of the device gateway: live site links, requests and metered history.
 
+A site linked to another process is reached through `energy/routing.py`, as vehicles are.
 Sites speak the device protocol's framing (docs/device-protocol.md, "Energy sites") with JSON
 bodies: an energy gateway has no Tesla protobuf of its own in `tesla-protocol`.
 """
@@ -15,11 +16,18 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from flotta.adapters.bus_memory import MemoryBus
+from flotta.adapters.kv_memory import MemoryKV
 from flotta.clock import Clock
 from flotta.energy.repository import EnergyHistoryRepository
-from flotta.errors import FlottaError
+from flotta.energy.routing import SiteRouter
+from flotta.errors import FlottaError, SiteUnavailable
 from flotta.gateway import protocol
+from flotta.gateway.cluster import RPC_MARGIN_S, epoch_ms
 from flotta.gateway.protocol import MAX_CORRELATION_ID, Frame, FrameError, FrameType
+from flotta.ports.bus import Bus
+from flotta.ports.kv import KV
+from flotta.settings import GatewaySettings
 from flotta.sim.energy_meter import BackupEvent, IntervalTotals
 from flotta.sim.energy_site import FLOW_NAMES
 
@@ -33,18 +41,14 @@ HELLO_TIMEOUT_S = 10.0
 MAX_INTERVALS_PER_FRAME = 10_000
 
 
-class SiteUnavailable(FlottaError):
-    """The site's gateway is not connected or did not answer: Tesla's 408."""
-
-    status = 408
-    key = "device unavailable: energy site is offline or not responding"
-
-
 class SiteSession:
     """One connected site: its HELLO config, latest pushed state and in-flight requests."""
 
-    def __init__(self, site_id: int, send: Sender, close_link: Closer) -> None:
+    def __init__(
+        self, site_id: int, send: Sender, close_link: Closer, connected_at: datetime
+    ) -> None:
         self.site_id = site_id
+        self.connected_at = connected_at
         self._send = send
         self.close_link = close_link
         self.config: dict[str, Any] = {}
@@ -83,7 +87,11 @@ class SiteSession:
 
 
 class EnergyHub:
-    """Live energy-site links of this process, by `energy_site_id`."""
+    """Live energy-site links of this process, by `energy_site_id`; others' through a router.
+
+    A site whose link is here is served from memory; any other goes through kv (presence)
+    and the bus (RPC to the owning process), exactly as vehicles do.
+    """
 
     def __init__(
         self,
@@ -92,23 +100,50 @@ class EnergyHub:
         *,
         max_frame_bytes: int,
         timeout_s: float,
+        bus: Bus | None = None,
+        kv: KV | None = None,
+        presence_ttl_s: float | None = None,
     ) -> None:
         self.clock = clock
         self.db = sessions
         self.max_frame_bytes = max_frame_bytes
         self.timeout_s = timeout_s
         self.sessions: dict[int, SiteSession] = {}
+        ttl_s = presence_ttl_s or GatewaySettings().presence_ttl_s
+        self.router = SiteRouter(bus or MemoryBus(), kv or MemoryKV(clock), self, ttl_s, clock)
+
+    def start(self) -> None:
+        self.router.start()
+
+    async def stop(self) -> None:
+        """Withdraw this process's sites from the cluster."""
+        await self.router.stop()
 
     def connected(self, site_id: int) -> bool:
         return site_id in self.sessions
 
     def mirror(self, site_id: int) -> dict[str, Any]:
-        """The last state the site pushed ({} when offline): products and site_status read it."""
+        """The last state a site linked here pushed ({} when it is not linked here)."""
         session = self.sessions.get(site_id)
         return session.mirror if session is not None else {}
 
+    async def report(self, site_id: int) -> dict[str, Any]:
+        """The last state the site pushed, wherever it is linked; {} when it is unreachable."""
+        if site_id in self.sessions:
+            return self.mirror(site_id)
+        try:
+            return await self.router.report(site_id)
+        except FlottaError:
+            return {}  # a products listing shows the site without live values, not an error
+
     async def request(self, site_id: int, body: dict[str, Any]) -> dict[str, Any]:
         """Ask the site (`op`: live_status, site_info or configure); 408 when it cannot answer."""
+        if site_id in self.sessions:
+            return await self.local_request(site_id, body)
+        return await self.router.request(site_id, body, self.timeout_s + RPC_MARGIN_S)
+
+    async def local_request(self, site_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """Ask a site linked to this process; its own error becomes a FlottaError."""
         session = self.sessions.get(site_id)
         if session is None:
             raise SiteUnavailable()
@@ -124,9 +159,22 @@ class EnergyHub:
             raise SiteUnavailable(f"the energy site answered {op} without {member}")
         return answer
 
+    def state_of(self, key: str) -> str:
+        """The cluster's view of a site linked here: online, else offline."""
+        return "online" if int(key) in self.sessions else "offline"
+
+    async def hand_over(self, key: str, newer_link_ms: int) -> None:
+        """Another process accepted a newer link for the site: drop ours, as a local one would."""
+        session = self.sessions.get(int(key))
+        if session is None or epoch_ms(session.connected_at) > newer_link_ms:
+            return
+        session.close()
+        with contextlib.suppress(Exception):
+            await session.close_link(4409, "replaced by a newer connection")
+
     async def serve(self, site_id: int, receive: Receive, send: Sender, close: Closer) -> None:
         """Run one site link from its HELLO to its end; a newer link replaces an older one."""
-        session = SiteSession(site_id, send, close)
+        session = SiteSession(site_id, send, close, self.clock.now())
         try:
             session.config = await self._hello(receive)
         except (TimeoutError, FrameError) as exc:
@@ -140,6 +188,8 @@ class EnergyHub:
                 await previous.close_link(4409, "replaced by a newer connection")
         self.sessions[site_id] = session
         try:
+            # Announced before WELCOME, so once the site sees it every process can reach it.
+            await self.router.claim(str(site_id), session.connected_at)
             welcome = {
                 "server_time": self.clock.now().isoformat(),
                 "command_timeout_s": self.timeout_s,
@@ -150,6 +200,7 @@ class EnergyHub:
             session.close()
             if self.sessions.get(site_id) is session:
                 del self.sessions[site_id]
+                await self.router.release(str(site_id))
 
     async def _hello(self, receive: Receive) -> dict[str, Any]:
         data = await asyncio.wait_for(receive(), HELLO_TIMEOUT_S)

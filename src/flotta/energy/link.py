@@ -1,34 +1,18 @@
-"""The energy-site WebSocket endpoint and the app's EnergyHub (built on first use)."""
+"""The energy-site WebSocket endpoint; the sites' hub is the Runtime's `energy`."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, WebSocket
+from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from flotta.devices.credentials import matches
 from flotta.energy.credentials import site_of
-from flotta.energy.gateway import EnergyHub
 from flotta.energy.repository import EnergySiteRepository
 from flotta.runtime import Runtime
 
 router = APIRouter()
 
 SITE_PATH = "/gateway/v1/energy/connect"
-
-
-def energy_hub(app: FastAPI) -> EnergyHub:
-    """This app's EnergyHub; kept on app.state beside the Runtime, made on first use."""
-    hub: EnergyHub | None = getattr(app.state, "energy_hub", None)
-    if hub is None:
-        runtime: Runtime = app.state.runtime
-        hub = EnergyHub(
-            runtime.clock,
-            runtime.sessions,
-            max_frame_bytes=runtime.settings.gateway.max_frame_bytes,
-            timeout_s=runtime.settings.gateway.command_timeout_s,
-        )
-        app.state.energy_hub = hub
-    return hub
 
 
 @router.websocket(SITE_PATH)
@@ -65,6 +49,6 @@ async def site_link(websocket: WebSocket) -> None:
         await websocket.close(code=code, reason=reason)
 
     try:
-        await energy_hub(websocket.app).serve(site_id, receive, websocket.send_bytes, close)
+        await runtime.energy.serve(site_id, receive, websocket.send_bytes, close)
     except (WebSocketDisconnect, RuntimeError):
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -10,7 +11,6 @@ from starlette.responses import Response
 
 from flotta.auth.tokens import Principal
 from flotta.energy import render, service
-from flotta.energy.link import energy_hub
 from flotta.energy.link import router as link_router
 from flotta.energy.models import EnergySite
 from flotta.energy.repository import EnergySiteRepository
@@ -53,52 +53,46 @@ async def _site(who: Principal, runtime: Runtime, site_id: int) -> EnergySite:
 async def energy_products(request: Request, who: Principal, owner_id: int) -> list[dict[str, Any]]:
     """The account's sites this token may reach, as `/api/1/products` items."""
     runtime: Runtime = request.app.state.runtime
-    hub = energy_hub(request.app)
     async with runtime.sessions() as session:
         sites = await EnergySiteRepository(session).owned_by(owner_id)
         allowed = await reachable(who, session, owner_id) if sites else None
-    return [
-        render.product_item(site, hub.mirror(site.id))
-        for site in sites
-        if allowed is None or site.id in allowed
-    ]
+    shown = [site for site in sites if allowed is None or site.id in allowed]
+    reports = await asyncio.gather(*(runtime.energy.report(site.id) for site in shown))
+    return [render.product_item(site, report) for site, report in zip(shown, reports, strict=True)]
 
 
 @router.get(f"{BASE}/live_status", responses=READ_ERRORS)
 async def live_status(
     energy_site_id: SiteId,
-    request: Request,
     runtime: RuntimeDep,
     who: Principal = Depends(EnergyData),
 ) -> Response:
     """Power flows now: solar, battery (negative = charging), load, grid, wall connectors."""
     site = await _site(who, runtime, energy_site_id)
-    return envelope(await energy_hub(request.app).ask(site.id, "live_status", "live_status"))
+    return envelope(await runtime.energy.ask(site.id, "live_status", "live_status"))
 
 
 @router.get(f"{BASE}/site_info", responses=READ_ERRORS)
 async def site_info(
     energy_site_id: SiteId,
-    request: Request,
     runtime: RuntimeDep,
     who: Principal = Depends(EnergyData),
 ) -> Response:
     """The installation and the owner's current settings."""
     site = await _site(who, runtime, energy_site_id)
-    settings = await energy_hub(request.app).ask(site.id, "site_info", "settings")
+    settings = await runtime.energy.ask(site.id, "site_info", "settings")
     return envelope(render.site_info(site, settings))
 
 
 @router.get(f"{BASE}/site_status", responses=READ_ERRORS)
 async def site_status(
     energy_site_id: SiteId,
-    request: Request,
     runtime: RuntimeDep,
     who: Principal = Depends(EnergyData),
 ) -> Response:
     """Owner-API summary that teslajsonpy reads for battery sites (not in Fleet API docs)."""
     site = await _site(who, runtime, energy_site_id)
-    hub = energy_hub(request.app)
+    hub = runtime.energy
     mirror = {
         "live_status": await hub.ask(site.id, "live_status", "live_status"),
         "settings": await hub.ask(site.id, "site_info", "settings"),
@@ -149,7 +143,7 @@ async def _write(
     body = await json_object(request)
     site = await _site(who, runtime, site_id)
     patch = service.settings_patch(endpoint, body, render.has_battery(site))
-    await energy_hub(request.app).ask(site.id, "configure", "settings", settings=patch)
+    await runtime.energy.ask(site.id, "configure", "settings", settings=patch)
     return envelope(UPDATED)
 
 

@@ -18,9 +18,10 @@ from flotta.clock import Clock
 from flotta.devices.directory import VehicleRecord
 from flotta.errors import VehicleUnavailable
 from flotta.gateway import protocol
+from flotta.gateway.cluster import epoch_ms
 from flotta.gateway.presence import PresenceRecorder
 from flotta.gateway.protocol import Frame, FrameError, FrameType, PowerState
-from flotta.gateway.routing import DeviceView, Router, epoch_ms
+from flotta.gateway.routing import DeviceView, Router
 from flotta.gateway.session import Closer, DeviceSession, Sender
 from flotta.ports.bus import Bus
 from flotta.ports.kv import KV
