@@ -103,7 +103,15 @@ class Proc:
 def spawn(name: str, argv: Sequence[str], log_dir: Path, env: dict[str, str] | None = None) -> Proc:
     log_path = log_dir / f"{name}.log"
     handle = log_path.open("wb")
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", **(env or {})}
+    full_env = {
+        # Throughput runs send thousands of requests a second to one car: far past the
+        # reference's rate limits, so they are off unless a run (or the caller) asks for them.
+        "FLOTTA_RATELIMIT__ENABLED": "false",
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "NO_COLOR": "1",
+        **(env or {}),
+    }
     popen = subprocess.Popen(
         list(argv),
         stdout=handle,
@@ -208,9 +216,17 @@ class Demo:
         return int(self.base_url.rsplit(":", 1)[1].split("/")[0])
 
 
-def start_demo(root: Path, procs: list[Proc], *, vehicles: int, timeout_s: float = 60.0) -> Demo:
+def start_demo(
+    root: Path,
+    procs: list[Proc],
+    *,
+    vehicles: int,
+    timeout_s: float = 60.0,
+    env: dict[str, str] | None = None,
+    name: str = "flotta-demo",
+) -> Demo:
     """`flotta demo --port 0`, instant wake; ready once demo.json exists and /status answers."""
-    data_dir = root / "data"
+    data_dir = root / ("data" if name == "flotta-demo" else f"{name}-data")
     argv = [
         *flotta_command(),
         "demo",
@@ -223,7 +239,7 @@ def start_demo(root: Path, procs: list[Proc], *, vehicles: int, timeout_s: float
         "--wake-profile",
         "instant",
     ]
-    proc = spawn("flotta-demo", argv, root)
+    proc = spawn(name, argv, root, env=env)
     procs.append(proc)
     demo_json = data_dir / "demo.json"
     wait_until(demo_json.exists, timeout_s, "demo.json", proc)

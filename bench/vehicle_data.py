@@ -139,6 +139,76 @@ def run(
     ]
 
 
+# P5 for rate limits: a limit no run can reach, so every request pays the whole check (the
+# caller's authorisation and a moving-window hit) and none is refused.
+UNREACHABLE_LIMITS = {
+    "FLOTTA_RATELIMIT__ENABLED": "true",
+    "FLOTTA_RATELIMIT__DATA": "100000/second",
+}
+TARGET_OVERHEAD = 0.10
+
+
+def run_rate_limits(
+    quick: bool = False,
+    vehicles: int = 4,
+    repeats: int | None = None,
+    duration_s: float | None = None,
+    connections: int = CONNECTIONS,
+) -> list[h.Row]:
+    """P5: vehicle_data req/s on two demos, rate limits on and off, runs interleaved."""
+    repeats = repeats or 3
+    duration_s = duration_s or (2.0 if quick else 5.0)
+    with h.workspace("p5-ratelimit") as (root, procs):
+        off = h.start_demo(root, procs, vehicles=vehicles)
+        on = h.start_demo(
+            root, procs, vehicles=vehicles, env=UNREACHABLE_LIMITS, name="flotta-demo-limited"
+        )
+        targets = [h.Target("demo", d.proc, d.base_url, d.token, d.vins) for d in (off, on)]
+        runs: list[list[float]] = [[], []]
+        failures = 0
+        for index in range(repeats):
+            for which, target in enumerate(targets):
+                path = f"/api/1/vehicles/{target.vins[0]}/vehicle_data"
+                rps, bad = measure(
+                    target,
+                    path,
+                    duration_s=duration_s,
+                    connections=connections,
+                    headers=target.auth,
+                )
+                runs[which].append(rps)
+                failures += bad
+            h.log(
+                f"P5 run {index + 1}/{repeats}: off {runs[0][-1]:,.0f}, on {runs[1][-1]:,.0f} req/s"
+            )
+    bare, limited = h.median(runs[0]), h.median(runs[1])
+    ratio = limited / bare if bare else None
+    notes = [
+        f"two `flotta demo` processes, {repeats} interleaved runs x {duration_s:g} s, "
+        f"{connections} connections; limits on: {UNREACHABLE_LIMITS['FLOTTA_RATELIMIT__DATA']}",
+        "runs: off "
+        + ", ".join(f"{v:,.0f}" for v in runs[0])
+        + "; on "
+        + ", ".join(f"{v:,.0f}" for v in runs[1]),
+    ]
+    if failures:
+        notes.append(f"{failures} non-2xx answers or socket errors (not counted in req/s)")
+    ok = ratio is not None and ratio >= 1 - TARGET_OVERHEAD
+    return [
+        h.Row(
+            target_id="P5",
+            what="vehicle_data with rate limits on",
+            figure=f"{limited:,.0f} req/s",
+            baseline=f"{bare:,.0f} req/s limits off",
+            ratio=ratio,
+            ratio_note="of limits off",
+            target=f"≤ {TARGET_OVERHEAD:.0%} overhead",
+            verdict=h.verdict(ok),
+            notes=notes,
+        )
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 x 2 s instead of 3 x 5 s")
@@ -152,8 +222,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--duration", type=float, default=None, help="seconds per run")
     parser.add_argument("--connections", type=int, default=CONNECTIONS)
+    parser.add_argument(
+        "--rate-limits",
+        action="store_true",
+        help="P5 instead: vehicle_data with rate limits on vs off (two demos)",
+    )
     args = parser.parse_args()
     print(h.env_summary())
+    if args.rate_limits:
+        rows = run_rate_limits(
+            args.quick, args.vehicles, args.repeats, args.duration, args.connections
+        )
+        h.print_rows(rows, "P5 rate limits on vehicle_data")
+        return
     rows = run(
         args.quick, args.server, args.vehicles, args.repeats, args.duration, args.connections
     )

@@ -92,7 +92,12 @@ def start_live_demo(
     speed: float = 1.0,
     **overrides: Any,
 ) -> LiveDemo:
-    """Start the demo on port 0 and wait until it is ready (bounded by 30 s)."""
+    """Start the demo on port 0 and wait until it is ready (bounded by 30 s).
+
+    Rate limits are off unless `ratelimit=` asks for them: the shared demo serves hundreds of
+    tests that send far more than 30 commands a minute to the same cars.
+    """
+    overrides.setdefault("ratelimit", {"enabled": False})
     settings = Settings(
         demo=True,
         data_dir=data_dir,

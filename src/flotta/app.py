@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from flotta.billing import endpoints as billing_endpoints
 from flotta.clock import Clock
 from flotta.errors import install_error_handlers
 from flotta.fleet import commands, partner, sharing, subscriptions, users, vehicle_info, vehicles
@@ -17,8 +18,16 @@ from flotta.gateway import endpoints as gateway_endpoints
 from flotta.logs import configure_logging
 from flotta.oauth import authorize as oauth_authorize
 from flotta.oauth import endpoints as oauth_endpoints
-from flotta.portal import account_pages, admin_pages, app_pages, console_pages, outbox_pages
+from flotta.portal import (
+    account_pages,
+    admin_pages,
+    app_pages,
+    billing_pages,
+    console_pages,
+    outbox_pages,
+)
 from flotta.portal.web import PORTAL, install_portal_handlers
+from flotta.ratelimit.middleware import RateLimitMiddleware, declare_limited_responses
 from flotta.runtime import Runtime
 from flotta.settings import Settings
 
@@ -56,6 +65,8 @@ def create_app(
     )
     install_error_handlers(app)
     install_portal_handlers(app)
+    # Issue 4: one place counts every limited request; a no-op when limits are switched off.
+    app.add_middleware(RateLimitMiddleware)
 
     for module in (
         users,
@@ -74,10 +85,13 @@ def create_app(
         admin_pages,
         console_pages,
         outbox_pages,
+        billing_endpoints,
+        billing_pages,
     ):
         # The routes themselves, not include_router(): this FastAPI wraps each included
         # router in a lazy matcher that costs ~10 % of a request's CPU under load.
         app.router.routes.extend(module.router.routes)
+    declare_limited_responses(app.router.routes)
     static = Path(__file__).parent / "portal" / "static"
     app.mount(f"{PORTAL}/static", StaticFiles(directory=static), name="portal-static")
     return app

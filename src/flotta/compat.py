@@ -352,6 +352,28 @@ DECISIONS: tuple[tuple[str, str], ...] = (
         "A driver who redeemed an invitation sees and commands the car "
         "(`access_type: DRIVER`); invitations and the driver list stay owner-only (404).",
     ),
+    (
+        "Rate limits",
+        "Per app (the token's `client_id`), per device and per pricing category, in a moving "
+        "window: data 60/minute, commands 30/minute, wakes 3/minute by default (reference §7, "
+        "configurable); free operations are never limited. A VIN and its Fleet id share one "
+        "budget. Every limited request counts, whatever its outcome (a 408 or a missing scope "
+        "too), except one without a valid token, with a partner token or naming a vehicle the "
+        "caller cannot reach: it keeps its 401/403/404 and counts nothing. A refused request "
+        "gets 429 in Tesla's "
+        'envelope (`"error": "rate limit exceeded"`, `error_description` `Retry in N seconds: '
+        "…`) with `Retry-After`, `RateLimit-Limit`, `RateLimit-Remaining` (0) and "
+        "`RateLimit-Reset` (seconds until a request is admitted again, as Tesla sent it in "
+        "2024). Served responses carry no `RateLimit-*` headers (Tesla sent them only on 429). "
+        "Energy-site budgets are kept per site and per calling account, so a request for a "
+        "site the caller cannot reach spends only the caller's own budget.",
+    ),
+    (
+        "Token endpoint rate limit",
+        "20 requests a second per `client_id` of the form (per client address without one; "
+        "≈ reference §7, unconfirmed); beyond it 429 with the same headers and an RFC 6749 "
+        'body `{"error": "rate_limited", "error_description": …}`.',
+    ),
 )
 
 

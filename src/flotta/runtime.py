@@ -18,6 +18,7 @@ from flotta.gateway.presence import PresenceRecorder
 from flotta.mail.dispatcher import MailDispatcher
 from flotta.ports.bus import Bus
 from flotta.ports.kv import KV
+from flotta.ratelimit.limiter import RateLimiter
 from flotta.settings import Settings
 from flotta.vehicles.answer_cache import AnswerCache
 
@@ -37,6 +38,8 @@ class Runtime:
     energy: EnergyHub
     mail: MailDispatcher
     answers: AnswerCache = field(default_factory=AnswerCache)
+    # None when FLOTTA_RATELIMIT__ENABLED=false.
+    limiter: RateLimiter | None = None
 
     @classmethod
     async def start(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -73,6 +76,11 @@ class Runtime:
         energy.start()
         mail = MailDispatcher(sessions, settings.mail, clock)
         mail.start()
+        limiter = None
+        if settings.ratelimit.enabled:
+            limiter = await RateLimiter.open(
+                settings.ratelimit, settings.kv.url, settings.namespace
+            )
         return cls(
             settings=settings,
             clock=clock,
@@ -86,11 +94,14 @@ class Runtime:
             hub=hub,
             energy=energy,
             mail=mail,
+            limiter=limiter,
         )
 
     async def stop(self) -> None:
         """Withdraw this process's vehicles and sites from the cluster, then close everything."""
         await self.mail.stop()
+        if self.limiter is not None:
+            await self.limiter.close()
         await self.hub.stop()
         await self.energy.stop()
         await self.bus.close()

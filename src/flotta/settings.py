@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+import limits
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_SECRET = "flotta-demo-secret-change-me"
@@ -87,6 +89,58 @@ class PartnerSettings(BaseModel):
     key_fetch_timeout_s: float = Field(default=5.0, gt=0, le=30)
 
 
+class RateLimitSettings(BaseModel):
+    """Requests per app and device in each category, and per app on the token endpoint."""
+
+    enabled: bool = True
+    # `limits` notation: `60/minute`, `1000 per day`; reference §7's numbers by default.
+    data: str = "60/minute"
+    commands: str = "30/minute"
+    wakes: str = "3/minute"
+    token: str = "20/second"
+
+    @field_validator("data", "commands", "wakes", "token")
+    @classmethod
+    def _parse_limit(cls, value: str) -> str:
+        try:
+            item = limits.parse(value)
+        except ValueError:
+            item = None
+        if item is None or item.amount < 1:
+            raise ValueError(
+                f"{value!r} is not a rate limit: write it as <count>/<second|minute|hour|day>, "
+                "e.g. 60/minute (to switch limits off, set FLOTTA_RATELIMIT__ENABLED=false)"
+            )
+        return value
+
+
+class BillingSettings(BaseModel):
+    """The price book (units per 1 currency unit), the monthly credit and the billing policy."""
+
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    streaming_per_currency_unit: int = Field(default=150_000, gt=0)
+    commands_per_currency_unit: int = Field(default=1_000, gt=0)
+    data_per_currency_unit: int = Field(default=500, gt=0)
+    wakes_per_currency_unit: int = Field(default=50, gt=0)
+    monthly_credit: Decimal = Field(default=Decimal("10.00"), ge=0, decimal_places=2)
+    # `fair` bills only what was served; `tesla` bills every status below 500 (reference §8).
+    policy: Literal["fair", "tesla"] = "fair"
+    # Excessive-bill protection; None means "equal to the monthly credit", Tesla's default.
+    threshold: Decimal | None = Field(default=None, ge=0, decimal_places=2)
+
+    @field_validator("monthly_credit", "threshold", mode="before")
+    @classmethod
+    def _money_is_text(cls, value: object) -> object:
+        # A float has already lost the cent it was meant to be: money comes as "10.00".
+        if isinstance(value, float):
+            raise ValueError("write money as a decimal string with at most 2 places, e.g. 10.00")
+        return value
+
+    @property
+    def effective_threshold(self) -> Decimal:
+        return self.monthly_credit if self.threshold is None else self.threshold
+
+
 class SimSettings(BaseModel):
     """The in-process simulator started by `flotta demo`."""
 
@@ -121,6 +175,8 @@ class Settings(BaseSettings):
     portal: PortalSettings = PortalSettings()
     mail: MailSettings = MailSettings()
     partner: PartnerSettings = PartnerSettings()
+    billing: BillingSettings = BillingSettings()
+    ratelimit: RateLimitSettings = RateLimitSettings()
     sim: SimSettings = SimSettings()
 
     @model_validator(mode="after")

@@ -12,12 +12,14 @@ from rich.console import Console
 
 from flotta.auth.tokens import OWNER_SCOPES
 from flotta.cli.admin import admin_app
+from flotta.cli.billing import billing_app
 from flotta.settings import Settings
 
 app = typer.Typer(help="Flotta: an open, self-hostable Fleet API.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+app.add_typer(billing_app, name="billing")
 console = Console()
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where SQLite, keys and demo.json live")]

@@ -1,0 +1,141 @@
+"""docs/billing.md, generated from the code (`python -m flotta.billing.docs > docs/billing.md`).
+
+A test compares the file with `render()`, so prices, rules and categories cannot drift.
+"""
+
+from __future__ import annotations
+
+from flotta.billing.categories import category_for, source_for
+from flotta.billing.estimator import DEFAULT_DAYS, NOTES, ROUNDING
+from flotta.billing.prices import CATEGORY_ORDER, UNIT_NAMES, PriceBook
+from flotta.settings import BillingSettings
+
+VARIABLES = {
+    "streaming": "FLOTTA_BILLING__STREAMING_PER_CURRENCY_UNIT",
+    "commands": "FLOTTA_BILLING__COMMANDS_PER_CURRENCY_UNIT",
+    "data": "FLOTTA_BILLING__DATA_PER_CURRENCY_UNIT",
+    "wakes": "FLOTTA_BILLING__WAKES_PER_CURRENCY_UNIT",
+}
+
+MONEY = [
+    "Money is exact. A price is *N units per 1 currency unit*, so one signal costs "
+    "1/150,000 of a euro (0.00000666…), which no decimal scale holds exactly: neither "
+    "`Decimal` nor integer micro-units. Quantities are whole numbers; a cost is quantity ÷ "
+    "units-per-currency-unit as an exact fraction (`fractions.Fraction`, integers only, "
+    "never a float), and costs add up unrounded.",
+    "Rounding happens once, on a total shown to a person (an estimate's or invoice's "
+    "subtotal, credit applied and total): to 0.01, half up (`ROUND_HALF_UP`: 1.211 → 1.21, "
+    "0.005 → 0.01), as the reference's \"1,211 commands → $1.21\". A category's cost is shown "
+    "rounded for reading, but totals are computed from the exact costs, never from the "
+    "rounded lines, so shown lines may differ from the shown subtotal by a cent.",
+    "Exact amounts travel as text: a decimal when the amount has a finite decimal expansion "
+    '(`"1.211"`), otherwise the reduced fraction (`"1/150000"`). Python\'s '
+    "`fractions.Fraction(text)` reads both back unchanged.",
+    "The monthly credit is applied once per account and month, and never exceeds the "
+    "subtotal, so a total is never negative.",
+]
+
+POLICIES = [
+    "`fair` (default): only what the platform served is billed; 408 (asleep), 429 "
+    "(throttled), 401/403/404 and 5xx responses are free.",
+    "`tesla`: Tesla's rule (reference §8), every response with a status below 500 is billed.",
+    "The policy is a setting (`FLOTTA_BILLING__POLICY`); the ledger that applies it per "
+    "request is part of issue 4 still to land.",
+]
+
+
+def _price_rows(book: PriceBook) -> list[str]:
+    rows = [
+        f"| Category | Unit | Units per 1 {book.currency} | Setting |",
+        "|---|---|---|---|",
+    ]
+    for category in CATEGORY_ORDER:
+        units = book.units_per_currency_unit[category]
+        rows.append(
+            f"| {category.value} | one {UNIT_NAMES[category]} | {units:,} | "
+            f"`{VARIABLES[category.value]}` |"
+        )
+    return rows
+
+
+def _operation_rows() -> list[str]:
+    from flotta.openapi import openapi_document
+
+    rows = ["| Method | Path | Category | Decided by |", "|---|---|---|---|"]
+    operations = sorted(
+        (path, method.upper())
+        for path, item in openapi_document()["paths"].items()
+        for method in item
+        if method.upper() != "HEAD"
+    )
+    for path, method in operations:
+        category = category_for(method, path)
+        name = category.value if category is not None else "free"
+        rows.append(f"| {method} | `{path}` | {name} | {source_for(method, path)} |")
+    return rows
+
+
+ESTIMATOR = (
+    "`POST /flotta/v1/billing/estimate` (no token), `flotta billing estimate` and the portal "
+    "page `/portal/billing/estimate` share one service. Inputs: vehicles; streamed fields "
+    "(a name of Tesla's telemetry `Field` enum, `interval_seconds` ≥ 1, the share of the "
+    "day it is active, from 0 to 1, as a decimal or a fraction such as `1/24`); commands, data "
+    f"requests and wakes per vehicle per day; {DEFAULT_DAYS} days, or `days`, or the real "
+    "length of `month=YYYY-MM`."
+)
+CATEGORIES = (
+    "From `flotta.billing.categories`. *Tesla*: documented by Tesla (every `command/*` is "
+    "`commands`, `vehicle_data` is `data`, `wake_up` is `wakes`, authentication is free). "
+    "*Flotta*: Flotta's choice where Tesla publishes none (reads of one device are `data`, "
+    "writes are `commands`, account-level lists and settings are free). Streamed telemetry "
+    "signals are `streaming`."
+)
+
+
+def _price_book_section() -> list[str]:
+    defaults = BillingSettings()
+    book = PriceBook.from_settings(defaults)
+    return [
+        "## Price book (defaults)",
+        "",
+        *_price_rows(book),
+        "",
+        f"- Currency: `{defaults.currency}` (`FLOTTA_BILLING__CURRENCY`).",
+        f"- Monthly credit per account: {defaults.monthly_credit} "
+        "(`FLOTTA_BILLING__MONTHLY_CREDIT`, a decimal string with at most 2 places).",
+        "- Billing threshold (excessive-bill protection): equal to the monthly credit unless "
+        "`FLOTTA_BILLING__THRESHOLD` is set.",
+        f"- Billing policy: `{defaults.policy}` (`FLOTTA_BILLING__POLICY`).",
+        "",
+    ]
+
+
+def _section(title: str, intro: str, items: list[str] | tuple[str, ...]) -> list[str]:
+    return [f"## {title}", "", *([intro, ""] if intro else []), *[f"- {i}" for i in items], ""]
+
+
+def render() -> str:
+    """The whole of docs/billing.md."""
+    lines = [
+        "# Billing",
+        "",
+        "Generated by `python -m flotta.billing.docs > docs/billing.md`; a test keeps it current.",
+        "Usage is priced per category (reference §8); the defaults are the seed's, in "
+        f"{BillingSettings().currency}.",
+        "",
+        *_price_book_section(),
+        *_section("Money and rounding", "", MONEY),
+        *_section("Billing policies", "", POLICIES),
+        *_section("Spend estimator", ESTIMATOR, (ROUNDING, *NOTES)),
+        "## Category of every operation",
+        "",
+        CATEGORIES,
+        "",
+        *_operation_rows(),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render(), end="")

@@ -1,0 +1,128 @@
+"""Which budget a request draws on: its route's category, its app and the device it names."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
+
+from flotta.billing.categories import category_for
+from flotta.errors import FlottaError
+from flotta.fleet.deps import owner_of, principal, vehicle_for
+from flotta.runtime import Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A limited operation: its category and the `{vehicle_tag}` or `{energy_site_id}`."""
+
+    bucket: str
+    kind: Literal["vehicle", "site"]
+    tag: str
+
+
+class Targets:
+    """Route matches cached by method and path, so a repeated request skips route matching."""
+
+    def __init__(self, max_entries: int = 8192) -> None:
+        self._cache: dict[tuple[str, str], Target | None] = {}
+        self._max = max_entries
+
+    def of(self, scope: Scope, routes: Sequence[BaseRoute]) -> Target | None:
+        key = (scope["method"], scope["path"])
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        target = match_target(scope, routes)
+        if len(self._cache) >= self._max:
+            # Paths carry vehicle tags, so the key space is open-ended: start over, stay bounded.
+            self._cache.clear()
+        self._cache[key] = target
+        return target
+
+
+def match_target(scope: Scope, routes: Sequence[BaseRoute]) -> Target | None:
+    """The route Starlette would pick (first full match); None for free or unknown operations."""
+    for route in routes:
+        found, child = route.matches(scope)
+        if found is not Match.FULL:
+            continue
+        template = str(getattr(route, "path_format", ""))
+        category = category_for(scope["method"], template)
+        params = child.get("path_params", {})
+        if category is None:
+            return None
+        if "vehicle_tag" in params:
+            return Target(category.value, "vehicle", str(params["vehicle_tag"]))
+        if "energy_site_id" in params:
+            return Target(category.value, "site", str(params["energy_site_id"]))
+        return None
+    return None
+
+
+class DeviceKeys:
+    """`device_key` per credential and path tag, remembered for `ttl_s` (runtime clock).
+
+    Authorising twice (here and in the endpoint) cost P5 more than the window itself; a second
+    of memory adds a second to the Directory's own few seconds before a revoked consent or a
+    removed car stops counting.
+    """
+
+    def __init__(self, ttl_s: float = 1.0, max_entries: int = 8192) -> None:
+        self._ttl = ttl_s
+        self._max = max_entries
+        self._cache: dict[tuple[bytes, str, str], tuple[float, tuple[str, str] | None]] = {}
+
+    async def of(self, scope: Scope, target: Target, runtime: Runtime) -> tuple[str, str] | None:
+        credential = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+        if credential is None:
+            return None  # the endpoint answers 401
+        key = (credential, target.kind, target.tag)
+        now = runtime.clock.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = await device_key(scope, target, runtime)
+        if len(self._cache) >= self._max:
+            self._cache.clear()  # bounded, like Targets
+        self._cache[key] = (now + self._ttl, found)
+        return found
+
+
+async def device_key(scope: Scope, target: Target, runtime: Runtime) -> tuple[str, str] | None:
+    """(app, device) of a request its endpoint would serve; None when it refuses it anyway.
+
+    The same authorisation as the endpoint (every lookup is cached), so a request without a
+    valid token, or naming a vehicle the caller cannot reach, keeps its 401/403/404 and never
+    spends the budget of a car it cannot see.
+    """
+    try:
+        who = await principal(Request(scope))
+        if target.kind == "vehicle":
+            record = await vehicle_for(who, runtime, target.tag)
+            # The VIN, whichever form the path used: a VIN and the Fleet id share one budget.
+            return who.client_id, f"vehicle:{record.vin}"
+        user = await owner_of(who, runtime)
+    except FlottaError:
+        return None
+    # Sites are resolved in the database by their endpoints; keying by the caller's account too
+    # means a request for someone else's site (a 404) spends only the caller's own budget.
+    return who.client_id, f"site:{target.tag}:{user.id}"
+
+
+def token_client(body: bytes, scope: Scope) -> tuple[str, str]:
+    """Who a token request counts against: the form's client_id, else the client's address."""
+    try:
+        for name, value in parse_qsl(body.decode(), keep_blank_values=True):
+            if name == "client_id" and value:
+                return "client", value[:128]
+    except (UnicodeDecodeError, ValueError):
+        pass
+    client = scope.get("client")
+    return "ip", str(client[0]) if client else "unknown"

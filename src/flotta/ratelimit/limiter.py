@@ -1,0 +1,167 @@
+"""Moving-window rate limits on the `limits` library: in memory, or shared through Redis."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import limits
+import structlog
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+
+from flotta.settings import RateLimitSettings
+
+if TYPE_CHECKING:
+    from redis.asyncio import ConnectionPool
+
+# The bucket of the token endpoint, next to the pricing categories of reference §8.
+TOKEN = "token"
+
+
+log = structlog.get_logger(__name__)
+
+# How often expired window entries are pruned from memory (the windows stay exact regardless).
+PRUNE_INTERVAL_S = 5.0
+
+
+class PrunedMemoryStorage(MemoryStorage):
+    """`limits`' memory storage, pruning expired entries at most every PRUNE_INTERVAL_S.
+
+    Upstream starts its pruning task again after every hit, and that task hops to a worker
+    thread for each key: under load it never paused and cost a third of P3's throughput.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._next_prune = 0.0
+
+    async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        """Upstream's hit, then drop the entries it will never read again.
+
+        Entries are kept newest first and each hit inserts at the front, so a long list makes
+        every hit slower: only the newest `limit` entries, and only those inside the window, can
+        ever decide a later hit or its Retry-After.
+        """
+        acquired = await super().acquire_entry(key, limit, expiry, amount)
+        events = self.events.get(key)
+        if acquired and events:
+            del events[limit:]
+            cutoff = time.time() - expiry
+            while events and events[-1].atime < cutoff:
+                events.pop()
+        return acquired
+
+    async def _MemoryStorage__schedule_expiry(self) -> None:
+        # Housekeeping only, in the storage's own (wall-clock) terms: no Clock to inject here.
+        now = time.monotonic()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + PRUNE_INTERVAL_S
+        await super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]  # name-mangled
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a request was refused: the limit, what is left, and when a slot frees (seconds)."""
+
+    bucket: str
+    limit: int
+    window: str
+    remaining: int
+    reset_s: int
+
+
+class RateLimiter:
+    """Budgets per bucket (a category or the token endpoint) and identifiers (app, device).
+
+    The moving window counts exactly the requests of the last window: no double burst at a
+    fixed window's edge, and Retry-After is the moment the oldest counted request ages out.
+    """
+
+    def __init__(
+        self,
+        settings: RateLimitSettings,
+        storage: Storage,
+        *,
+        pool: ConnectionPool | None = None,
+    ) -> None:
+        self._items = {
+            bucket: limits.parse(getattr(settings, bucket))
+            for bucket in ("data", "commands", "wakes", TOKEN)
+        }
+        self._storage = storage
+        self._strategy = MovingWindowRateLimiter(storage)
+        self._pool = pool
+        self._quiet_until = 0.0
+
+    @classmethod
+    async def open(cls, settings: RateLimitSettings, kv_url: str, namespace: str) -> RateLimiter:
+        """Memory storage in the embedded profile; Redis (shared by every process) with a kv URL."""
+        if not kv_url:
+            return cls(settings, PrunedMemoryStorage())
+        import redis.asyncio as redis
+
+        pool = redis.ConnectionPool.from_url(kv_url)
+        prefix = f"{namespace}:ratelimit" if namespace else "ratelimit"
+        # Our own pool, so close() can disconnect it; `limits` hands it to redis.asyncio.Redis.
+        storage = RedisStorage(
+            storage_uri(kv_url),
+            implementation="redispy",
+            key_prefix=prefix,
+            wrap_exceptions=True,
+            connection_pool=pool,  # type: ignore[arg-type]
+        )
+        return cls(settings, storage, pool=pool)
+
+    async def hit(self, bucket: str, *identifiers: str) -> Refusal | None:
+        """Count one request; a Refusal when the budget of the last window is spent."""
+        item = self._items.get(bucket)
+        if item is None:
+            return None
+        try:
+            if await self._strategy.hit(item, bucket, *identifiers):
+                return None
+            stats = await self._strategy.get_window_stats(item, bucket, *identifiers)
+        except StorageError as exc:
+            # Fail open: an outage of the shared store must not turn every Fleet API request
+            # into an error; the limits return with the store.
+            self._warn(exc)
+            return None
+        expiry = item.get_expiry()
+        # `limits` measures windows in wall-clock seconds, so the wait must be measured so too.
+        wait = math.ceil(stats.reset_time - time.time())
+        if stats.remaining > 0:
+            # The window's exact edge: the hit counted the oldest request (a closed interval),
+            # the stats no longer do (an open one), so it frees this instant.
+            wait = 1
+        window = f"{item.amount} per {expiry} s"
+        # Refused means nothing remains now, whatever the stats' edge case says.
+        return Refusal(bucket, item.amount, window, 0, min(max(1, wait), expiry))
+
+    def _warn(self, exc: StorageError) -> None:
+        # Once a minute at most: during an outage every request would log otherwise.
+        now = time.monotonic()
+        if now >= self._quiet_until:
+            self._quiet_until = now + 60
+            log.warning("rate-limit store unreachable; requests pass unlimited", error=str(exc))
+
+    async def clear(self) -> None:
+        """Forget every budget (tests)."""
+        await self._storage.reset()
+
+    async def close(self) -> None:
+        if isinstance(self._storage, MemoryStorage) and self._storage.timer is not None:
+            self._storage.timer.cancel()
+        if self._pool is not None:
+            await self._pool.disconnect()
+
+
+def storage_uri(kv_url: str) -> str:
+    """`limits`' async scheme for the kv URL (redis://, rediss:// or unix://)."""
+    if kv_url.startswith("unix://"):
+        return "async+redis+unix://" + kv_url.removeprefix("unix://")
+    return "async+" + kv_url
