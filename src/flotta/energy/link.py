@@ -8,6 +8,7 @@ from starlette.websockets import WebSocketDisconnect
 from flotta.devices.credentials import matches
 from flotta.energy.credentials import site_of
 from flotta.energy.repository import EnergySiteRepository
+from flotta.gateway.link_io import link_io
 from flotta.runtime import Runtime
 
 router = APIRouter()
@@ -35,20 +36,8 @@ async def site_link(websocket: WebSocket) -> None:
         await websocket.close(code=4401, reason="invalid device credential")
         return
 
-    async def receive() -> bytes | str | None:
-        try:
-            message = await websocket.receive()
-        except WebSocketDisconnect:
-            return None
-        if message["type"] == "websocket.disconnect":
-            return None
-        data: bytes | str | None = message.get("bytes")
-        return data if data is not None else message.get("text", "")
-
-    async def close(code: int, reason: str) -> None:
-        await websocket.close(code=code, reason=reason)
-
+    io = link_io(websocket)
     try:
-        await runtime.energy.serve(site_id, receive, websocket.send_bytes, close)
+        await runtime.energy.serve(site_id, io.receive, io.send, io.close)
     except (WebSocketDisconnect, RuntimeError):
         return

@@ -6,6 +6,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from flotta.devices.credentials import matches, vin_of
+from flotta.gateway.link_io import link_io
 from flotta.runtime import Runtime
 
 router = APIRouter()
@@ -29,22 +30,10 @@ async def device_link(websocket: WebSocket) -> None:
         return
     await websocket.accept()
 
-    async def receive() -> bytes | str | None:
-        try:
-            message = await websocket.receive()
-        except WebSocketDisconnect:
-            return None
-        if message["type"] == "websocket.disconnect":
-            return None
-        data: bytes | str | None = message.get("bytes")
-        return data if data is not None else message.get("text", "")
-
-    async def close(code: int, reason: str) -> None:
-        await websocket.close(code=code, reason=reason)
-
+    io = link_io(websocket)
     peer = f"{websocket.client.host}:{websocket.client.port}" if websocket.client else ""
     try:
-        await runtime.hub.serve(record, receive, websocket.send_bytes, close, peer)
+        await runtime.hub.serve(record, io.receive, io.send, io.close, peer)
     except (WebSocketDisconnect, RuntimeError):
         # The peer vanished mid-send; the hub has already cleaned up the session.
         return

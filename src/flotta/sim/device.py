@@ -24,6 +24,7 @@ from flotta.clock import Clock
 from flotta.gateway import protocol
 from flotta.gateway.protocol import Frame, FrameType, PowerState
 from flotta.sim.power import PowerManager
+from flotta.sim.reconnect import stay_linked
 from flotta.sim.vcp import ImmediateReply, KeyWhitelist, VehicleVerifier
 from flotta.sim.vehicle_state import SimVehicle
 from flotta.vehicles.alerts import encode_alerts
@@ -66,18 +67,17 @@ class SimDevice:
 
     async def run(self) -> None:
         """Stay connected until cancelled, reconnecting with capped exponential back-off."""
-        delay = 0.2
-        while True:
-            try:
-                await self._session()
-                delay = 0.2
-            except (OSError, websockets.WebSocketException) as exc:
-                log.debug("device link dropped", vin=self.vin, error=str(exc))
-            finally:
-                self.connected.clear()
-                self._ws = None
-            await asyncio.sleep(delay * (0.5 + self.rng.random()))
-            delay = min(delay * 2, self.options.reconnect_max_s)
+        await stay_linked(
+            self._session,
+            self._dropped,
+            rng=self.rng,
+            max_delay_s=self.options.reconnect_max_s,
+            vin=self.vin,
+        )
+
+    def _dropped(self) -> None:
+        self.connected.clear()
+        self._ws = None
 
     async def _session(self) -> None:
         headers = {"Authorization": f"Bearer {self.credential}"}

@@ -30,6 +30,7 @@ from flotta.sim.energy_settings import apply_settings, settings_json
 from flotta.sim.energy_site import Flows, SiteSettings, SiteSpec, SiteState, step
 from flotta.sim.energy_sun import zone
 from flotta.sim.energy_wall import WallConnector
+from flotta.sim.reconnect import stay_linked
 
 log = structlog.get_logger(__name__)
 
@@ -149,18 +150,13 @@ class SimSite:
 
     async def run(self) -> None:
         """Stay connected until cancelled, reconnecting with capped exponential back-off."""
-        delay = 0.2
-        while True:
-            try:
-                await self._session()
-                delay = 0.2
-            except (OSError, websockets.WebSocketException) as exc:
-                log.debug("site link dropped", site=self.site_id, error=str(exc))
-            finally:
-                self.connected.clear()
-                self._ws = None
-            await asyncio.sleep(delay * (0.5 + self.rng.random()))
-            delay = min(delay * 2, 30.0)
+        await stay_linked(
+            self._session, self._dropped, rng=self.rng, max_delay_s=30.0, site=self.site_id
+        )
+
+    def _dropped(self) -> None:
+        self.connected.clear()
+        self._ws = None
 
     async def _session(self) -> None:
         headers = {"Authorization": f"Bearer {self.credential}"}

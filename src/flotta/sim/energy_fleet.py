@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from flotta.sim.energy_device import SimSite
+from flotta.sim.reconnect import cancel_all, wait_linked
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,21 +57,8 @@ class SiteFleet:
 
     async def wait_connected(self, timeout_s: float) -> None:
         """Wait until every site is linked; TimeoutError says how many made it."""
-        try:
-            await asyncio.wait_for(
-                asyncio.gather(*(s.connected.wait() for s in self.sites)), timeout_s
-            )
-        except TimeoutError:
-            linked = sum(s.connected.is_set() for s in self.sites)
-            raise TimeoutError(
-                f"{linked} of {len(self.sites)} simulated energy sites connected "
-                f"within {timeout_s:g} s"
-            ) from None
+        await wait_linked([s.connected for s in self.sites], timeout_s, "simulated energy sites")
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []

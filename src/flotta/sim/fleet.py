@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -14,6 +13,7 @@ from flotta.clock import Clock, ScaledClock
 from flotta.settings import SimSettings
 from flotta.sim.device import DeviceOptions, SimDevice
 from flotta.sim.power import PROFILES, PowerManager
+from flotta.sim.reconnect import cancel_all, wait_linked
 from flotta.sim.vcp import KeyWhitelist, VehicleVerifier, generate_private_key
 from flotta.sim.vehicle_state import SimVehicle
 
@@ -128,20 +128,8 @@ class SimFleet:
 
     async def wait_connected(self, timeout_s: float) -> None:
         """Wait until every device is linked; TimeoutError says how many made it."""
-        try:
-            await asyncio.wait_for(
-                asyncio.gather(*(d.connected.wait() for d in self.devices)), timeout_s
-            )
-        except TimeoutError:
-            raise TimeoutError(
-                f"{self.connected_count()} of {len(self.devices)} simulated vehicles connected "
-                f"within {timeout_s:g} s"
-            ) from None
+        await wait_linked([d.connected for d in self.devices], timeout_s, "simulated vehicles")
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []
