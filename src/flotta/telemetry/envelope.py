@@ -1,0 +1,178 @@
+"""Fleet Telemetry framing: the flatbuffers envelope around every record and ack (§9.4).
+
+Built and read with the `flatbuffers` runtime's generic Builder and Table, slot by slot, since
+the schema (`FlatbuffersEnvelope`, `FlatbuffersStream`, `FlatbuffersStreamAck`) is tiny.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import flatbuffers  # type: ignore[import-untyped, unused-ignore]
+from flatbuffers import encode, number_types  # type: ignore[import-untyped, unused-ignore]
+from flatbuffers.table import Table  # type: ignore[import-untyped, unused-ignore]
+
+MESSAGE_STREAM = 4
+"""`Message` union tag of a `FlatbuffersStream` (a record)."""
+MESSAGE_ACK = 5
+"""`Message` union tag of a `FlatbuffersStreamAck`."""
+
+MAX_MESSAGE_BYTES = 1_000_000
+"""The reference server refuses larger frames (§9.3)."""
+
+VEHICLE_DEVICE = "vehicle_device"
+
+# vtable slots of FlatbuffersEnvelope and FlatbuffersStream, in schema order (§9.4).
+_ENV_TXID, _ENV_TOPIC, _ENV_TYPE, _ENV_MESSAGE, _ENV_MESSAGE_ID = range(5)
+_STREAM_CREATED_AT, _STREAM_SENDER, _STREAM_PAYLOAD, _STREAM_DEVICE_TYPE = range(4)
+_STREAM_DEVICE_ID, _STREAM_DELIVERED_AT = 4, 5
+
+
+class WireError(ValueError):
+    """A frame that is not a well-formed fleet-telemetry envelope or record."""
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A `FlatbuffersEnvelope` with its `FlatbuffersStream` fields flattened (empty for acks)."""
+
+    topic: str
+    txid: bytes
+    message_type: int = MESSAGE_STREAM
+    message_id: bytes = b""
+    created_at: int = 0
+    sender_id: str = ""
+    device_type: str = ""
+    device_id: str = ""
+    payload: bytes = b""
+    delivered_at_epoch_ms: int = 0
+
+    @property
+    def is_ack(self) -> bool:
+        """True for a server's acknowledgement of the record with the same txid."""
+        return self.message_type == MESSAGE_ACK
+
+
+def encode_envelope(envelope: Envelope) -> bytes:
+    """Serialise an envelope: a `FlatbuffersStream` record, or an ack when `is_ack`."""
+    builder = flatbuffers.Builder(256 + len(envelope.payload))
+    if envelope.is_ack:
+        builder.StartObject(0)
+        message = builder.EndObject()
+    else:
+        message = _build_stream(builder, envelope)
+    txid = builder.CreateByteVector(envelope.txid)
+    topic = builder.CreateByteVector(envelope.topic.encode())
+    message_id = builder.CreateByteVector(envelope.message_id)
+    builder.StartObject(5)
+    builder.PrependUOffsetTRelativeSlot(_ENV_TXID, txid, 0)
+    builder.PrependUOffsetTRelativeSlot(_ENV_TOPIC, topic, 0)
+    builder.PrependUint8Slot(_ENV_TYPE, envelope.message_type, 0)
+    builder.PrependUOffsetTRelativeSlot(_ENV_MESSAGE, message, 0)
+    builder.PrependUOffsetTRelativeSlot(_ENV_MESSAGE_ID, message_id, 0)
+    builder.Finish(builder.EndObject())
+    return bytes(builder.Output())
+
+
+def _build_stream(builder: Any, envelope: Envelope) -> int:
+    """Write the `FlatbuffersStream` table and return its offset."""
+    sender = builder.CreateByteVector(envelope.sender_id.encode())
+    payload = builder.CreateByteVector(envelope.payload)
+    device_type = builder.CreateByteVector(envelope.device_type.encode())
+    device_id = builder.CreateByteVector(envelope.device_id.encode())
+    builder.StartObject(6)
+    builder.PrependUint32Slot(_STREAM_CREATED_AT, envelope.created_at, 0)
+    builder.PrependUOffsetTRelativeSlot(_STREAM_SENDER, sender, 0)
+    builder.PrependUOffsetTRelativeSlot(_STREAM_PAYLOAD, payload, 0)
+    builder.PrependUOffsetTRelativeSlot(_STREAM_DEVICE_TYPE, device_type, 0)
+    builder.PrependUOffsetTRelativeSlot(_STREAM_DEVICE_ID, device_id, 0)
+    builder.PrependUint64Slot(_STREAM_DELIVERED_AT, envelope.delivered_at_epoch_ms, 0)
+    return int(builder.EndObject())
+
+
+def decode_envelope(buf: bytes) -> Envelope:
+    """Parse a frame into an `Envelope`; raise `WireError` when it is not one."""
+    if len(buf) > MAX_MESSAGE_BYTES:
+        raise WireError(f"message of {len(buf)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    if len(buf) < 8:
+        raise WireError("message too short for a flatbuffers envelope")
+    try:
+        return _read_envelope(bytes(buf))
+    except (IndexError, ValueError, struct.error) as exc:  # offsets of a corrupt buffer
+        raise WireError(f"malformed flatbuffers envelope: {exc}") from exc
+
+
+def _read_envelope(buf: bytes) -> Envelope:
+    """Walk the envelope and, for records, its stream table."""
+    root = Table(buf, encode.Get(number_types.UOffsetTFlags.packer_type, buf, 0))
+    message_type = _scalar(root, _ENV_TYPE, number_types.Uint8Flags)
+    topic, txid = _bytes(root, _ENV_TOPIC).decode(), _bytes(root, _ENV_TXID)
+    message_id = _bytes(root, _ENV_MESSAGE_ID)
+    if message_type != MESSAGE_STREAM:
+        return Envelope(topic, txid, message_type, message_id)
+    slot = root.Offset(4 + 2 * _ENV_MESSAGE)
+    if not slot:
+        raise WireError("record envelope without a FlatbuffersStream")
+    stream = Table(buf, 0)
+    root.Union(stream, slot)
+    return Envelope(
+        topic,
+        txid,
+        message_type,
+        message_id,
+        created_at=_scalar(stream, _STREAM_CREATED_AT, number_types.Uint32Flags),
+        sender_id=_bytes(stream, _STREAM_SENDER).decode(),
+        device_type=_bytes(stream, _STREAM_DEVICE_TYPE).decode(),
+        device_id=_bytes(stream, _STREAM_DEVICE_ID).decode(),
+        payload=_bytes(stream, _STREAM_PAYLOAD),
+        delivered_at_epoch_ms=_scalar(stream, _STREAM_DELIVERED_AT, number_types.Uint64Flags),
+    )
+
+
+def _bytes(table: Any, slot: int) -> bytes:
+    """A `[ubyte]` field, empty when absent; bounds-checked against the buffer."""
+    offset = table.Offset(4 + 2 * slot)
+    if not offset:
+        return b""
+    start, length = table.Vector(offset), table.VectorLen(offset)
+    if start + length > len(table.Bytes):
+        raise WireError("vector runs past the end of the message")
+    return bytes(table.Bytes[start : start + length])
+
+
+def _scalar(table: Any, slot: int, flags: Any) -> int:
+    """A scalar field, 0 when absent."""
+    return int(table.GetSlot(4 + 2 * slot, 0, flags))
+
+
+def stream_envelope(
+    topic: str,
+    payload: bytes,
+    *,
+    vin: str,
+    created_at_s: float,
+    txid: bytes,
+    message_id: bytes = b"",
+) -> bytes:
+    """A car's record frame: sender `vehicle_device.<VIN>`, device id the VIN."""
+    return encode_envelope(
+        Envelope(
+            topic=topic,
+            txid=txid,
+            message_id=message_id,
+            created_at=int(created_at_s),
+            sender_id=f"{VEHICLE_DEVICE}.{vin}",
+            device_type=VEHICLE_DEVICE,
+            device_id=vin,
+            payload=payload,
+        )
+    )
+
+
+def ack_envelope(txid: bytes, topic: str, message_id: bytes = b"") -> bytes:
+    """The server's ack for the record with this txid and topic."""
+    return encode_envelope(
+        Envelope(topic=topic, txid=txid, message_type=MESSAGE_ACK, message_id=message_id)
+    )
