@@ -107,6 +107,9 @@ def spawn(name: str, argv: Sequence[str], log_dir: Path, env: dict[str, str] | N
         # Throughput runs send thousands of requests a second to one car: far past the
         # reference's rate limits, so they are off unless a run (or the caller) asks for them.
         "FLOTTA_RATELIMIT__ENABLED": "false",
+        # Metering stays on, but a threshold no run reaches: the demo developer's 100.00 would
+        # disable the demo app after 50,000 data requests, ten seconds of a P3 run.
+        "FLOTTA_BILLING__THRESHOLD": "1000000.00",
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         "NO_COLOR": "1",

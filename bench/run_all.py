@@ -23,6 +23,7 @@ import commands
 import demo_startup
 import gateway_memory
 import harness as h
+import telemetry
 import vehicle_data
 
 
@@ -30,6 +31,7 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], list[h.R
     """(id, name, runner) in the order run: startup first, while the machine is quietest."""
     return [
         ("P6", "demo startup", lambda: demo_startup.run(args.quick)),
+        ("P1", "telemetry stream", lambda: telemetry.run(args.quick)),
         ("P3", "vehicle_data reads", lambda: vehicle_data.run(args.quick, args.server)),
         ("P2", "command round trip", lambda: commands.run(args.quick, args.server)),
         ("P4", "gateway memory", lambda: gateway_memory.run(args.quick, args.vehicles, args.full)),
@@ -64,7 +66,7 @@ def main() -> None:
         default="demo",
         help="P2/P3 against `flotta demo` (default) or `flotta serve` + `flotta sim`",
     )
-    parser.add_argument("--only", default="", help="comma-separated ids, e.g. P2,P3")
+    parser.add_argument("--only", default="", help="comma-separated ids, e.g. P1,P2,P3")
     args = parser.parse_args()
     wanted = {part.strip().upper() for part in args.only.split(",") if part.strip()}
 

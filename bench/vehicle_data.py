@@ -139,29 +139,33 @@ def run(
     ]
 
 
-# P5 for rate limits: a limit no run can reach, so every request pays the whole check (the
-# caller's authorisation and a moving-window hit) and none is refused.
-UNREACHABLE_LIMITS = {
+# P5: metering and rate limits on, with a limit and a threshold no run can reach, so every
+# request pays the whole check (authorisation, a moving-window hit, a ledger commit before the
+# response) and none is refused. "Off" switches both off.
+EVERYTHING_ON = {
     "FLOTTA_RATELIMIT__ENABLED": "true",
     "FLOTTA_RATELIMIT__DATA": "100000/second",
+    "FLOTTA_BILLING__METERING": "true",
+    "FLOTTA_BILLING__THRESHOLD": "1000000.00",
 }
+EVERYTHING_OFF = {"FLOTTA_RATELIMIT__ENABLED": "false", "FLOTTA_BILLING__METERING": "false"}
 TARGET_OVERHEAD = 0.10
 
 
-def run_rate_limits(
+def run_metering(
     quick: bool = False,
     vehicles: int = 4,
     repeats: int | None = None,
     duration_s: float | None = None,
     connections: int = CONNECTIONS,
 ) -> list[h.Row]:
-    """P5: vehicle_data req/s on two demos, rate limits on and off, runs interleaved."""
+    """P5: vehicle_data req/s on two demos, metering and rate limits on and off, interleaved."""
     repeats = repeats or 3
     duration_s = duration_s or (2.0 if quick else 5.0)
-    with h.workspace("p5-ratelimit") as (root, procs):
-        off = h.start_demo(root, procs, vehicles=vehicles)
+    with h.workspace("p5-metering") as (root, procs):
+        off = h.start_demo(root, procs, vehicles=vehicles, env=EVERYTHING_OFF)
         on = h.start_demo(
-            root, procs, vehicles=vehicles, env=UNREACHABLE_LIMITS, name="flotta-demo-limited"
+            root, procs, vehicles=vehicles, env=EVERYTHING_ON, name="flotta-demo-metered"
         )
         targets = [h.Target("demo", d.proc, d.base_url, d.token, d.vins) for d in (off, on)]
         runs: list[list[float]] = [[], []]
@@ -185,7 +189,8 @@ def run_rate_limits(
     ratio = limited / bare if bare else None
     notes = [
         f"two `flotta demo` processes, {repeats} interleaved runs x {duration_s:g} s, "
-        f"{connections} connections; limits on: {UNREACHABLE_LIMITS['FLOTTA_RATELIMIT__DATA']}",
+        f"{connections} connections; on: metering (a ledger commit before each response) and "
+        f"a {EVERYTHING_ON['FLOTTA_RATELIMIT__DATA']} data limit",
         "runs: off "
         + ", ".join(f"{v:,.0f}" for v in runs[0])
         + "; on "
@@ -197,11 +202,11 @@ def run_rate_limits(
     return [
         h.Row(
             target_id="P5",
-            what="vehicle_data with rate limits on",
+            what="vehicle_data with metering and rate limits on",
             figure=f"{limited:,.0f} req/s",
-            baseline=f"{bare:,.0f} req/s limits off",
+            baseline=f"{bare:,.0f} req/s both off",
             ratio=ratio,
-            ratio_note="of limits off",
+            ratio_note="of both off",
             target=f"≤ {TARGET_OVERHEAD:.0%} overhead",
             verdict=h.verdict(ok),
             notes=notes,
@@ -223,17 +228,17 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=None, help="seconds per run")
     parser.add_argument("--connections", type=int, default=CONNECTIONS)
     parser.add_argument(
-        "--rate-limits",
+        "--metering",
         action="store_true",
-        help="P5 instead: vehicle_data with rate limits on vs off (two demos)",
+        help="P5 instead: vehicle_data with metering and rate limits on vs off (two demos)",
     )
     args = parser.parse_args()
     print(h.env_summary())
-    if args.rate_limits:
-        rows = run_rate_limits(
+    if args.metering:
+        rows = run_metering(
             args.quick, args.vehicles, args.repeats, args.duration, args.connections
         )
-        h.print_rows(rows, "P5 rate limits on vehicle_data")
+        h.print_rows(rows, "P5 metering and rate limits on vehicle_data")
         return
     rows = run(
         args.quick, args.server, args.vehicles, args.repeats, args.duration, args.connections

@@ -10,10 +10,12 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from flotta.billing import endpoints as billing_endpoints
+from flotta.billing.middleware import MeteringMiddleware, declare_billing_headers
 from flotta.clock import Clock
 from flotta.errors import install_error_handlers
 from flotta.fleet import commands, partner, sharing, subscriptions, users, vehicle_info, vehicles
 from flotta.fleet import energy as fleet_energy
+from flotta.fleet import telemetry as fleet_telemetry
 from flotta.gateway import endpoints as gateway_endpoints
 from flotta.logs import configure_logging
 from flotta.oauth import authorize as oauth_authorize
@@ -25,11 +27,14 @@ from flotta.portal import (
     billing_pages,
     console_pages,
     outbox_pages,
+    usage_pages,
 )
 from flotta.portal.web import PORTAL, install_portal_handlers
 from flotta.ratelimit.middleware import RateLimitMiddleware, declare_limited_responses
 from flotta.runtime import Runtime
 from flotta.settings import Settings
+from flotta.telemetry import sinks_api as telemetry_sinks
+from flotta.telemetry import stream as telemetry_stream
 
 Hook = Callable[[Runtime], Awaitable[None]]
 
@@ -67,6 +72,8 @@ def create_app(
     install_portal_handlers(app)
     # Issue 4: one place counts every limited request; a no-op when limits are switched off.
     app.add_middleware(RateLimitMiddleware)
+    # Outside the limits, so a 429 is metered too (billed only under the `tesla` policy).
+    app.add_middleware(MeteringMiddleware)
 
     for module in (
         users,
@@ -76,6 +83,9 @@ def create_app(
         subscriptions,
         commands,
         fleet_energy,
+        fleet_telemetry,
+        telemetry_stream,
+        telemetry_sinks,
         partner,
         gateway_endpoints,
         oauth_endpoints,
@@ -87,11 +97,13 @@ def create_app(
         outbox_pages,
         billing_endpoints,
         billing_pages,
+        usage_pages,
     ):
         # The routes themselves, not include_router(): this FastAPI wraps each included
         # router in a lazy matcher that costs ~10 % of a request's CPU under load.
         app.router.routes.extend(module.router.routes)
     declare_limited_responses(app.router.routes)
+    declare_billing_headers(app.router.routes)
     static = Path(__file__).parent / "portal" / "static"
     app.mount(f"{PORTAL}/static", StaticFiles(directory=static), name="portal-static")
     return app

@@ -126,11 +126,36 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "not supported",
         "undocumented key metadata the Go SDK posts; virtual-key pairing is not simulated",
     ),
-    Endpoint("POST", "/api/1/vehicles/fleet_telemetry_config", "issue 5"),
-    Endpoint("POST", "/api/1/vehicles/fleet_telemetry_config_jws", "issue 5"),
-    Endpoint("GET", "/api/1/vehicles/{vehicle_tag}/fleet_telemetry_config", "issue 5"),
-    Endpoint("DELETE", "/api/1/vehicles/{vehicle_tag}/fleet_telemetry_config", "issue 5"),
-    Endpoint("GET", "/api/1/vehicles/{vehicle_tag}/fleet_telemetry_errors", "issue 5"),
+    Endpoint(
+        "POST",
+        "/api/1/vehicles/fleet_telemetry_config",
+        DONE,
+        "every mistake named by JSON path; receiver reachability checked; one call per app",
+    ),
+    Endpoint(
+        "POST",
+        "/api/1/vehicles/fleet_telemetry_config_jws",
+        DONE,
+        "Tesla.SS256 verified against the app's registered public key",
+    ),
+    Endpoint(
+        "GET",
+        "/api/1/vehicles/{vehicle_tag}/fleet_telemetry_config",
+        DONE,
+        "plus `version`, `status` (pending, synced, error), `updated_at`, `synced_at`, `error`",
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/1/vehicles/{vehicle_tag}/fleet_telemetry_config",
+        DONE,
+        "the car stops at once; a partner token may delete on any vehicle",
+    ),
+    Endpoint(
+        "GET",
+        "/api/1/vehicles/{vehicle_tag}/fleet_telemetry_errors",
+        DONE,
+        "includes configs the car refused, with its reason",
+    ),
     Endpoint(
         "POST",
         "/api/1/partner_accounts",
@@ -138,8 +163,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "partner token; key fetched from the domain's .well-known path, else the portal upload",
     ),
     Endpoint("GET", "/api/1/partner_accounts/public_key", DONE, "any registered domain"),
-    Endpoint("GET", "/api/1/partner_accounts/fleet_telemetry_errors", "issue 5"),
-    Endpoint("GET", "/api/1/partner_accounts/fleet_telemetry_error_vins", "issue 5"),
+    Endpoint("GET", "/api/1/partner_accounts/fleet_telemetry_errors", DONE, "newest first"),
+    Endpoint("GET", "/api/1/partner_accounts/fleet_telemetry_error_vins", DONE),
     Endpoint(
         "POST",
         "/oauth2/v3/token",
@@ -373,6 +398,27 @@ DECISIONS: tuple[tuple[str, str], ...] = (
         "20 requests a second per `client_id` of the form (per client address without one; "
         "≈ reference §7, unconfirmed); beyond it 429 with the same headers and an RFC 6749 "
         'body `{"error": "rate_limited", "error_description": …}`.',
+    ),
+    (
+        "Billing policy",
+        "Tesla bills every status below 500 (reference §8). Flotta's default `fair` policy bills "
+        "only statuses below 400; `FLOTTA_BILLING__POLICY=tesla` reproduces Tesla's rule. Only "
+        "third-party apps are billed, to the developer account that owns the app.",
+    ),
+    (
+        "Billing headers",
+        "Tesla sends none. Flotta adds `Flotta-Billing-Category`, `Flotta-Billing-Cost`, "
+        "`Flotta-Billing-Currency`, `Flotta-Credit-Remaining` and (billed requests) "
+        "`Flotta-Usage-Id` to every `/api/1/` response of a third-party token; clients ignore "
+        "unknown headers.",
+    ),
+    (
+        "Excessive-bill protection",
+        "At the account's threshold (default: the monthly credit) every `/api/1/` request of its "
+        'apps gets 403 `{"response": null, "error": "account disabled: EXCEEDED_LIMIT", '
+        '"error_description": …}`, the error observed from Tesla (vehicle-command #403), until '
+        "the threshold is raised (needs a payment method) or a new UTC month begins. The token "
+        "endpoint keeps working.",
     ),
 )
 

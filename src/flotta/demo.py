@@ -70,6 +70,12 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+# The demo owner has paired the sandbox's apps' virtual keys on every demo car (there is no
+# phone to pair them with): fleet_status lists them as paired, and telemetry configs are not
+# skipped as `missing_key`.
+DEMO_PAIRING = {"key_paired": True}
+
+
 async def provision_demo(
     session: AsyncSession,
     settings: Settings,
@@ -95,7 +101,7 @@ async def provision_demo(
                 model=model.key,
                 display_name=f"{model.display.split()[0]} {model.display.split()[1]} {index + 1}",
                 option_codes=model.option_codes,
-                config={"model_code": model.car_type},
+                config={"model_code": model.car_type, **DEMO_PAIRING},
                 secret_key=settings.secret_key,
                 clock=clock,
             )
@@ -107,6 +113,8 @@ async def provision_demo(
             credential = new_credential(vin)
             existing.credential_hash = hash_credential(settings.secret_key, credential)
             identities.append(DeviceIdentity(vin, existing.model, credential))
+        if existing is not None:
+            existing.config = {**existing.config, **DEMO_PAIRING}  # demo dirs made before it
     return owner.uuid, identities
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from flotta.adapters import open_bus, open_kv
 from flotta.auth.tokens import TokenService, load_or_create_key
+from flotta.billing.meter import Meter
 from flotta.clock import Clock, SystemClock
 from flotta.db.engine import make_engine, make_sessionmaker
 from flotta.db.migrate import upgrade_to_head
@@ -20,6 +21,8 @@ from flotta.ports.bus import Bus
 from flotta.ports.kv import KV
 from flotta.ratelimit.limiter import RateLimiter
 from flotta.settings import Settings
+from flotta.telemetry.dispatch import TelemetryStreams
+from flotta.telemetry.sync import TelemetrySync
 from flotta.vehicles.answer_cache import AnswerCache
 
 
@@ -40,6 +43,12 @@ class Runtime:
     answers: AnswerCache = field(default_factory=AnswerCache)
     # None when FLOTTA_RATELIMIT__ENABLED=false.
     limiter: RateLimiter | None = None
+    # None when FLOTTA_BILLING__METERING=false.
+    meter: Meter | None = None
+    # Streaming configs to cars (issue 5); None only for a Runtime built by hand.
+    telemetry: TelemetrySync | None = None
+    # Streamed records: ingest, record log, sinks and Fleet API streams (issue 5).
+    streams: TelemetryStreams | None = None
 
     @classmethod
     async def start(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -81,12 +90,15 @@ class Runtime:
             limiter = await RateLimiter.open(
                 settings.ratelimit, settings.kv.url, settings.namespace
             )
+        directory = Directory(sessions, clock)
+        started = await start_streaming(settings, sessions, directory, hub, bus, kv)
+        meter, telemetry, streams = started
         return cls(
             settings=settings,
             clock=clock,
             engine=engine,
             sessions=sessions,
-            directory=Directory(sessions, clock),
+            directory=directory,
             tokens=tokens,
             presence=presence,
             bus=bus,
@@ -95,10 +107,19 @@ class Runtime:
             energy=energy,
             mail=mail,
             limiter=limiter,
+            meter=meter,
+            telemetry=telemetry,
+            streams=streams,
         )
 
     async def stop(self) -> None:
         """Withdraw this process's vehicles and sites from the cluster, then close everything."""
+        if self.streams is not None:
+            await self.streams.stop()  # before the meter: ingest meters what it commits
+        if self.meter is not None:
+            await self.meter.stop()  # commits what is queued: a clean stop loses no usage
+        if self.telemetry is not None:
+            await self.telemetry.stop()
         await self.mail.stop()
         if self.limiter is not None:
             await self.limiter.close()
@@ -108,6 +129,28 @@ class Runtime:
         await self.kv.close()
         await self.presence.stop()
         await self.engine.dispose()
+
+
+async def start_streaming(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    directory: Directory,
+    hub: Hub,
+    bus: Bus,
+    kv: KV,
+) -> tuple[Meter | None, TelemetrySync, TelemetryStreams]:
+    """Metering (billing) and streaming telemetry: configs synced to cars, and ingest."""
+    clock = hub.clock
+    meter = None
+    if settings.billing.metering:
+        meter = Meter(settings, sessions, clock)
+        await meter.start()  # replays usage a crashed process journaled but never committed
+    telemetry = TelemetrySync(sessions, hub, bus, kv, clock)
+    await telemetry.start()
+    streams = TelemetryStreams(sessions, directory, hub, clock, meter=meter)
+    await streams.start()
+    telemetry.removal_listeners.append(streams.entitlements.forget)
+    return meter, telemetry, streams
 
 
 def build_token_service(settings: Settings, clock: Clock) -> TokenService:

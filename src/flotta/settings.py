@@ -127,6 +127,8 @@ class BillingSettings(BaseModel):
     policy: Literal["fair", "tesla"] = "fair"
     # Excessive-bill protection; None means "equal to the monthly credit", Tesla's default.
     threshold: Decimal | None = Field(default=None, ge=0, decimal_places=2)
+    # Meter Fleet API usage into the ledger; off only to measure what metering costs (P5).
+    metering: bool = True
 
     @field_validator("monthly_credit", "threshold", mode="before")
     @classmethod
@@ -139,6 +141,14 @@ class BillingSettings(BaseModel):
     @property
     def effective_threshold(self) -> Decimal:
         return self.monthly_credit if self.threshold is None else self.threshold
+
+
+class TelemetrySettings(BaseModel):
+    """Streaming telemetry (issue 5)."""
+
+    # Refuse a config whose hostname:port does not accept a TCP connection, as a car would fail.
+    check_reachable: bool = True
+    reachable_timeout_s: float = Field(default=3.0, gt=0, le=30)
 
 
 class SimSettings(BaseModel):
@@ -177,6 +187,7 @@ class Settings(BaseSettings):
     partner: PartnerSettings = PartnerSettings()
     billing: BillingSettings = BillingSettings()
     ratelimit: RateLimitSettings = RateLimitSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
     sim: SimSettings = SimSettings()
 
     @model_validator(mode="after")

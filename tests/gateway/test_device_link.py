@@ -108,6 +108,10 @@ async def _speak_badly(live: LiveDemo, vin: str, credential: str) -> None:
         await ws.send(protocol.encode_json(FrameType.HELLO, {"power": "online", "config": {}}))
         welcome = protocol.decode(await asyncio.wait_for(ws.recv(), 5), 10_000)  # type: ignore[arg-type]
         assert welcome.type == FrameType.WELCOME
+        # Then the car's telemetry configs: none, so only the list of those it may keep.
+        reconcile = protocol.decode(await asyncio.wait_for(ws.recv(), 5), 10_000)  # type: ignore[arg-type]
+        assert reconcile.type == FrameType.TELEMETRY_CONFIG_REMOVED
+        assert reconcile.body == b'{"keep":[]}'
         bad_frames = {
             b"\x01": b"shorter than the 5-byte header",
             protocol.encode(FrameType.STATE, b"\xff\xff\xff"): b"not a telemetry Payload",

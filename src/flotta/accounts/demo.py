@@ -9,12 +9,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flotta.accounts.models import User
 from flotta.accounts.passwords import Passwords
+from flotta.billing.accounts import add_card
+from flotta.billing.models import BillingAccount
 from flotta.devices.service import ensure_owner
 from flotta.runtime import Runtime
 
@@ -41,6 +44,26 @@ async def _ensure_password(user: User, password: str, passwords: Passwords) -> s
     return password if await passwords.verify_async(user.password_hash, password) else None
 
 
+# A test card number (it passes the Luhn check, and only its last four digits are kept).
+DEMO_CARD = "4242 4242 4242 4242"
+# The sandbox serves far more than the €10 credit buys (5,000 data requests): with a simulated
+# card on file its developer's threshold is raised, so the demo keeps working.
+DEMO_THRESHOLD = "100.00"
+
+
+async def _seed_billing(
+    session: AsyncSession, developer: User, now: datetime, configured: bool
+) -> None:
+    """Give the demo developer a card and, unless the operator configured a default threshold,
+    a raised one; once (later edits in the portal are kept)."""
+    if await session.get(BillingAccount, developer.id) is not None:
+        return
+    await add_card(session, developer.id, DEMO_CARD, f"12/{now.year + 5}", now)
+    row = await session.get(BillingAccount, developer.id)
+    assert row is not None
+    row.threshold = None if configured else DEMO_THRESHOLD
+
+
 async def seed_demo_accounts(
     session: AsyncSession, runtime: Runtime, owner_email: str
 ) -> tuple[User, dict[str, Any]]:
@@ -63,6 +86,8 @@ async def seed_demo_accounts(
         developer, demo_password(secret_key, DEMO_DEVELOPER), passwords
     )
     await session.flush()
+    configured = runtime.settings.billing.threshold is not None
+    await _seed_billing(session, developer, now, configured)
     info = {
         "developer": {
             "email": DEMO_DEVELOPER,

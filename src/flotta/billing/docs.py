@@ -36,11 +36,60 @@ MONEY = [
 ]
 
 POLICIES = [
-    "`fair` (default): only what the platform served is billed; 408 (asleep), 429 "
-    "(throttled), 401/403/404 and 5xx responses are free.",
-    "`tesla`: Tesla's rule (reference §8), every response with a status below 500 is billed.",
-    "The policy is a setting (`FLOTTA_BILLING__POLICY`); the ledger that applies it per "
-    "request is part of issue 4 still to land.",
+    "`fair` (default): only what the platform served is billed, a status below 400. A request "
+    "it refused is free: 400 (invalid), 401/403/404/412, 408 (asleep), 429 (throttled) and 5xx.",
+    "`tesla`: Tesla's rule (reference §8), every response with a status below 500 is billed, "
+    "refusals included; 5xx is free.",
+    "The policy is a setting (`FLOTTA_BILLING__POLICY`). Only a third-party app's token is "
+    "billed, to the developer account that owns the app; first-party tokens (`flotta token`, "
+    "the owner app) and requests without a valid token are not metered. Authentication "
+    "(`/oauth2/v3/*`) and Flotta's own `/flotta/v1/*` are never billed.",
+]
+
+HEADERS_INTRO = (
+    "Every `/api/1/` response to a third-party app's token says how it was billed. A request "
+    "that no paying account can be found for carries only the category."
+)
+
+LEDGER = [
+    "Each billed request is one usage event (account, app, device, category, quantity, status, "
+    "time, idempotency key). Its response leaves only after the event is committed: a writer "
+    "task commits everything queued since its last commit in one transaction (group commit), "
+    "so under load many requests share one commit.",
+    "Events and their per-day totals (per account, app, device and category, UTC days) are "
+    "written in the same transaction, so the two never disagree; a batch written again after a "
+    "commit of unknown outcome skips the keys already there, so nothing is counted twice.",
+    "A crash (even SIGKILL) loses no usage a client saw served: its Flotta-Usage-Id is in the "
+    "ledger. Requests in flight at the crash whose response never arrived may be in the ledger "
+    "or not, each at most once. A clean stop commits what is queued.",
+    "If the database refuses a commit, the events stay queued and are retried; the response "
+    "still goes out (the endpoint already acted).",
+    "Each process keeps its accounts' month totals in memory, refreshed from the database every "
+    "2 s: with several API processes, headers and the threshold see other processes' usage "
+    "within that time. The ledger itself is exact.",
+]
+
+PROTECTION = [
+    "Each account has a billing threshold, by default the monthly credit "
+    "(`FLOTTA_BILLING__THRESHOLD` changes the default). It can be raised in the portal "
+    "(Billing → Settings) only once a (simulated) payment method is on file.",
+    "At 80 % of the threshold the developer gets one e-mail per month.",
+    "When the month's usage reaches the threshold, every `/api/1/` request of the account's "
+    "apps gets `403` with error `account disabled: EXCEEDED_LIMIT` (Tesla's observed error) "
+    "until the threshold is raised or a new month begins (UTC).",
+    "A per-app monthly budget is optional and only warns: one e-mail, and the header "
+    "`Flotta-Budget-Warning` on that app's responses while it is over.",
+    "`flotta demo` gives its developer a simulated card and a threshold of 100.00, so the "
+    "sandbox is not disabled after the credit's 5,000 data requests.",
+]
+
+INVOICES = [
+    "The cycle runs from 00:00 UTC on the 1st of the month.",
+    "Line items per category and app: quantity, price and the exact amount; then the subtotal, "
+    "the credit applied (at most the subtotal, once) and the total rounded once to 0.01.",
+    "The current month is a live draft in the portal (Billing → Invoices). "
+    "`flotta billing close --month YYYY-MM` writes the invoices of a month that is over; "
+    "closing it again finds them and changes nothing.",
 ]
 
 
@@ -110,6 +159,22 @@ def _price_book_section() -> list[str]:
     ]
 
 
+def _headers_section() -> list[str]:
+    from flotta.billing.middleware import BUDGET_WARNING, HEADERS
+
+    rows = ["| Header | Meaning |", "|---|---|"]
+    rows += [f"| `{name}` | {meaning} |" for name, meaning in HEADERS.items()]
+    rows.append(
+        f"| `{BUDGET_WARNING.decode().title()}` | Present while the app is past its budget |"
+    )
+    example = (
+        "For example, a `vehicle_data` answered 200 with the default price book: "
+        "`Flotta-Billing-Category: data`, `Flotta-Billing-Cost: 0.002`, "
+        "`Flotta-Billing-Currency: EUR`, `Flotta-Credit-Remaining: 9.998000`."
+    )
+    return ["## Response headers", "", HEADERS_INTRO, "", *rows, "", example, ""]
+
+
 def _section(title: str, intro: str, items: list[str] | tuple[str, ...]) -> list[str]:
     return [f"## {title}", "", *([intro, ""] if intro else []), *[f"- {i}" for i in items], ""]
 
@@ -126,6 +191,10 @@ def render() -> str:
         *_price_book_section(),
         *_section("Money and rounding", "", MONEY),
         *_section("Billing policies", "", POLICIES),
+        *_headers_section(),
+        *_section("The usage ledger", "", LEDGER),
+        *_section("Excessive-bill protection", "", PROTECTION),
+        *_section("Invoices", "", INVOICES),
         *_section("Spend estimator", ESTIMATOR, (ROUNDING, *NOTES)),
         "## Category of every operation",
         "",

@@ -81,6 +81,13 @@ def cents_text(amount: Fraction) -> str:
     return format(round_to_cent(amount), "f")
 
 
+def floor_text(amount: Fraction, places: int = 6) -> str:
+    """The amount cut down (never up) to `places` decimals, for display next to exact amounts:
+    a credit shown this way is never more than what is really left."""
+    scaled = amount.numerator * 10**places // amount.denominator
+    return format(_decimal(scaled, places), "f")
+
+
 def exact_text(amount: Fraction) -> str:
     """The exact amount as text that `Fraction(text)` reads back unchanged: a decimal when
     the amount has a finite decimal expansion ("1.211"), otherwise "numerator/denominator"."""

@@ -47,7 +47,7 @@ def _say(text: str) -> None:
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
-def _settings(data_dir: Path) -> Settings:
+def settings_for(data_dir: Path) -> Settings:
     """The configured settings; a demo data directory (demo.json) uses the demo's secret."""
     try:
         if (data_dir / "demo.json").exists():
@@ -59,7 +59,7 @@ def _settings(data_dir: Path) -> Settings:
 
 def _run(data_dir: Path, work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
     """Run `work` in one committed unit of work on the configured database."""
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
 
     async def main() -> T:
         engine = make_engine(settings.database_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -12,9 +13,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from flotta.billing.prices import cents_text
 from flotta.settings import BillingSettings
 
-billing_app = typer.Typer(help="Billing: estimate your spend.", no_args_is_help=True)
+billing_app = typer.Typer(help="Billing: estimate your spend, close a month.", no_args_is_help=True)
 console = Console()
 errors = Console(stderr=True)
 
@@ -128,3 +130,60 @@ def estimate(
     console.print(_table(result))
     for note in [result.rounding, *result.notes]:
         console.print(note, markup=False, highlight=False, soft_wrap=True)
+
+
+@billing_app.command()
+def close(
+    month: Annotated[str, typer.Option(help="The month to close, YYYY-MM (it must be over)")],
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Where SQLite, keys and demo.json live")
+    ] = Path("data"),
+) -> None:
+    """Write the month's invoices. Closing a month again changes nothing."""
+    import asyncio
+
+    from flotta.billing.invoices import MonthNotOver, close_month, parse_month
+    from flotta.billing.prices import PriceBook
+    from flotta.cli.admin import settings_for
+    from flotta.clock import SystemClock
+    from flotta.db.engine import make_engine, make_sessionmaker
+    from flotta.db.migrate import upgrade_to_head
+
+    try:
+        month = parse_month(month)
+    except ValueError as invalid:
+        raise _fail(str(invalid)) from invalid
+    settings = settings_for(data_dir)
+    book = PriceBook.from_settings(settings.billing)
+
+    async def main() -> Any:
+        engine = make_engine(settings.database_url)
+        try:
+            await upgrade_to_head(engine)
+            return await close_month(make_sessionmaker(engine), book, month, SystemClock().now())
+        finally:
+            await engine.dispose()
+
+    try:
+        closing = asyncio.run(main())
+    except MonthNotOver as early:
+        raise _fail(str(early)) from early
+    table = Table(title=f"Invoices for {month}", title_justify="left")
+    for column in ("Account", "Subtotal", "Credit", f"Total ({book.currency})", ""):
+        table.add_column(column, justify="left" if column == "Account" else "right")
+    for invoice, state in [(i, "closed now") for i in closing.created] + [
+        (i, "already closed") for i in closing.existing
+    ]:
+        table.add_row(
+            str(invoice.account_id),
+            cents_text(invoice.subtotal),
+            cents_text(invoice.credit_applied),
+            invoice.total,
+            state,
+        )
+    console.print(table)
+    console.print(
+        f"{len(closing.created)} invoice(s) written, {len(closing.existing)} already closed",
+        markup=False,
+        highlight=False,
+    )

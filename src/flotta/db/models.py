@@ -1,6 +1,14 @@
 """Imports every model so the metadata is complete for Alembic and tests."""
 
 from flotta.accounts.models import AccountToken, RecoveryCode, User, WebSession
+from flotta.billing.models import (
+    AppBudget,
+    BillingAccount,
+    BillingNotice,
+    InvoiceRow,
+    UsageDaily,
+    UsageEventRow,
+)
 from flotta.db.base import Base
 from flotta.devices.models import PresenceEvent, Vehicle
 from flotta.energy.models import EnergyBackupEvent, EnergyInterval, EnergySite
@@ -14,18 +22,29 @@ from flotta.oauth.models import (
     RefreshToken,
 )
 from flotta.sharing.models import Driver, Invitation
+from flotta.telemetry.models import (
+    TelemetryConfigRow,
+    TelemetryDeliveryRow,
+    TelemetryErrorRow,
+    TelemetryRecordRow,
+    TelemetrySinkRow,
+)
 
 metadata = Base.metadata
 
 __all__ = [
     "AccountToken",
+    "AppBudget",
     "AuthorizationCode",
+    "BillingAccount",
+    "BillingNotice",
     "ConsentGrant",
     "Driver",
     "EnergyBackupEvent",
     "EnergyInterval",
     "EnergySite",
     "Invitation",
+    "InvoiceRow",
     "OAuthClient",
     "OutboxMessage",
     "PresenceEvent",
@@ -33,6 +52,13 @@ __all__ = [
     "RecoveryCode",
     "RefreshFamily",
     "RefreshToken",
+    "TelemetryConfigRow",
+    "TelemetryDeliveryRow",
+    "TelemetryErrorRow",
+    "TelemetryRecordRow",
+    "TelemetrySinkRow",
+    "UsageDaily",
+    "UsageEventRow",
     "User",
     "Vehicle",
     "WebSession",

@@ -72,6 +72,8 @@ class AppRecord:
     partner_registered: bool
     # Public (PKCE-only) apps cannot obtain the partner token that registration needs.
     confidential: bool
+    # The developer account billed for the app's usage; None for first-party clients.
+    owner_id: int | None = None
 
     @classmethod
     def of(cls, row: OAuthClient) -> AppRecord:
@@ -82,6 +84,7 @@ class AppRecord:
             first_party=row.first_party,
             partner_registered=row.partner_registered_at is not None,
             confidential=row.client_type == "confidential",
+            owner_id=None if row.first_party else row.owner_id,
         )
 
 

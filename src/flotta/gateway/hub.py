@@ -33,6 +33,17 @@ log = structlog.get_logger(__name__)
 
 Receive = Callable[[], Awaitable[bytes | str | None]]
 FrameListener = Callable[[VehicleRecord, Frame], None]
+LinkListener = Callable[[VehicleRecord], Awaitable[None]]
+# Frames a device sends that the gateway hands to listeners (telemetry, streaming, configs).
+STREAMED = frozenset(
+    {
+        FrameType.TELEMETRY,
+        FrameType.ALERTS,
+        FrameType.ERRORS,
+        FrameType.STREAM,
+        FrameType.TELEMETRY_CONFIG_ACK,
+    }
+)
 
 HELLO_TIMEOUT_S = 10.0
 
@@ -59,6 +70,8 @@ class Hub:
         self.sessions: dict[str, DeviceSession] = {}
         # Streaming frames (telemetry, alerts, errors) go to these, e.g. the telemetry service.
         self.stream_listeners: list[FrameListener] = []
+        # Called once a device's link is up (after WELCOME), e.g. to send its telemetry configs.
+        self.link_listeners: list[LinkListener] = []
         # Cars of one model send identical static configs: keep one copy (P4: memory per car).
         self._configs: dict[bytes, dict[str, Any]] = {}
         self.router = Router(bus or MemoryBus(), kv or MemoryKV(clock), self, settings, clock)
@@ -181,6 +194,8 @@ class Hub:
             # Announced before WELCOME, so once the device sees it every process can reach it.
             await self.router.claim(record.vin, session.connected_at)
             await send(protocol.encode_json(FrameType.WELCOME, self._welcome()))
+            for listener in self.link_listeners:
+                await listener(record)
             await self._receive_loop(session, receive)
         finally:
             session.close()
@@ -241,7 +256,7 @@ class Hub:
                 log.debug("late reply dropped", vin=session.vin, id=frame.correlation_id)
         elif kind == FrameType.PRESENCE:
             self._presence(session, frame)
-        elif kind in (FrameType.TELEMETRY, FrameType.ALERTS, FrameType.ERRORS):
+        elif kind in STREAMED:
             if kind == FrameType.ALERTS:
                 self._remember_alerts(session, frame)
             for listener in self.stream_listeners:
@@ -250,6 +265,18 @@ class Hub:
             log.warning("device reported an error", vin=session.vin, body=frame.body[:200])
         else:
             raise FrameError(f"a device may not send {kind.name} frames")
+
+    async def send_to(self, vin: str, data: bytes) -> bool:
+        """Send a frame to a device linked to this process; False when its link is elsewhere
+        or gone (the caller reaches other processes through the bus)."""
+        session = self.sessions.get(vin)
+        if session is None or session.closed:
+            return False
+        try:
+            await session.send(data)
+        except VehicleUnavailable:
+            return False
+        return True
 
     def _merge_state(self, session: DeviceSession, frame: Frame) -> None:
         payload = vehicle_data_pb2.Payload()

@@ -30,6 +30,12 @@ class FrameType(IntEnum):
     TELEMETRY = 9  # device → gateway, telemetry Payload for streaming
     ALERTS = 10  # device → gateway, VehicleAlerts
     ERRORS = 11  # device → gateway, VehicleErrors
+    # Streaming to developers (issue 5). The correlation id is the config's id throughout.
+    STREAM = 12  # device → gateway, a fleet-telemetry envelope (flotta.telemetry.envelope)
+    STREAM_ACK = 13  # gateway → device, the acknowledged record's txid (UTF-8)
+    TELEMETRY_CONFIG = 14  # gateway → device, JSON {"client_id", "version", "config"}
+    TELEMETRY_CONFIG_REMOVED = 15  # gateway → device, empty: stop streaming for that config
+    TELEMETRY_CONFIG_ACK = 16  # device → gateway, JSON {"version", "ok", "error"}
 
 
 class PowerState(IntEnum):

@@ -47,6 +47,7 @@ from flotta.portal.web import (
     signed_in,
 )
 from flotta.runtime import Runtime
+from flotta.telemetry.consent import prune_for_grant
 
 router = APIRouter()
 
@@ -222,6 +223,10 @@ async def _allow(
     refs = frozenset(d["ref"] for d in offer.devices)
     choice = Choice(shown, chosen, refs, frozenset(_strings(form, "allow_device")) & refs)
     grant = await consent.record(user.id, req.client.id, choice)
+    removed = await prune_for_grant(db, grant)  # unticked vehicles stop streaming (issue 5)
+    if removed and runtime.telemetry is not None:
+        await db.flush()
+        await runtime.telemetry.push_removed(removed)
     scopes = [s for s in req.scopes if s in as_list(grant.scopes)]
     if not scopes:
         return redirect(req.redirect(error="access_denied", error_description="no scope allowed"))

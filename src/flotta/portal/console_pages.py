@@ -21,6 +21,7 @@ from flotta.oauth.repository import OAuthRepository
 from flotta.oauth.scopes import MANDATORY_SCOPES, scope_words
 from flotta.portal.web import PORTAL, read_form, redirect, render, require_account, runtime_of
 from flotta.runtime import Runtime
+from flotta.telemetry.consent import prune_for_grant
 
 router = APIRouter(include_in_schema=False)
 
@@ -91,7 +92,10 @@ async def narrow(request: Request, grant_id: str) -> Response:
         await ConsentService(db, runtime.clock).narrow(
             grant, _chosen(form, "scope") | fixed, _chosen(form, "device")
         )
+        removed = await prune_for_grant(db, grant)  # streams outside the grant stop (issue 5)
     runtime.directory.forget()
+    if runtime.telemetry is not None:
+        await runtime.telemetry.push_removed(removed)
     return redirect(f"{CONSOLE}?done=narrowed")
 
 
@@ -106,7 +110,10 @@ async def revoke(request: Request, grant_id: str) -> Response:
         if grant is None:
             return _missing(request)
         await ConsentService(db, runtime.clock).revoke(grant)
+        removed = await prune_for_grant(db, grant)
     runtime.directory.forget()
+    if runtime.telemetry is not None:
+        await runtime.telemetry.push_removed(removed)
     return redirect(f"{CONSOLE}?done=revoked")
 
 

@@ -11,8 +11,9 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flotta.billing.categories import Category, category_for
+from flotta.billing.targets import TARGET_KEY, Target, Targets
 from flotta.errors import FlottaError, error_response
-from flotta.ratelimit.keys import DeviceKeys, Targets, token_client
+from flotta.ratelimit.keys import DeviceKeys, token_client
 from flotta.ratelimit.limiter import TOKEN, RateLimiter, Refusal
 from flotta.runtime import Runtime
 
@@ -112,7 +113,7 @@ class RateLimitMiddleware:
         if scope["path"] == TOKEN_PATH and scope["method"] == "POST":
             await self._token(scope, receive, send, limiter)
             return
-        target = self._targets.of(scope, scope["app"].router.routes)
+        target = targeted(scope, self._targets)
         if target is not None:
             key = await self._devices.of(scope, target, runtime)
             refusal = await limiter.hit(target.bucket, *key) if key is not None else None
@@ -143,6 +144,14 @@ class RateLimitMiddleware:
             return messages.pop(0) if messages else await receive()
 
         await self.app(scope, replay, send)
+
+
+def targeted(scope: Scope, targets: Targets) -> Target | None:
+    """The request's priced operation, as the metering middleware found it, or found here."""
+    if TARGET_KEY in scope:
+        found: Target | None = scope[TARGET_KEY]
+        return found
+    return targets.of(scope, scope["app"].router.routes)
 
 
 async def read_body(receive: Receive) -> list[Message]:

@@ -25,6 +25,7 @@ from flotta.gateway import protocol
 from flotta.gateway.protocol import Frame, FrameType, PowerState
 from flotta.sim.power import PowerManager
 from flotta.sim.reconnect import stay_linked
+from flotta.sim.telemetry_stream import TelemetryStreams
 from flotta.sim.vcp import ImmediateReply, KeyWhitelist, VehicleVerifier
 from flotta.sim.vehicle_state import SimVehicle
 from flotta.vehicles.alerts import encode_alerts
@@ -60,6 +61,17 @@ class SimDevice:
     _ws: ClientConnection | None = None
     _wake_task: asyncio.Task[None] | None = None
     on_frame: Callable[[Frame], None] | None = None
+    telemetry: TelemetryStreams = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Streams read the same signal map STATE frames come from, so both views agree.
+        self.telemetry = TelemetryStreams(
+            self.vin,
+            self.clock,
+            self._send,
+            lambda: self.vehicle.sig,
+            lambda: self.power.accepts_commands,
+        )
 
     @property
     def vin(self) -> str:
@@ -92,11 +104,13 @@ class SimDevice:
             await self._send_state(full=True)
             self.connected.set()
             ticker = asyncio.create_task(self._tick_loop(), name=f"tick-{self.vin}")
+            await self.telemetry.linked()
             try:
                 async for data in ws:
                     if isinstance(data, bytes):
                         await self._on_frame(protocol.decode(data, self.options.max_frame_bytes))
             finally:
+                self.telemetry.unlinked()
                 ticker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
@@ -155,6 +169,8 @@ class SimDevice:
     async def _on_frame(self, frame: Frame) -> None:
         if self.on_frame is not None:
             self.on_frame(frame)
+        if await self.telemetry.handle(frame):
+            return
         if frame.type == FrameType.WAKE:
             self._start_wake()
         elif frame.type == FrameType.COMMAND:

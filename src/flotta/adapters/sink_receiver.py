@@ -1,0 +1,204 @@
+"""Fleet-telemetry-compatible receiver sink: Flotta connects as the cars would (§9.3-9.4).
+
+One WebSocket over TLS per VIN to `wss://<hostname>:<port>/`, verified against ONLY the config's
+`ca` (hostname checked), each record's flatbuffers envelope sent as one binary message. With
+`wait_for_ack` (fleet-telemetry acks every record: an envelope with message type 5 and the same
+txid and topic) a batch is delivered once every record is acked; an error reply (a stream
+envelope with the same txid) is a nack. Receivers that never ack (tescmd's) need
+`wait_for_ack: false`: delivery then means "written to the socket".
+
+Client certificate: real cars present Tesla-issued certificates whose CN is the VIN, and the
+reference server takes the device identity from it. Flotta presents the optional `client_cert`
+/ `client_key` of the sink's settings (one certificate for every VIN) or none; a receiver that
+requires mutual TLS must trust that certificate's issuer.
+
+Reconnects back off exponentially, capped at 30 s as a car's do (§9.2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import ssl
+import tempfile
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
+
+from flotta.clock import Clock
+from flotta.ports.sinks import SinkError
+from flotta.telemetry.envelope import MAX_MESSAGE_BYTES, WireError, decode_envelope
+from flotta.telemetry.records import StreamRecord
+
+BACKOFF_START_S = 1.0
+BACKOFF_CAP_S = 30.0
+CLIENT_VERSION = "1.0.0"
+"""The `Version` header: the vehicle telemetry client whose behaviour Flotta follows."""
+NETWORK_INTERFACE = "wifi"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverTarget:
+    """Where and how to connect: the config's hostname, port and CA, plus sink options."""
+
+    hostname: str
+    port: int
+    ca: str
+    client_cert: str | None = None
+    client_key: str | None = None
+    wait_for_ack: bool = True
+    ack_timeout_s: float = 10.0
+    connect_timeout_s: float = 10.0
+
+
+def ssl_context(target: ReceiverTarget) -> ssl.SSLContext:
+    """TLS that trusts only the config's CA, checks the hostname, and may present a cert."""
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=target.ca)
+    except ssl.SSLError as exc:
+        raise ValueError(f"the receiver CA is not a usable PEM certificate: {exc}") from exc
+    if target.client_cert:
+        _load_client_cert(context, target.client_cert, target.client_key or "")
+    return context
+
+
+def _load_client_cert(context: ssl.SSLContext, cert_pem: str, key_pem: str) -> None:
+    """Load a PEM cert and key; `ssl` only reads files, so they pass through a private one."""
+    fd, path = tempfile.mkstemp(suffix=".pem")
+    try:
+        with os.fdopen(fd, "w") as handle:  # mkstemp creates it 0600: readable by us only
+            handle.write(cert_pem.strip() + "\n" + key_pem.strip() + "\n")
+        context.load_cert_chain(path)
+    except ssl.SSLError as exc:
+        raise ValueError(f"the client certificate or key is not usable: {exc}") from exc
+    finally:
+        os.unlink(path)
+
+
+class _Backoff:
+    """Exponential reconnect delays, capped, reset by a successful connect."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._failures = 0
+        self._retry_at = 0.0
+
+    def failed(self) -> None:
+        self._failures += 1
+        delay = min(BACKOFF_CAP_S, BACKOFF_START_S * 2 ** (self._failures - 1))
+        self._retry_at = self._clock.monotonic() + delay
+
+    def succeeded(self) -> None:
+        self._failures, self._retry_at = 0, 0.0
+
+    async def wait(self) -> None:
+        """Sleep until the next connect attempt is due."""
+        remaining = self._retry_at - self._clock.monotonic()
+        if remaining > 0:
+            await self._clock.sleep(remaining)
+
+
+class ReceiverSink:
+    """Streams records to a fleet-telemetry-compatible server, one socket per VIN."""
+
+    def __init__(self, target: ReceiverTarget, *, clock: Clock) -> None:
+        self._target = target
+        self._ssl = ssl_context(target)  # refuse a bad CA or client cert at open time
+        self._url = f"wss://{target.hostname}:{target.port}/"
+        self._sockets: dict[str, ClientConnection] = {}
+        self._backoff: dict[str, _Backoff] = {}
+        self._clock = clock
+
+    async def _socket(self, vin: str) -> ClientConnection:
+        """The VIN's open socket, (re)connecting after its backoff delay when needed."""
+        socket = self._sockets.get(vin)
+        if socket is not None and socket.state.name == "OPEN":
+            return socket
+        backoff = self._backoff.setdefault(vin, _Backoff(self._clock))
+        await backoff.wait()
+        try:
+            socket = await connect(
+                self._url,
+                ssl=self._ssl,
+                open_timeout=self._target.connect_timeout_s,
+                proxy=None,  # a car connects directly
+                compression=None,
+                max_size=MAX_MESSAGE_BYTES,
+                additional_headers={
+                    "Version": CLIENT_VERSION,
+                    "X-Network-Interface": NETWORK_INTERFACE,
+                    "X-TXID": str(uuid.uuid4()),
+                },
+            )
+        except BaseException:
+            backoff.failed()
+            raise
+        backoff.succeeded()
+        self._sockets[vin] = socket
+        return socket
+
+    async def deliver(self, batch: Sequence[StreamRecord]) -> None:
+        """Send every record on its VIN's socket; with acks, wait for each one."""
+        by_vin: dict[str, list[StreamRecord]] = {}
+        for record in batch:
+            by_vin.setdefault(record.vin, []).append(record)
+        results = await asyncio.gather(
+            *(self._deliver_vin(vin, records) for vin, records in by_vin.items()),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _deliver_vin(self, vin: str, records: Sequence[StreamRecord]) -> None:
+        """One VIN's records in order; any failure drops that socket and nacks."""
+        try:
+            socket = await self._socket(vin)
+            for record in records:
+                await socket.send(record.envelope)
+            if self._target.wait_for_ack:
+                await asyncio.wait_for(_await_acks(socket, records), self._target.ack_timeout_s)
+        except TimeoutError as exc:
+            await self._drop(vin)
+            raise SinkError(
+                f"receiver {self._url} sent no ack within {self._target.ack_timeout_s:g} s"
+            ) from exc
+        except (OSError, ssl.SSLError, WebSocketException, WireError) as exc:
+            await self._drop(vin)
+            raise SinkError(f"receiver {self._url}: {exc}") from exc
+
+    async def _drop(self, vin: str) -> None:
+        """Close a VIN's socket so its next delivery reconnects."""
+        socket = self._sockets.pop(vin, None)
+        if socket is not None:
+            with contextlib.suppress(OSError, WebSocketException, TimeoutError):
+                await asyncio.wait_for(socket.close(), 2.0)
+
+    async def close(self) -> None:
+        """Close every socket."""
+        for vin in list(self._sockets):
+            await self._drop(vin)
+
+
+async def _await_acks(socket: ClientConnection, records: Sequence[StreamRecord]) -> None:
+    """Read replies until every record is acked; an error reply for one raises SinkError."""
+    # Match on what is inside the frames, since that is what the receiver echoes.
+    sent = [decode_envelope(record.envelope) for record in records]
+    pending = {(envelope.txid, envelope.topic) for envelope in sent}
+    while pending:
+        reply = await socket.recv()
+        if isinstance(reply, str):
+            continue  # the protocol is binary only; a text frame is nobody's reply
+        try:
+            envelope = decode_envelope(reply)
+        except WireError:
+            continue
+        if envelope.is_ack:
+            pending.discard((envelope.txid, envelope.topic))
+        elif any(txid == envelope.txid for txid, _ in pending):
+            reason = envelope.payload.decode(errors="replace") or "error reply"
+            raise SinkError(f"receiver refused record txid {envelope.txid.decode()!r}: {reason}")

@@ -1,0 +1,217 @@
+"""Sink factory: validate a sink's settings by kind, and open the adapter that delivers to it.
+
+NATS, MQTT and Redis adapters are imported only when such a sink opens: their client libraries
+are optional extras (`nats`, `mqtt`, `redis`).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from flotta.adapters.sink_receiver import ReceiverSink, ReceiverTarget, ssl_context
+from flotta.adapters.sink_webhook import WebhookSink
+from flotta.clock import Clock, SystemClock
+from flotta.errors import InvalidRequest
+from flotta.ports.sinks import Sink
+from flotta.telemetry.formats import FORMATS, SinkFormat
+
+SinkKind = Literal["webhook", "nats", "mqtt", "redis", "receiver"]
+KINDS: tuple[SinkKind, ...] = ("webhook", "nats", "mqtt", "redis", "receiver")
+
+_NATS_TOKEN = r"[A-Za-z0-9_-]+"
+_MQTT_LEVEL = r"[^/+#\x00]+"
+
+
+class SinkSettingsError(InvalidRequest):
+    """Sink settings that cannot work; `messages` maps each setting to what is wrong."""
+
+    def __init__(self, messages: dict[str, list[str]]) -> None:
+        first = next(iter(messages.items()))
+        super().__init__(f"invalid sink settings: {first[0]}: {first[1][0]}", messages=messages)
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timeout_s: float = Field(default=10.0, gt=0, le=60)
+
+
+class WebhookSettings(_Settings):
+    """POST target; the signing secret is the sink's `secret` (`whsec_…`)."""
+
+    url: str = Field(pattern=r"^https?://[^\s/]+", max_length=2000)
+
+
+class NatsSettings(_Settings):
+    """JetStream server, stream (created if missing) and subject prefix."""
+
+    url: str = Field(pattern=r"^(nats|tls)://\S+$")
+    stream: str = Field(default="FLOTTA_TELEMETRY", pattern=rf"^{_NATS_TOKEN}$", max_length=64)
+    subject_prefix: str = Field(
+        default="telemetry", pattern=rf"^{_NATS_TOKEN}(\.{_NATS_TOKEN})*$", max_length=128
+    )
+
+
+class MqttSettings(_Settings):
+    """Broker, credentials and the topic base of fleet-telemetry's layout."""
+
+    host: str = Field(min_length=1, max_length=253)
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    topic_base: str = Field(
+        default="telemetry", pattern=rf"^{_MQTT_LEVEL}(/{_MQTT_LEVEL})*$", max_length=200
+    )
+
+
+class RedisSettings(_Settings):
+    """Server, stream key prefix and the approximate length cap of each app's stream."""
+
+    url: str = Field(pattern=r"^(redis|rediss)://\S+$")
+    stream_prefix: str = Field(default="telemetry", min_length=1, max_length=100)
+    maxlen: int = Field(default=100_000, ge=1, le=100_000_000)
+
+
+class ReceiverSettings(_Settings):
+    """A fleet-telemetry-compatible server: the config's hostname, port and CA, plus options."""
+
+    hostname: str = Field(min_length=1, max_length=253)
+    port: int = Field(default=443, ge=1, le=65535)
+    ca: str
+    client_cert: str | None = None
+    client_key: str | None = None
+    wait_for_ack: bool = True
+
+    @field_validator("ca")
+    @classmethod
+    def _pem(cls, value: str) -> str:
+        if "-----BEGIN CERTIFICATE-----" not in value:
+            raise ValueError("must be a PEM certificate chain")
+        return value
+
+
+_MODELS: Mapping[str, type[_Settings]] = {
+    "webhook": WebhookSettings,
+    "nats": NatsSettings,
+    "mqtt": MqttSettings,
+    "redis": RedisSettings,
+    "receiver": ReceiverSettings,
+}
+
+
+def _parse(kind: str, settings: Mapping[str, Any]) -> _Settings:
+    """The typed settings of a kind; SinkSettingsError naming every problem otherwise."""
+    model = _MODELS.get(kind)
+    if model is None:
+        raise SinkSettingsError({"kind": [f"must be one of {', '.join(KINDS)}"]})
+    try:
+        return model.model_validate(dict(settings))
+    except ValidationError as exc:
+        messages: dict[str, list[str]] = {}
+        for error in exc.errors():
+            path = ".".join(str(part) for part in error["loc"]) or "settings"
+            message = str(error["msg"])
+            if error["type"] == "string_pattern_mismatch":
+                message = _PATTERN_HINTS.get(path, message)
+            messages.setdefault(f"settings.{path}", []).append(message)
+        raise SinkSettingsError(messages) from exc
+
+
+_PATTERN_HINTS = {
+    "url": "must be a URL with the scheme this sink speaks (http(s)://, nats:// or tls://, "
+    "redis:// or rediss://)",
+    "stream": "must be letters, digits, '_' or '-' (a JetStream stream name)",
+    "subject_prefix": "must be dot-separated tokens of letters, digits, '_' or '-'",
+    "topic_base": "must be '/'-separated MQTT topic levels without '+' or '#'",
+}
+
+
+def validate_sink_settings(kind: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Normalised settings (defaults filled in) for `kind`; SinkSettingsError when invalid."""
+    parsed = _parse(kind, settings)
+    if isinstance(parsed, ReceiverSettings):
+        _check_receiver_tls(parsed)
+    return parsed.model_dump()
+
+
+def _check_receiver_tls(parsed: ReceiverSettings) -> None:
+    """The CA and client certificate must load now, not fail at the first delivery."""
+    if bool(parsed.client_cert) != bool(parsed.client_key):
+        raise SinkSettingsError({"settings.client_key": ["client_cert and client_key go together"]})
+    try:
+        ssl_context(_receiver_target(parsed))
+    except ValueError as exc:
+        field = "settings.ca" if "CA" in str(exc) else "settings.client_cert"
+        raise SinkSettingsError({field: [str(exc)]}) from exc
+
+
+def _receiver_target(parsed: ReceiverSettings) -> ReceiverTarget:
+    """The receiver sink's connection parameters."""
+    return ReceiverTarget(
+        hostname=parsed.hostname,
+        port=parsed.port,
+        ca=parsed.ca,
+        client_cert=parsed.client_cert,
+        client_key=parsed.client_key,
+        wait_for_ack=parsed.wait_for_ack,
+        ack_timeout_s=parsed.timeout_s,
+        connect_timeout_s=parsed.timeout_s,
+    )
+
+
+def open_sink(
+    kind: str,
+    settings: Mapping[str, Any],
+    format: str,
+    secret: str | None = None,
+    *,
+    clock: Clock | None = None,
+) -> Sink:
+    """The adapter for a sink row (kind, settings, format, secret); nothing connects yet."""
+    if format not in FORMATS:
+        raise SinkSettingsError({"format": [f"must be one of {', '.join(FORMATS)}"]})
+    fmt: SinkFormat = "json" if format == "json" else "protobuf"
+    parsed = _parse(kind, settings)
+    clock = clock or SystemClock()
+    if isinstance(parsed, WebhookSettings):
+        if not secret:
+            raise SinkSettingsError({"secret": ["a webhook sink needs a whsec_ signing secret"]})
+        return WebhookSink(parsed.url, secret, fmt, clock=clock, timeout_s=parsed.timeout_s)
+    if isinstance(parsed, NatsSettings):
+        from flotta.adapters.sink_nats import NatsSink
+
+        return NatsSink(
+            parsed.url, parsed.stream, parsed.subject_prefix, fmt, timeout_s=parsed.timeout_s
+        )
+    if isinstance(parsed, MqttSettings):
+        from flotta.adapters.sink_mqtt import MqttSink
+
+        return MqttSink(
+            parsed.host,
+            parsed.port,
+            parsed.topic_base,
+            fmt,
+            username=parsed.username,
+            password=parsed.password,
+            tls=parsed.tls,
+            timeout_s=parsed.timeout_s,
+        )
+    if isinstance(parsed, RedisSettings):
+        from flotta.adapters.sink_redis import RedisSink
+
+        return RedisSink(
+            parsed.url, parsed.stream_prefix, parsed.maxlen, fmt, timeout_s=parsed.timeout_s
+        )
+    assert isinstance(parsed, ReceiverSettings)
+    return ReceiverSink(_receiver_target(parsed), clock=clock)
+
+
+def new_webhook_secret() -> str:
+    """A fresh Standard Webhooks secret: `whsec_` + base64 of 24 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()

@@ -1,0 +1,282 @@
+"""The usage ledger: durable, idempotent recording of metered usage.
+
+A request's usage must be durable before its response leaves, or a crash could serve what was
+never billed; a database commit per request would cost most of P3's throughput. With a journal
+(the running server), `append` writes the event to the local usage journal (one write(2)) and
+returns at once; one writer task commits everything appended since its last commit in a single
+transaction, then deletes that part of the journal. Without one (unit tests), `record` waits
+for the group commit instead.
+
+Each event carries an idempotency key. If a commit fails with an unknown outcome, or a journal
+is replayed after a crash, rows whose key already exists are skipped: the daily totals add only
+what was inserted, so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from flotta.billing.categories import Category
+from flotta.billing.events import UsageEvent
+from flotta.billing.journal import Journal, read
+from flotta.billing.models import UsageDaily, UsageEventRow
+
+log = structlog.get_logger(__name__)
+
+# Rows per transaction; more simply wait for the next one.
+MAX_BATCH = 2_000
+RETRY_DELAYS_S = (0.05, 0.2, 1.0, 2.0)
+GATHER_S = 1.0
+
+__all__ = ["Journal", "Ledger", "UsageEvent", "daily_totals", "write_events"]
+
+
+DailyKey = tuple[int, str, str, str, date]
+# Called after each commit with the batch just committed.
+Committed = Callable[[Sequence[UsageEvent]], Awaitable[None]]
+
+
+def daily_totals(events: Iterable[UsageEvent]) -> dict[DailyKey, int]:
+    """Events summed per (account, app, device, category, UTC day)."""
+    totals: dict[DailyKey, int] = defaultdict(int)
+    for event in events:
+        key = (event.account_id, event.client_id, event.device, event.category.value, event.day)
+        totals[key] += event.quantity
+    return totals
+
+
+def _insert(db: AsyncSession) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL alike)."""
+    return postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+async def write_events(db: AsyncSession, events: Sequence[UsageEvent]) -> list[UsageEvent]:
+    """Insert the events not yet in the ledger and add them to the daily totals; return them."""
+    if not events:
+        return []
+    insert = _insert(db)
+    events_table = UsageEventRow.__table__
+    rows = [
+        {
+            "key": e.key,
+            "account_id": e.account_id,
+            "client_id": e.client_id,
+            "device": e.device,
+            "category": e.category.value,
+            "quantity": e.quantity,
+            "status": e.status,
+            "occurred_at": e.occurred_at,
+        }
+        for e in events
+    ]
+    # Core statements with executemany, compiled once and cached: a multi-row VALUES built
+    # per batch was compiled again every time (0.4 ms per event).
+    statement = (
+        insert(events_table)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(events_table.c.key)
+    )
+    inserted = set((await db.execute(statement, rows)).scalars().all())
+    # A key queued twice in one batch is inserted once (its first row): count it once.
+    first: dict[str, UsageEvent] = {}
+    for e in events:
+        if e.key in inserted:
+            first.setdefault(e.key, e)
+    fresh = list(first.values())
+    totals = daily_totals(fresh)
+    if totals:
+        daily = UsageDaily.__table__
+        upsert = insert(daily)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["account_id", "client_id", "device", "category", "day"],
+            set_={"quantity": daily.c.quantity + upsert.excluded.quantity},
+        )
+        await db.execute(
+            upsert,
+            [
+                {
+                    "account_id": a,
+                    "client_id": c,
+                    "device": d,
+                    "category": cat,
+                    "day": day,
+                    "quantity": q,
+                }
+                for (a, c, d, cat, day), q in totals.items()
+            ],
+        )
+    return fresh
+
+
+Pending = tuple[UsageEvent, "asyncio.Future[None] | None"]
+
+
+class Ledger:
+    """Commits usage events in groups, after the journal (if any) has made them durable."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        on_committed: Committed | None = None,
+        journal: Journal | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._on_committed = on_committed
+        self._journal = journal
+        self._pending: list[Pending] = []
+        self._wakeup = asyncio.Event()
+        # Set when someone waits for a commit; otherwise, with a journal, the writer gathers
+        # for GATHER_S first: fewer, larger transactions cost the request path far less CPU.
+        self._urgent = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        # Held while a batch commits and its hook runs: readers that combine committed totals
+        # with what is still pending take it, so they never count a batch twice or not at all.
+        self.lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Replay journal files left by a crashed process, then start the writer."""
+        if self._journal is not None:
+            for path in self._journal.orphans():
+                events = list(read(path))
+                for first in range(0, len(events), MAX_BATCH):
+                    async with self._sessions() as db, db.begin():
+                        await write_events(db, events[first : first + MAX_BATCH])
+                log.info("replayed a usage journal", file=path.name, events=len(events))
+                path.unlink()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="usage-ledger")
+
+    async def stop(self) -> None:
+        """Commit what is pending, then stop the writer (a file it could not commit stays)."""
+        self._closing = True
+        self._urgent.set()
+        self._wakeup.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._journal is not None:
+            self._journal.close()
+
+    def append(self, event: UsageEvent) -> None:
+        """Record an event: durable on return when there is a journal, committed soon after."""
+        if self._closing:
+            raise RuntimeError("the usage ledger is stopped")
+        if self._journal is not None:
+            self._journal.append(event)
+        self._pending.append((event, None))
+        self._wakeup.set()
+
+    def queue(self, events: Iterable[UsageEvent]) -> None:
+        for event in events:
+            self.append(event)
+
+    async def record(self, event: UsageEvent) -> None:
+        """Record one event and wait until it is committed."""
+        await self.record_many((event,))
+
+    async def record_many(self, events: Iterable[UsageEvent]) -> None:
+        """Record events and wait until they (and everything before them) are committed."""
+        self.queue(events)
+        await self.flushed()
+
+    async def flushed(self) -> None:
+        """Wait until everything recorded so far (a batch being committed included) is
+        committed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((_MARKER, future))
+        self._urgent.set()
+        self._wakeup.set()
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                continue
+            if self._journal is not None and not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), GATHER_S)
+            self._urgent.clear()
+            taken, self._pending = self._pending, []
+            # The journal file now holds exactly `taken`: it can go once they are committed.
+            closed = self._journal.rotate() if self._journal is not None else None
+            for first in range(0, len(taken), MAX_BATCH):
+                await self._commit(taken[first : first + MAX_BATCH])
+            if closed is not None:
+                closed.unlink(missing_ok=True)
+
+    async def _commit(self, taken: list[Pending]) -> None:
+        """Commit one batch, retrying until the database takes it (nothing is dropped)."""
+        events = [event for event, _ in taken if event is not _MARKER]
+        if not events:
+            _settle(taken, None)
+            return
+        attempt = 0
+        while True:
+            try:
+                async with self.lock:
+                    async with self._sessions() as db, db.begin():
+                        await write_events(db, events)
+                    if self._on_committed is not None:
+                        await self._hook(events)
+                break
+            except IntegrityError:
+                # Not transient: an event of an account deleted meanwhile (its foreign key).
+                # Write the batch one event at a time so one such event cannot block the rest.
+                await self._commit_each(events)
+                break
+            except Exception as error:  # a full disk or a lost connection: wait and retry
+                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
+                attempt += 1
+                log.warning("usage ledger commit failed", attempt=attempt, error=str(error))
+                if self._closing and attempt > len(RETRY_DELAYS_S):
+                    log.error("usage kept in the journal for the next start", events=len(events))
+                    _settle(taken, error)
+                    return
+                await asyncio.sleep(delay)
+        _settle(taken, None)
+
+    async def _commit_each(self, events: Sequence[UsageEvent]) -> None:
+        async with self.lock:
+            for event in events:
+                try:
+                    async with self._sessions() as db, db.begin():
+                        await write_events(db, [event])
+                except IntegrityError as refused:
+                    log.error("usage event dropped", key=event.key, error=str(refused))
+            if self._on_committed is not None:
+                await self._hook(events)
+
+    async def _hook(self, events: Sequence[UsageEvent]) -> None:
+        assert self._on_committed is not None
+        try:
+            await self._on_committed(events)
+        except Exception:  # a notice mail must never hold up the ledger
+            log.exception("after-commit billing hook failed")
+
+
+def _settle(taken: Sequence[Pending], error: Exception | None) -> None:
+    for _, future in taken:
+        if future is not None and not future.done():
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+
+
+# A placeholder that asks the writer to wake its caller once everything before it is written.
+_MARKER = UsageEvent("", 0, "", "", Category.DATA, 0, datetime.min)

@@ -1,0 +1,250 @@
+"""What metering decides per request: is it billed, what did it cost, what credit is left,
+and is the account past its threshold. The ledger makes it durable.
+
+Each account's month is held in memory: the daily totals as committed, plus what this process
+recorded that is not committed yet. It is reloaded every `refresh_s`, so usage served by other
+processes shows up within that time (the ledger itself is exact either way).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from math import lcm
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from flotta.billing import notices
+from flotta.billing.categories import Category
+from flotta.billing.events import UsageEvent
+from flotta.billing.journal import Journal
+from flotta.billing.ledger import Ledger
+from flotta.billing.models import AppBudget, BillingAccount, UsageDaily
+from flotta.billing.prices import PriceBook, exact_text, parse_exact
+from flotta.billing.queries import month_bounds, month_of
+from flotta.clock import Clock
+from flotta.settings import Settings
+
+# Fair policy: a request is billed only when the platform served it.
+FAIR_BILLED_BELOW = 400
+# Tesla's rule (reference §8): every status below 500.
+TESLA_BILLED_BELOW = 500
+
+
+@dataclass
+class AccountMonth:
+    """An account's usage this month per app and category, and its billing settings.
+
+    `spent` and `app_spent` are the same usage as exact integers of the price book's smallest
+    unit (see `Meter.scale`), so the per-request checks never do Fraction arithmetic.
+    """
+
+    month: str
+    loaded_at: float
+    threshold: Fraction
+    has_card: bool
+    budgets: dict[str, Fraction]
+    per_app: dict[str, dict[Category, int]] = field(default_factory=dict)
+    spent: int = 0
+    app_spent: dict[str, int] = field(default_factory=dict)
+    threshold_atoms: int = 0
+    budget_atoms: dict[str, int] = field(default_factory=dict)
+
+    def quantities(self) -> dict[Category, int]:
+        totals: dict[Category, int] = defaultdict(int)
+        for usage in self.per_app.values():
+            for category, quantity in usage.items():
+                totals[category] += quantity
+        return dict(totals)
+
+    def add(self, client_id: str, category: Category, quantity: int, atoms: int) -> None:
+        usage = self.per_app.setdefault(client_id, {})
+        usage[category] = usage.get(category, 0) + quantity
+        self.spent += atoms
+        self.app_spent[client_id] = self.app_spent.get(client_id, 0) + atoms
+
+
+class Meter:
+    """Prices, policy, thresholds and the ledger, for the metering middleware and signals."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        refresh_s: float = 2.0,
+    ) -> None:
+        self.book = PriceBook.from_settings(settings.billing)
+        units = self.book.units_per_currency_unit
+        # The smallest amount any price or cent is a whole multiple of: one atom is
+        # 1/scale of the currency unit (1/150,000 of a euro with the default book).
+        self.scale = lcm(*units.values(), 100)
+        self._unit_atoms = {category: self.scale // n for category, n in units.items()}
+        self._credit_atoms = self.atoms(self.book.monthly_credit)
+        self.cost_text = {category: exact_text(self.book.cost(category, 1)) for category in units}
+        self.currency_header = self.book.currency.encode()
+        self._settings = settings
+        self._sessions = sessions
+        self._clock = clock
+        self._refresh_s = refresh_s
+        self._months: dict[int, AccountMonth] = {}
+        # Recorded by this process, not yet committed: account -> month -> app -> category.
+        self._uncommitted: dict[int, dict[str, dict[str, dict[Category, int]]]] = {}
+        # (account, month, kind) of warnings already sent, so a busy account asks the
+        # database only once per warning.
+        self._sent: set[tuple[int, str, str]] = set()
+        journal = Journal(settings.data_dir / "usage-journal")
+        self.ledger = Ledger(sessions, on_committed=self._committed, journal=journal)
+
+    async def start(self) -> None:
+        await self.ledger.start()
+
+    def record(self, event: UsageEvent) -> None:
+        """Record billed usage: durable on return, and counted in this account's month."""
+        self.ledger.append(event)
+        month = month_of(event.day)
+        by_app = self._uncommitted.setdefault(event.account_id, {}).setdefault(month, {})
+        usage = by_app.setdefault(event.client_id, {})
+        usage[event.category] = usage.get(event.category, 0) + event.quantity
+        cached = self._months.get(event.account_id)
+        if cached is not None and cached.month == month:
+            atoms = self._unit_atoms[event.category] * event.quantity
+            cached.add(event.client_id, event.category, event.quantity, atoms)
+
+    async def stop(self) -> None:
+        await self.ledger.stop()
+
+    def atoms(self, amount: Fraction) -> int:
+        """An amount in atoms; exact for every price and for amounts in whole cents."""
+        scaled = amount * self.scale
+        return scaled.numerator // scaled.denominator
+
+    def billable(self, status: int) -> bool:
+        """Whether a response with this status is billed under the configured policy."""
+        limit = TESLA_BILLED_BELOW if self.book.policy == "tesla" else FAIR_BILLED_BELOW
+        return status < limit
+
+    def cost(self, quantities: dict[Category, int]) -> Fraction:
+        return sum(
+            (self.book.cost(category, quantity) for category, quantity in quantities.items()),
+            Fraction(0),
+        )
+
+    async def month(self, account_id: int) -> AccountMonth:
+        """The account's current month, reloaded when stale or when a new month began."""
+        now = self._clock.now()
+        current = month_of(now.date())
+        cached = self._months.get(account_id)
+        if (
+            cached is not None
+            and cached.month == current
+            and self._clock.monotonic() - cached.loaded_at < self._refresh_s
+        ):
+            return cached
+        loaded = await self._load(account_id, current)
+        self._months[account_id] = loaded
+        return loaded
+
+    async def _load(self, account_id: int, month: str) -> AccountMonth:
+        start, end = month_bounds(month)
+        # Under the ledger's lock no batch is between "committed" and "no longer uncommitted".
+        async with self.ledger.lock, self._sessions() as db:
+            settings = await db.get(BillingAccount, account_id)
+            budgets = await db.scalars(select(AppBudget).where(AppBudget.account_id == account_id))
+            rows = await db.execute(
+                select(UsageDaily.client_id, UsageDaily.category, UsageDaily.quantity).where(
+                    UsageDaily.account_id == account_id,
+                    UsageDaily.day >= start,
+                    UsageDaily.day < end,
+                )
+            )
+            per_app: dict[str, dict[Category, int]] = {}
+            for client_id, category, quantity in rows:
+                usage = per_app.setdefault(client_id, {})
+                usage[Category(category)] = usage.get(Category(category), 0) + quantity
+            pending = self._uncommitted.get(account_id, {}).get(month, {})
+            for client_id, counts in pending.items():
+                usage = per_app.setdefault(client_id, {})
+                for category, quantity in counts.items():
+                    usage[category] = usage.get(category, 0) + quantity
+        threshold = self.book.threshold
+        if settings is not None and settings.threshold is not None:
+            threshold = parse_exact(settings.threshold)
+        limits = {b.client_id: parse_exact(b.budget) for b in budgets}
+        loaded = AccountMonth(
+            month=month,
+            loaded_at=self._clock.monotonic(),
+            threshold=threshold,
+            has_card=settings is not None and settings.card_last4 is not None,
+            budgets=limits,
+            threshold_atoms=self.atoms(threshold),
+            budget_atoms={client_id: self.atoms(b) for client_id, b in limits.items()},
+        )
+        for client_id, usage in per_app.items():
+            for category, quantity in usage.items():
+                atoms = self._unit_atoms[category] * quantity
+                loaded.add(client_id, category, quantity, atoms)
+        return loaded
+
+    def cached(self, account_id: int) -> AccountMonth | None:
+        """The account's month as last loaded and recorded into, without touching the DB."""
+        return self._months.get(account_id)
+
+    def forget(self, account_id: int) -> None:
+        """Drop the cached month, so a changed threshold or budget applies on the next request."""
+        self._months.pop(account_id, None)
+
+    async def exceeded(self, account_id: int) -> bool:
+        """Past the excessive-bill threshold: the account's apps are refused until it is raised
+        or the month ends (reference §8)."""
+        return self.past_threshold(await self.month(account_id))
+
+    @staticmethod
+    def past_threshold(month: AccountMonth) -> bool:
+        return month.spent >= month.threshold_atoms
+
+    def credit_left(self, month: AccountMonth) -> Fraction:
+        return Fraction(max(0, self._credit_atoms - month.spent), self.scale)
+
+    def credit_left_text(self, month: AccountMonth) -> str:
+        """`floor_text(credit_left(month))` in integer arithmetic (it is on every response)."""
+        millionths = max(0, self._credit_atoms - month.spent) * 1_000_000 // self.scale
+        return f"{millionths // 1_000_000}.{millionths % 1_000_000:06d}"
+
+    @staticmethod
+    def over_budget(month: AccountMonth, client_id: str) -> bool:
+        budget = month.budget_atoms.get(client_id)
+        return budget is not None and month.app_spent.get(client_id, 0) >= budget
+
+    async def _committed(self, events: Sequence[UsageEvent]) -> None:
+        """Move a committed batch out of the uncommitted counts, then send due warnings."""
+        touched: set[int] = set()
+        for event in events:
+            month = month_of(event.day)
+            by_month = self._uncommitted.get(event.account_id, {})
+            usage = by_month.get(month, {}).get(event.client_id, {})
+            left = usage.get(event.category, 0) - event.quantity
+            if left > 0:
+                usage[event.category] = left
+            else:
+                usage.pop(event.category, None)
+                if not usage:
+                    by_month.get(month, {}).pop(event.client_id, None)
+                if not by_month.get(month, True):
+                    by_month.pop(month, None)
+            touched.add(event.account_id)
+        for account_id in touched:
+            cached = self._months.get(account_id)
+            if cached is None:
+                continue
+            due = [
+                n
+                for n in notices.due(self, cached)
+                if (account_id, n.month, n.kind) not in self._sent
+            ]
+            if due:
+                sent = await notices.send(self._sessions, self._clock, account_id, due)
+                self._sent.update((account_id, n.month, n.kind) for n in sent)

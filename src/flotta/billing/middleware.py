@@ -1,0 +1,231 @@
+"""One ASGI middleware meters every Fleet API request, so no endpoint has to remember to.
+
+Before the endpoint runs it refuses the apps of an account past its threshold. When the
+response starts it decides, from the status and the billing policy, whether the request is
+billed; a billed request is committed to the ledger before its response leaves. Every response
+says what it was billed as in the headers documented in docs/billing.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import uuid4
+
+import structlog
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from flotta.billing.categories import Category
+from flotta.billing.events import UsageEvent
+from flotta.billing.meter import AccountMonth, Meter
+from flotta.billing.targets import TARGET_KEY, Target, Targets
+from flotta.errors import FlottaError, error_response
+from flotta.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+FLEET_PREFIX = "/api/1/"
+VIN_LENGTH = 17
+EXCEEDED_KEY = "account disabled: EXCEEDED_LIMIT"
+FREE = "free"
+# Response headers (docs/billing.md lists them; the OpenAPI document declares them).
+CATEGORY = b"flotta-billing-category"
+COST = b"flotta-billing-cost"
+CURRENCY = b"flotta-billing-currency"
+CREDIT_LEFT = b"flotta-credit-remaining"
+USAGE_ID = b"flotta-usage-id"
+BUDGET_WARNING = b"flotta-budget-warning"
+HEADERS = {
+    "Flotta-Billing-Category": "The pricing category: commands, data, wakes, or free",
+    "Flotta-Billing-Cost": "What this request cost, exact (0 when it was not billed)",
+    "Flotta-Billing-Currency": "The price book's currency (ISO 4217)",
+    "Flotta-Credit-Remaining": "Monthly credit left after this request, cut to 6 decimals",
+    "Flotta-Usage-Id": "The ledger entry of a billed request (its idempotency key)",
+}
+
+
+def declare_billing_headers(routes: Sequence[BaseRoute]) -> None:
+    """Add the billing headers to the success response of every Fleet API operation."""
+    headers = {
+        name: {"description": meaning, "schema": {"type": "string"}}
+        for name, meaning in HEADERS.items()
+    }
+    for route in routes:
+        if not isinstance(route, APIRoute) or not route.path.startswith(FLEET_PREFIX):
+            continue
+        success = route.responses.setdefault(route.status_code or 200, {})
+        success.setdefault("headers", {}).update(headers)
+        forbidden = route.responses.get(403) or route.responses.get(401)
+        if forbidden is not None and EXCEEDED_KEY not in forbidden.get("description", ""):
+            described = forbidden.get("description", "Forbidden")
+            if 403 not in route.responses and 401 in route.response_fields:
+                route.response_fields[403] = route.response_fields[401]
+                described = "Forbidden"
+            route.responses[403] = {
+                **forbidden,
+                "description": f"{described}; or {EXCEEDED_KEY}: the account's usage reached "
+                "its billing threshold this month",
+            }
+
+
+class AccountDisabled(FlottaError):
+    """Reference §8: an account past its billing threshold has its apps refused."""
+
+    status = 403
+    key = EXCEEDED_KEY
+
+
+@dataclass(frozen=True, slots=True)
+class Payer:
+    account_id: int
+    client_id: str
+
+
+class MeteringMiddleware:
+    """Meters /api/1/ requests made with a third-party app's token; a no-op without a Meter."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._targets = Targets()
+        self._payers = PayerCache()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime = _runtime(scope)
+        if runtime is None or runtime.meter is None or not scope["path"].startswith(FLEET_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        meter = runtime.meter
+        target = self._targets.of(scope, scope["app"].router.routes)
+        scope[TARGET_KEY] = target
+        payer = await self._payers.of(scope, runtime)
+        if payer is None:  # no valid third-party token: nothing to bill (the endpoint says 401)
+            await self.app(scope, receive, _labelled(send, target))
+            return
+        month = await meter.month(payer.account_id)
+        if meter.past_threshold(month):
+            refusal = AccountDisabled(
+                "this account's usage reached its billing threshold for the month; raise the "
+                "threshold in the portal (it needs a payment method) or wait for the next month"
+            )
+            await error_response(refusal)(scope, receive, _labelled(send, target))
+            return
+
+        async def metered(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = await _bill(message, meter, runtime, payer, target, month)
+            await send(message)
+
+        await self.app(scope, receive, metered)
+
+
+async def _bill(
+    message: Message,
+    meter: Meter,
+    runtime: Runtime,
+    payer: Payer,
+    target: Target | None,
+    month: AccountMonth,
+) -> Message:
+    """Record a billed response in the ledger, then add the billing headers."""
+    headers = list(message.get("headers", []))
+    cost = "0"
+    category = FREE if target is None else target.bucket
+    if target is not None and meter.billable(message["status"]):
+        event = UsageEvent(
+            key=uuid4().hex,
+            account_id=payer.account_id,
+            client_id=payer.client_id,
+            device=await _device(runtime, target),
+            category=Category(target.bucket),
+            quantity=1,
+            occurred_at=runtime.clock.now(),
+            status=message["status"],
+        )
+        meter.record(event)
+        # The month may have been reloaded while the endpoint ran: show the one just counted.
+        month = meter.cached(payer.account_id) or month
+        cost = meter.cost_text[event.category]
+        headers.append((USAGE_ID, event.key.encode()))
+    headers += [
+        (CATEGORY, category.encode()),
+        (COST, cost.encode()),
+        (CURRENCY, meter.currency_header),
+        (CREDIT_LEFT, meter.credit_left_text(month).encode()),
+    ]
+    if meter.over_budget(month, payer.client_id):
+        headers.append((BUDGET_WARNING, b"this app is past the monthly budget set for it"))
+    return {**message, "headers": headers}
+
+
+def _labelled(send: Send, target: Target | None) -> Send:
+    """Only the category: the request is not attributable to a paying account."""
+    category = (FREE if target is None else target.bucket).encode()
+
+    async def labelled(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (CATEGORY, category)]}
+        await send(message)
+
+    return labelled
+
+
+async def _device(runtime: Runtime, target: Target) -> str:
+    """The device as the dashboard shows it: a vehicle by VIN, whichever tag the path used."""
+    if target.kind == "vehicle":
+        if len(target.tag) == VIN_LENGTH:  # a Fleet id is shorter: only those need a lookup
+            return f"vehicle:{target.tag.upper()}"
+        record = await runtime.directory.vehicle(target.tag)
+        return f"vehicle:{record.vin if record is not None else target.tag}"
+    return f"site:{target.tag}"
+
+
+class PayerCache:
+    """`payer_of` per credential for `ttl_s` (runtime clock): every request of a busy app
+    would otherwise verify its token and look its app up again."""
+
+    def __init__(self, ttl_s: float = 1.0, max_entries: int = 8192) -> None:
+        self._ttl = ttl_s
+        self._max = max_entries
+        self._cache: dict[bytes, tuple[float, Payer | None]] = {}
+
+    async def of(self, scope: Scope, runtime: Runtime) -> Payer | None:
+        credential = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+        if credential is None:
+            return None
+        now = runtime.clock.monotonic()
+        hit = self._cache.get(credential)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = await payer_of(scope, runtime)
+        if len(self._cache) >= self._max:
+            self._cache.clear()  # credentials are open-ended: start over, stay bounded
+        self._cache[credential] = (now + self._ttl, found)
+        return found
+
+
+async def payer_of(scope: Scope, runtime: Runtime) -> Payer | None:
+    """The developer account that owns the calling app, from the bearer token; None for
+    first-party tokens and for requests the endpoint will refuse with 401."""
+    credential = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+    if credential is None:
+        return None
+    scheme, _, token = credential.decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        who = runtime.tokens.verify(token.strip())
+    except FlottaError:
+        return None
+    app = await runtime.directory.app(who.client_id)
+    if app is None or not app.approved or app.owner_id is None:
+        return None
+    return Payer(app.owner_id, app.client_id)
+
+
+def _runtime(scope: Scope) -> Runtime | None:
+    if scope["type"] != "http":
+        return None
+    runtime: Runtime | None = getattr(scope["app"].state, "runtime", None)
+    return runtime

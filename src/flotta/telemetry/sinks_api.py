@@ -1,0 +1,141 @@
+"""Sink management for an app (partner token): create, list, delete, delivery log, replay."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import delete, select
+from starlette.responses import Response
+
+from flotta.adapters.sinks import validate_sink_settings
+from flotta.errors import InvalidRequest, NotFound
+from flotta.fleet.deps import PrincipalDep, RuntimeDep
+from flotta.fleet.errors_doc import ErrorEnvelope
+from flotta.fleet.responses import envelope
+from flotta.runtime import Runtime
+from flotta.telemetry.models import TelemetryDeliveryRow, TelemetrySinkRow
+from flotta.telemetry.schemas import (
+    ReplayRequest,
+    SinkCreate,
+    delivery_json,
+    sink_json,
+)
+from flotta.telemetry.stream import stream_app, streams_of
+
+router = APIRouter(tags=["telemetry"])
+
+SINKS = "/flotta/v1/telemetry/sinks"
+SinkId = Annotated[int, Path(ge=1, description="The sink's id")]
+_TOKEN: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorEnvelope, "description": "Missing, malformed or expired access token"},
+    403: {"model": ErrorEnvelope, "description": "Not the app's partner token"},
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorEnvelope, "description": "Invalid kind, format or settings"},
+    **_TOKEN,
+    404: {"model": ErrorEnvelope, "description": "No such sink for this app"},
+}
+
+
+def webhook_secret() -> str:
+    """A Standard Webhooks signing secret: `whsec_` and 24 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+async def _owned(runtime: Runtime, client_id: str, sink_id: int) -> TelemetrySinkRow:
+    async with runtime.sessions() as db:
+        row = await db.get(TelemetrySinkRow, sink_id)
+    if row is None or row.client_id != client_id:
+        raise NotFound(f"no telemetry sink {sink_id} for this app")
+    return row
+
+
+@router.post(SINKS, summary="Add a telemetry sink (partner token)", responses=_ERRORS)
+async def create_sink(body: SinkCreate, runtime: RuntimeDep, who: PrincipalDep) -> Response:
+    client_id = await stream_app(who, runtime)
+    streams = streams_of(runtime)
+    settings = validate_sink_settings(body.kind, body.settings)
+    # A new sink starts with what is streamed from now on; replay reaches back further.
+    start = await streams.records.last_cursor()
+    async with runtime.sessions() as db, db.begin():
+        row = TelemetrySinkRow(
+            client_id=client_id,
+            kind=body.kind,
+            format=body.format,
+            settings=settings,
+            secret=webhook_secret() if body.kind == "webhook" else None,
+            enabled=body.enabled,
+            created_at=runtime.clock.now(),
+            delivered_through=start,
+        )
+        db.add(row)
+    streams.dispatcher.add_sink(row)
+    return envelope(sink_json(row, with_secret=True), status=201)
+
+
+@router.get(SINKS, summary="List the app's telemetry sinks (partner token)", responses=_ERRORS)
+async def list_sinks(runtime: RuntimeDep, who: PrincipalDep) -> Response:
+    client_id = await stream_app(who, runtime)
+    async with runtime.sessions() as db:
+        query = select(TelemetrySinkRow).where(TelemetrySinkRow.client_id == client_id)
+        rows = (await db.scalars(query.order_by(TelemetrySinkRow.id))).all()
+    return envelope([sink_json(r) for r in rows])
+
+
+@router.delete(SINKS + "/{sink_id}", summary="Remove a telemetry sink", responses=_ERRORS)
+async def delete_sink(sink_id: SinkId, runtime: RuntimeDep, who: PrincipalDep) -> Response:
+    client_id = await stream_app(who, runtime)
+    await _owned(runtime, client_id, sink_id)
+    await streams_of(runtime).dispatcher.remove_sink(sink_id)
+    async with runtime.sessions() as db, db.begin():
+        await db.execute(
+            delete(TelemetryDeliveryRow).where(TelemetryDeliveryRow.sink_id == sink_id)
+        )
+        await db.execute(delete(TelemetrySinkRow).where(TelemetrySinkRow.id == sink_id))
+    return envelope({"deleted": True, "id": sink_id})
+
+
+@router.get(
+    SINKS + "/{sink_id}/deliveries",
+    summary="A sink's delivery log; ?status=dead lists its dead letters",
+    responses=_ERRORS,
+)
+async def deliveries(
+    sink_id: SinkId,
+    runtime: RuntimeDep,
+    who: PrincipalDep,
+    status: Annotated[Literal["delivered", "retrying", "dead"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Response:
+    client_id = await stream_app(who, runtime)
+    await _owned(runtime, client_id, sink_id)
+    query = select(TelemetryDeliveryRow).where(TelemetryDeliveryRow.sink_id == sink_id)
+    if status is not None:
+        query = query.where(TelemetryDeliveryRow.status == status)
+    async with runtime.sessions() as db:
+        rows = (await db.scalars(query.order_by(TelemetryDeliveryRow.id.desc()).limit(limit))).all()
+    return envelope([delivery_json(r) for r in rows])
+
+
+@router.post(
+    SINKS + "/{sink_id}/replay",
+    summary="Re-send the records created in a time range to a sink (marked replay)",
+    responses=_ERRORS,
+)
+async def replay(
+    sink_id: SinkId, body: ReplayRequest, runtime: RuntimeDep, who: PrincipalDep
+) -> Response:
+    client_id = await stream_app(who, runtime)
+    row = await _owned(runtime, client_id, sink_id)
+    if body.start.tzinfo is None or body.end.tzinfo is None:
+        raise InvalidRequest("from and to need a time zone, e.g. 2026-01-31T12:00:00Z")
+    if body.start > body.end:
+        raise InvalidRequest("from must not be after to")
+    streams = streams_of(runtime)
+    if not row.enabled or not streams.dispatcher.replay(sink_id, body.start, body.end):
+        raise InvalidRequest("the sink is disabled: enable it to replay")
+    records = await streams.records.count_between(client_id, body.start, body.end)
+    return envelope({"sink_id": sink_id, "records": records, "queued": True}, status=202)

@@ -1,0 +1,211 @@
+"""The Fleet API's own telemetry stream: Server-Sent Events and WebSocket, per app.
+
+`GET /flotta/v1/telemetry/stream` (SSE; `id:` is the cursor, resume with `Last-Event-ID` or
+`?cursor=`) and `WS /flotta/v1/telemetry/ws` (`?cursor=`), authorised by the app's partner
+token. Each starts from the record log after the cursor, then goes live without a gap or a
+duplicate: it subscribes before reading the log and skips live records it already sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Literal
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request, WebSocket
+from starlette.responses import StreamingResponse
+from starlette.types import Message
+from starlette.websockets import WebSocketDisconnect
+
+from flotta.auth.tokens import Principal
+from flotta.errors import FlottaError, MissingScopes, Unauthorized, error_response
+from flotta.fleet.deps import PrincipalDep, RuntimeDep
+from flotta.fleet.errors_doc import ErrorEnvelope
+from flotta.runtime import Runtime
+from flotta.telemetry.dispatch import Subscription, TelemetryStreams
+from flotta.telemetry.formats import record_json
+from flotta.telemetry.records import StreamRecord
+from flotta.telemetry.schemas import record_envelope
+
+router = APIRouter(tags=["telemetry"])
+
+PAGE = 500
+BUFFER = 2_000
+KEEPALIVE_S = 15.0
+SLOW_CLOSE = 4008
+
+Format = Literal["json", "protobuf"]
+_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorEnvelope, "description": "Missing, malformed or expired access token"},
+    403: {"model": ErrorEnvelope, "description": "Not the app's partner token"},
+}
+
+
+class StreamsOff(FlottaError):
+    status = 503
+    key = "service_unavailable"
+
+
+def streams_of(runtime: Runtime) -> TelemetryStreams:
+    """The running telemetry streams (503 when this process does not run them)."""
+    streams: TelemetryStreams | None = getattr(runtime, "streams", None)
+    if streams is None:
+        raise StreamsOff("telemetry streaming is not running in this process")
+    return streams
+
+
+async def stream_app(who: Principal, runtime: Runtime) -> str:
+    """The app whose records a partner token may read; 401/403 otherwise."""
+    if not who.partner:
+        raise MissingScopes(
+            "telemetry streams and sinks need the app's partner token (grant_type="
+            "client_credentials), not a user's token"
+        )
+    app = await runtime.directory.app(who.client_id)
+    if app is None or not app.approved:
+        raise Unauthorized("the app this token was issued to is no longer registered or approved")
+    return who.client_id
+
+
+async def records_from(
+    streams: TelemetryStreams, sub: Subscription, cursor: int
+) -> AsyncIterator[StreamRecord | None]:
+    """The app's records after `cursor`: the log first, then live; None is a keep-alive."""
+    entitled = streams.entitlements.streaming
+    while True:
+        page = await streams.records.after(sub.client_id, cursor, PAGE)
+        for record in page:
+            cursor = record.cursor
+            if await entitled(record.client_id, record.vin):
+                yield record
+        if len(page) < PAGE:
+            if not sub.lagged:
+                break
+            sub.catch_up_again()  # the buffer overflowed while catching up: the log has it all
+    sub.live = True
+    while sub.closed_reason is None:  # a slow consumer ends now, with the reason
+        if sub.queue.empty():
+            sub.changed.clear()
+            try:
+                await asyncio.wait_for(sub.changed.wait(), KEEPALIVE_S)
+            except TimeoutError:
+                yield None
+            continue
+        record = sub.queue.get_nowait()
+        if record.cursor > cursor and await entitled(record.client_id, record.vin):
+            cursor = record.cursor
+            yield record
+
+
+async def watch_disconnect(receive: Callable[[], Awaitable[Message]], sub: Subscription) -> None:
+    """End the subscription as soon as the client goes away, not at the next record."""
+    while True:
+        message = await receive()
+        if message["type"] in ("http.disconnect", "websocket.disconnect"):
+            sub.end("the client disconnected")
+            return
+
+
+def _start_cursor(query_cursor: int | None, last_event_id: str | None) -> int:
+    if last_event_id and last_event_id.strip().isdigit():
+        return int(last_event_id.strip())
+    return query_cursor or 0
+
+
+def sse_event(record: StreamRecord, fmt: Format) -> bytes:
+    """One SSE event: `id:` the cursor, `event:` the topic, `data:` JSON or base64 protobuf."""
+    json = fmt == "json"
+    data = orjson.dumps(record_json(record)) if json else base64.b64encode(record.payload)
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (record.cursor, record.topic.encode(), data)
+
+
+@router.get(
+    "/flotta/v1/telemetry/stream",
+    summary="Stream the app's telemetry records (Server-Sent Events, partner token)",
+    responses=_ERRORS,
+    response_class=StreamingResponse,
+)
+async def stream_sse(
+    request: Request,
+    runtime: RuntimeDep,
+    who: PrincipalDep,
+    cursor: Annotated[int | None, Query(ge=0, description="Resume after this cursor")] = None,
+    format: Annotated[Format, Query(description="json, or base64 protobuf payloads")] = "json",
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    client_id = await stream_app(who, runtime)
+    streams = streams_of(runtime)
+    sub = streams.dispatcher.subscribe(client_id, BUFFER)
+    start = _start_cursor(cursor, last_event_id)
+
+    async def events() -> AsyncIterator[bytes]:
+        watcher = asyncio.create_task(watch_disconnect(request.receive, sub))
+        try:
+            yield b": flotta telemetry stream\nretry: 2000\n\n"
+            async for record in records_from(streams, sub, start):
+                yield b": keep-alive\n\n" if record is None else sse_event(record, format)
+            if sub.closed_reason is not None:
+                reason = orjson.dumps({"reason": sub.closed_reason})
+                yield b"event: closed\ndata: %s\n\n" % reason
+        finally:
+            watcher.cancel()
+            streams.dispatcher.unsubscribe(sub)
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+@router.websocket("/flotta/v1/telemetry/ws")
+async def stream_ws(websocket: WebSocket) -> None:
+    """The same records over a WebSocket: JSON text messages, or binary fleet-telemetry
+    envelopes (protobuf payload, message id = cursor) with `?format=protobuf`."""
+    runtime: Runtime = websocket.app.state.runtime
+    try:
+        client_id = await _ws_client(websocket, runtime)
+        fmt: Format = "protobuf" if websocket.query_params.get("format") == "protobuf" else "json"
+        raw_cursor = websocket.query_params.get("cursor", "0")
+        if not raw_cursor.isdigit():
+            raise FlottaError("cursor must be a non-negative integer")
+        streams = streams_of(runtime)
+    except FlottaError as error:
+        await _refuse(websocket, error)
+        return
+    await websocket.accept()
+    sub = streams.dispatcher.subscribe(client_id, BUFFER)
+    watcher = asyncio.create_task(watch_disconnect(websocket.receive, sub))
+    try:
+        async for record in records_from(streams, sub, int(raw_cursor)):
+            if record is None:
+                continue
+            if fmt == "json":
+                await websocket.send_text(orjson.dumps(record_json(record)).decode())
+            else:
+                await websocket.send_bytes(record_envelope(record))
+        reason = sub.closed_reason or "stream ended"
+        if not watcher.done():
+            await websocket.close(SLOW_CLOSE if "slow" in reason else 1001, reason[:120])
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the client went away
+    finally:
+        watcher.cancel()
+        streams.dispatcher.unsubscribe(sub)
+
+
+async def _ws_client(websocket: WebSocket, runtime: Runtime) -> str:
+    header = websocket.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send Authorization: Bearer <the app's partner token>")
+    return await stream_app(runtime.tokens.verify(token.strip()), runtime)
+
+
+async def _refuse(websocket: WebSocket, error: FlottaError) -> None:
+    """Answer the handshake with Tesla's error envelope when the server can, else close."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(error_response(error))
+        return
+    with contextlib.suppress(Exception):
+        await websocket.close(4000 + error.status, error.description[:120])

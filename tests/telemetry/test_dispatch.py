@@ -1,0 +1,214 @@
+"""Sink delivery from the record log: ordered batches, retries then dead letters, the delivery
+log, resume after a restart, and replay of a time range. The sink is an in-memory
+implementation of our own Sink port; records come from a real device link through ingest."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from flotta.ports.sinks import SinkError
+from flotta.telemetry.dispatch import Dispatcher
+from flotta.telemetry.models import TelemetryDeliveryRow, TelemetrySinkRow
+from flotta.telemetry.receivers import DeliveryPolicy
+from flotta.telemetry.records import StreamRecord
+from tests.live import LiveDemo
+from tests.telemetry.test_ingest_support import (
+    StreamingCar,
+    device_link,
+    frame_for,
+    streaming_car,
+)
+
+POLICY = DeliveryPolicy(batch_size=2, max_attempts=3, backoff_base_s=0.01, poll_s=0.05)
+
+
+class MemorySink:
+    """Takes batches, failing the first `fail` attempts (or every batch holding `poison`)."""
+
+    def __init__(self, fail: int = 0, poison: str | None = None) -> None:
+        self.fail = fail
+        self.poison = poison
+        self.batches: list[list[str]] = []
+        self.attempts = 0
+        self.grew = asyncio.Event()
+
+    async def deliver(self, batch: Sequence[StreamRecord]) -> None:
+        self.attempts += 1
+        txids = [r.txid for r in batch]
+        if self.fail > 0 or self.poison in txids:
+            self.fail -= 1
+            raise SinkError("HTTP 500 from the developer's endpoint")
+        self.batches.append(txids)
+        self.grew.set()
+
+    async def close(self) -> None:
+        return None
+
+
+def stream(live: LiveDemo, car: StreamingCar, seqs: range) -> None:
+    async def run() -> None:
+        async with device_link(live, car) as client:
+            for seq in seqs:
+                await client.ws.send(frame_for(car, seq, signals=2))
+            await client.acks(len(seqs))
+
+    asyncio.run(run())
+
+
+def add_sink(live: LiveDemo, car: StreamingCar) -> int:
+    runtime = live.handle.runtime
+
+    async def make() -> int:
+        async with runtime.sessions() as s, s.begin():
+            row = TelemetrySinkRow(
+                client_id=car.client_id, kind="webhook", format="json",
+                settings={"url": "https://hooks.example.com/x"}, created_at=runtime.clock.now(),
+            )  # fmt: skip
+            s.add(row)
+        return row.id
+
+    return live.call(make())
+
+
+def start(live: LiveDemo, sink: MemorySink) -> Dispatcher:
+    runtime = live.handle.runtime
+    streams = runtime.streams
+    assert streams is not None
+
+    async def go() -> Dispatcher:
+        dispatcher = Dispatcher(
+            runtime.sessions, streams.records, streams.entitlements, runtime.clock,
+            opener=lambda row: sink, policy=POLICY,
+        )  # fmt: skip
+        await dispatcher.start()
+        return dispatcher
+
+    return live.call(go())
+
+
+def wait_for(live: LiveDemo, sink: MemorySink, records: int) -> None:
+    async def poll() -> None:
+        async with asyncio.timeout(10):
+            while sum(len(b) for b in sink.batches) < records:
+                sink.grew.clear()
+                await sink.grew.wait()
+
+    live.call(poll())
+
+
+def log_of(live: LiveDemo, sink_id: int) -> list[tuple[str, int, int, bool]]:
+    async def read() -> list[tuple[str, int, int, bool]]:
+        async with live.handle.runtime.sessions() as s:
+            rows = await s.scalars(
+                select(TelemetryDeliveryRow)
+                .where(TelemetryDeliveryRow.sink_id == sink_id)
+                .order_by(TelemetryDeliveryRow.id)
+            )
+            return [(r.status, r.attempts, r.records, r.replay) for r in rows]
+
+    return live.call(read())
+
+
+def test_batches_are_retried_then_delivered_in_order(live: LiveDemo) -> None:
+    car = streaming_car(live)
+    sink_id = add_sink(live, car)
+    stream(live, car, range(1, 4))
+    sink = MemorySink(fail=2)
+    dispatcher = start(live, sink)
+    try:
+        wait_for(live, sink, 3)
+    finally:
+        live.call(dispatcher.stop())
+    assert sink.batches == [["1", "2"], ["3"]]
+    assert log_of(live, sink_id) == [("delivered", 3, 2, False), ("delivered", 1, 1, False)]
+
+
+def test_a_failing_batch_is_dead_lettered_and_delivery_moves_on(live: LiveDemo) -> None:
+    car = streaming_car(live)
+    sink_id = add_sink(live, car)
+    stream(live, car, range(1, 5))
+    sink = MemorySink(poison="2")
+    dispatcher = start(live, sink)
+    try:
+        wait_for(live, sink, 2)
+    finally:
+        live.call(dispatcher.stop())
+    assert sink.batches == [["3", "4"]]
+    assert log_of(live, sink_id) == [("dead", 3, 2, False), ("delivered", 1, 2, False)]
+
+
+def test_a_restart_resumes_after_the_last_delivered_record(live: LiveDemo) -> None:
+    car = streaming_car(live)
+    add_sink(live, car)
+    stream(live, car, range(1, 3))
+    first = MemorySink()
+    dispatcher = start(live, first)
+    wait_for(live, first, 2)
+    live.call(dispatcher.stop())
+    stream(live, car, range(3, 6))
+    second = MemorySink()
+    dispatcher = start(live, second)
+    try:
+        wait_for(live, second, 3)
+    finally:
+        live.call(dispatcher.stop())
+    assert first.batches == [["1", "2"]]
+    assert second.batches == [["3", "4"], ["5"]]
+
+
+def test_replay_resends_a_time_range_marked_replay(live: LiveDemo) -> None:
+    car = streaming_car(live)
+    sink_id = add_sink(live, car)
+    stream(live, car, range(1, 4))
+    sink = MemorySink()
+    dispatcher = start(live, sink)
+    try:
+        wait_for(live, sink, 3)
+        now = live.handle.runtime.clock.now()
+        assert dispatcher.replay(sink_id, now - timedelta(minutes=5), now)
+        wait_for(live, sink, 6)
+    finally:
+        live.call(dispatcher.stop())
+    assert sink.batches == [["1", "2"], ["3"], ["1", "2"], ["3"]]
+    replays = [entry for entry in log_of(live, sink_id) if entry[3]]
+    assert replays == [("delivered", 1, 2, True), ("delivered", 1, 1, True)]
+
+
+def test_sink_api_validates_settings_and_shows_the_delivery_log(live: LiveDemo) -> None:
+    import httpx
+
+    from tests.telemetry.test_ingest_support import partner_token
+
+    car = streaming_car(live)
+    headers = {"Authorization": f"Bearer {partner_token(live, car.client_id)}"}
+    with httpx.Client(base_url=live.base_url, headers=headers, timeout=10) as api:
+        bad = api.post(
+            "/flotta/v1/telemetry/sinks",
+            json={"kind": "nats", "settings": {"url": "http://x", "subject_prefix": "a.*"}},
+        )
+        made = api.post(
+            "/flotta/v1/telemetry/sinks",
+            json={"kind": "webhook", "settings": {"url": "https://hooks.example.com/t"}},
+        )
+        sink = made.json()["response"]
+        listed = api.get("/flotta/v1/telemetry/sinks").json()["response"]
+        dead = api.get(f"/flotta/v1/telemetry/sinks/{sink['id']}/deliveries?status=dead")
+        backwards = api.post(
+            f"/flotta/v1/telemetry/sinks/{sink['id']}/replay",
+            json={"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
+        )
+        gone = api.delete(f"/flotta/v1/telemetry/sinks/{sink['id']}")
+        after = api.get("/flotta/v1/telemetry/sinks").json()["response"]
+    assert bad.status_code == 400
+    messages = bad.json()["messages"]
+    assert "nats://" in messages["settings.url"][0]
+    assert "dot-separated tokens" in messages["settings.subject_prefix"][0]
+    assert made.status_code == 201 and sink["secret"].startswith("whsec_")
+    assert [s["id"] for s in listed] == [sink["id"]] and "secret" not in listed[0]
+    assert dead.status_code == 200 and dead.json()["response"] == []
+    assert backwards.status_code == 400
+    assert gone.status_code == 200 and after == []

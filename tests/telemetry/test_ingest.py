@@ -1,0 +1,198 @@
+"""Gateway ingest as a car sees it: records stored, acknowledged only once durable, billed
+exactly once, resends absorbed, unconsented or unknown configs refused, bad frames answered."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from flotta.billing.models import UsageEventRow
+from flotta.gateway import protocol
+from flotta.gateway.protocol import FrameType
+from flotta.oauth.models import ConsentGrant
+from flotta.telemetry.models import TelemetryRecordRow
+from tests.live import LiveDemo
+from tests.telemetry.test_ingest_support import (
+    DeviceClient,
+    StreamingCar,
+    device_link,
+    frame_for,
+    streaming_car,
+)
+
+
+def stored(live: LiveDemo, car: StreamingCar) -> list[tuple[str, int]]:
+    """(txid, signals) of the records stored for the car's app, in cursor order."""
+
+    async def read() -> list[tuple[str, int]]:
+        async with live.handle.runtime.sessions() as s:
+            rows = await s.execute(
+                select(TelemetryRecordRow.txid, TelemetryRecordRow.signals)
+                .where(TelemetryRecordRow.client_id == car.client_id)
+                .order_by(TelemetryRecordRow.id)
+            )
+            return [(str(t), int(n)) for t, n in rows]
+
+    return live.call(read())
+
+
+def billed(live: LiveDemo, car: StreamingCar) -> dict[str, Any]:
+    """The ledger's streaming events for the app, once everything recorded is committed."""
+    runtime = live.handle.runtime
+
+    async def read() -> dict[str, Any]:
+        assert runtime.meter is not None
+        await runtime.meter.ledger.flushed()
+        async with runtime.sessions() as s:
+            rows = await s.execute(
+                select(UsageEventRow.key, UsageEventRow.quantity, UsageEventRow.account_id).where(
+                    UsageEventRow.client_id == car.client_id
+                )
+            )
+            return {key: (quantity, account) for key, quantity, account in rows}
+
+    return live.call(read())
+
+
+async def frame_of_type(
+    client: DeviceClient, kind: FrameType, correlation_id: int | None = None
+) -> protocol.Frame:
+    """The next frame of this kind (for this config), skipping the config sync's frames."""
+    async with asyncio.timeout(10):
+        while True:
+            frame = await client.next_frame()
+            if frame.type == kind and correlation_id in (None, frame.correlation_id):
+                return frame
+
+
+def test_records_are_stored_acked_after_commit_and_billed_exactly(live: LiveDemo) -> None:
+    car = streaming_car(live)
+    seen_at_ack: list[list[tuple[str, int]]] = []
+
+    async def stream() -> None:
+        async with device_link(live, car) as client:
+            for seq in range(1, 6):
+                await client.ws.send(frame_for(car, seq, signals=seq % 5 + 1))
+            for _ in range(5):
+                txid = (await client.acks(1))[0].decode()
+                # Read as soon as the ack arrives: the record must already be committed.
+                rows = await asyncio.to_thread(stored, live, car)
+                seen_at_ack.append([r for r in rows if r[0] == txid])
+
+    asyncio.run(stream())
+    assert all(len(rows) == 1 for rows in seen_at_ack)
+    signals = {str(seq): seq % 5 + 1 for seq in range(1, 6)}
+    assert stored(live, car) == list(signals.items())
+    ledger = billed(live, car)
+    expected = {
+        f"signals:{car.config_id}:{txid}": (n, car.developer_id) for txid, n in signals.items()
+    }
+    assert ledger == expected
+    assert sum(q for q, _ in ledger.values()) == sum(signals.values())
+    streams = live.handle.runtime.streams
+    assert streams is not None
+    assert streams.ingest.counters.signals_by_app[car.client_id] == sum(signals.values())
+
+
+def test_resends_are_acknowledged_but_neither_stored_nor_billed_twice(live: LiveDemo) -> None:
+    car = streaming_car(live)
+
+    async def stream() -> list[bytes]:
+        async with device_link(live, car) as client:
+            await client.ws.send(frame_for(car, 7, signals=4))
+            first = await client.acks(1)
+            await client.ws.send(frame_for(car, 7, signals=4, is_resend=True))
+            await client.ws.send(frame_for(car, 7, signals=4))
+            await client.ws.send(frame_for(car, 8, signals=2))
+            return first + await client.acks(3)
+
+    assert asyncio.run(stream()) == [b"7", b"7", b"7", b"8"]
+    assert stored(live, car) == [("7", 4), ("8", 2)]
+    ledger = billed(live, car)
+    assert sorted(q for q, _ in ledger.values()) == [2, 4]
+
+
+def test_a_car_streaming_for_an_app_without_consent_is_told_and_nothing_is_kept(
+    live: LiveDemo,
+) -> None:
+    car = streaming_car(live)
+    runtime = live.handle.runtime
+
+    async def revoke() -> None:
+        async with runtime.sessions() as s, s.begin():
+            await s.execute(
+                update(ConsentGrant)
+                .where(ConsentGrant.id == car.grant_id)
+                .values(revoked_at=runtime.clock.now())
+            )
+        runtime.directory.forget()
+
+    live.call(revoke())
+
+    async def stream() -> protocol.Frame:
+        async with device_link(live, car) as client:
+            await client.ws.send(frame_for(car, 1, signals=3))
+            return await frame_of_type(client, FrameType.TELEMETRY_CONFIG_REMOVED, car.config_id)
+
+    removed = asyncio.run(stream())
+    assert removed.correlation_id == car.config_id
+    assert stored(live, car) == []
+    assert billed(live, car) == {}
+
+
+def test_a_config_of_another_car_is_refused(live: LiveDemo) -> None:
+    car, other = streaming_car(live), streaming_car(live)
+
+    async def stream() -> protocol.Frame:
+        async with device_link(live, car) as client:
+            foreign = frame_for(car, 1, signals=1)
+            await client.ws.send(protocol.encode(FrameType.STREAM, foreign[5:], other.config_id))
+            return await frame_of_type(client, FrameType.TELEMETRY_CONFIG_REMOVED, other.config_id)
+
+    assert asyncio.run(stream()).correlation_id == other.config_id
+    assert stored(live, car) == [] and stored(live, other) == []
+
+
+def test_malformed_stream_frames_get_an_error_and_the_link_stays_up(live: LiveDemo) -> None:
+    car = streaming_car(live)
+
+    async def stream() -> tuple[bytes, bytes, list[bytes]]:
+        async with device_link(live, car) as client:
+            await client.ws.send(protocol.encode(FrameType.STREAM, b"\x00garbage", car.config_id))
+            garbage = (await frame_of_type(client, FrameType.ERROR)).body
+            good = frame_for(car, 3, signals=2)
+            await client.ws.send(protocol.encode(FrameType.STREAM, good[5:], 0))
+            no_config = (await frame_of_type(client, FrameType.ERROR)).body
+            await client.ws.send(good)
+            return garbage, no_config, await client.acks(1)
+
+    garbage, no_config, acks = asyncio.run(stream())
+    assert b"bad_stream_record" in garbage
+    assert b"correlation id" in no_config
+    assert acks == [b"3"]
+    assert stored(live, car) == [("3", 2)]
+
+
+def test_the_record_log_counts_signals_per_app(live: LiveDemo) -> None:
+    car = streaming_car(live)
+
+    async def stream() -> None:
+        async with device_link(live, car) as client:
+            for seq in range(1, 4):
+                await client.ws.send(frame_for(car, seq, signals=5))
+            await client.acks(3)
+
+    asyncio.run(stream())
+    streams = live.handle.runtime.streams
+    assert streams is not None
+    totals = live.call(streams.records.signal_totals())
+    assert totals[car.client_id] == 15
+
+    async def count() -> int:
+        async with live.handle.runtime.sessions() as s:
+            query = select(func.count()).where(TelemetryRecordRow.client_id == car.client_id)
+            return int((await s.execute(query)).scalar_one())
+
+    assert live.call(count()) == 3
