@@ -29,21 +29,19 @@ SUFFIX = ".usage"
 
 
 def encode(event: UsageEvent) -> bytes:
-    return (
-        orjson.dumps(
-            [
-                event.key,
-                event.account_id,
-                event.client_id,
-                event.device,
-                event.category.value,
-                event.quantity,
-                event.occurred_at.isoformat(),
-                event.status,
-            ]
-        )
-        + b"\n"
+    """One JSON line; orjson writes the aware datetime as RFC 3339 itself (in C, on the hot
+    path)."""
+    fields = (
+        event.key,
+        event.account_id,
+        event.client_id,
+        event.device,
+        event.category.value,
+        event.quantity,
+        event.occurred_at,
+        event.status,
     )
+    return orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def decode(line: bytes) -> UsageEvent | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from fractions import Fraction
 from math import lcm
 
@@ -91,6 +92,7 @@ class Meter:
         self._clock = clock
         self._refresh_s = refresh_s
         self._months: dict[int, AccountMonth] = {}
+        self._months_by_day: dict[date, str] = {}
         # Recorded by this process, not yet committed: account -> month -> app -> category.
         self._uncommitted: dict[int, dict[str, dict[str, dict[Category, int]]]] = {}
         # (account, month, kind) of warnings already sent, so a busy account asks the
@@ -102,10 +104,19 @@ class Meter:
     async def start(self) -> None:
         await self.ledger.start()
 
+    def _month_of(self, day: date) -> str:
+        """`month_of`, remembered per day (every request asks)."""
+        month = self._months_by_day.get(day)
+        if month is None:
+            if len(self._months_by_day) > 64:
+                self._months_by_day.clear()
+            month = self._months_by_day[day] = month_of(day)
+        return month
+
     def record(self, event: UsageEvent) -> None:
         """Record billed usage: durable on return, and counted in this account's month."""
         self.ledger.append(event)
-        month = month_of(event.day)
+        month = self._month_of(event.day)
         by_app = self._uncommitted.setdefault(event.account_id, {}).setdefault(month, {})
         usage = by_app.setdefault(event.client_id, {})
         usage[event.category] = usage.get(event.category, 0) + event.quantity

@@ -8,9 +8,9 @@ says what it was billed as in the headers documented in docs/billing.md.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from uuid import uuid4
 
 import structlog
 from fastapi.routing import APIRoute
@@ -134,7 +134,7 @@ async def _bill(
     category = FREE if target is None else target.bucket
     if target is not None and meter.billable(message["status"]):
         event = UsageEvent(
-            key=uuid4().hex,
+            key=os.urandom(16).hex(),  # as unique as a uuid4, at half the cost
             account_id=payer.account_id,
             client_id=payer.client_id,
             device=await _device(runtime, target),
