@@ -13,6 +13,7 @@ from flotta.gateway import protocol
 from flotta.gateway.protocol import FrameType
 from flotta.oauth.models import ConsentGrant
 from flotta.telemetry.models import TelemetryRecordRow
+from flotta.telemetry.recordlog import SQLITE_ROWS_PER_INSERT, NewRecord
 from tests.live import LiveDemo
 from tests.telemetry.test_ingest_support import (
     DeviceClient,
@@ -196,3 +197,52 @@ def test_the_record_log_counts_signals_per_app(live: LiveDemo) -> None:
             return int((await s.execute(query)).scalar_one())
 
     assert live.call(count()) == 3
+
+
+def test_a_large_group_gets_the_cursors_of_its_own_rows_in_order(live: LiveDemo) -> None:
+    streams = live.handle.runtime.streams
+    assert streams is not None
+    now = live.handle.runtime.clock.now()
+    client_id = "cursor-check-app"
+    count = SQLITE_ROWS_PER_INSERT + 7  # more than one multi-row INSERT
+    group = [
+        NewRecord(client_id, "5YJ3E1EA7KF000009", "V", f"tx{i}", i % 9, now, b"p%d" % i, b"")
+        for i in range(count)
+    ]
+
+    async def write_and_read() -> tuple[list[Any], list[Any]]:
+        first = await streams.records.append(group[:3])
+        rest = await streams.records.append(group[3:])
+        return first + rest, await streams.records.after(client_id, 0, count + 10)
+
+    appended, read_back = live.call(write_and_read())
+    cursors = [r.cursor for r in appended]
+    assert cursors == sorted(set(cursors))
+    assert [(r.cursor, r.txid, r.signals, r.payload) for r in appended] == [
+        (r.cursor, r.txid, r.signals, r.payload) for r in read_back
+    ]
+    assert [r.txid for r in read_back] == [f"tx{i}" for i in range(count)]
+
+
+def test_consent_revoked_elsewhere_is_seen_by_the_next_refresh_round(live: LiveDemo) -> None:
+    car = streaming_car(live)
+    runtime = live.handle.runtime
+    streams = runtime.streams
+    assert streams is not None
+    entitlements = streams.entitlements
+    pair = (car.client_id, car.vin)
+
+    async def check() -> tuple[bool, bool]:
+        before = pair in await entitlements.streaming_pairs({pair})
+        await entitlements.refresh()
+        # Revoked by another process: nobody here calls forget(), the directory still caches.
+        async with runtime.sessions() as s, s.begin():
+            await s.execute(
+                update(ConsentGrant)
+                .where(ConsentGrant.id == car.grant_id)
+                .values(revoked_at=runtime.clock.now())
+            )
+        await entitlements.refresh()
+        return before, pair in await entitlements.streaming_pairs({pair})
+
+    assert live.call(check()) == (True, False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
 import pytest
@@ -17,6 +18,7 @@ from flotta.telemetry.envelope import (
     WireError,
     ack_envelope,
     decode_envelope,
+    decode_envelope_table,
     encode_envelope,
     stream_envelope,
 )
@@ -231,3 +233,66 @@ def test_structured_values_from_other_senders_decode_to_plain_values() -> None:
     assert isinstance(doors, dict) and doors["TrunkRear"] and not doors["DriverFront"]
     assert values["ScheduledChargingStartTime"] == "23:05:00"
     assert values["Location"] == (-33.9, 18.4)
+
+
+def random_envelope(rng: random.Random) -> Envelope:
+    """A valid envelope with random field values, empty fields and acks included."""
+
+    def blob(most: int) -> bytes:
+        return rng.randbytes(rng.choice((0, 1, rng.randint(0, most))))
+
+    def text(most: int) -> str:
+        return "".join(rng.choice("aZ09._~é") for _ in range(rng.choice((0, rng.randint(1, most)))))
+
+    if rng.random() < 0.2:
+        return Envelope(topic=text(12), txid=blob(40), message_type=5, message_id=blob(16))
+    return Envelope(
+        topic=text(12),
+        txid=blob(40),
+        message_id=blob(16),
+        created_at=rng.choice((0, rng.randrange(2**32))),
+        sender_id=text(40),
+        device_type=text(20),
+        device_id=text(17),
+        payload=blob(2_000),
+        delivered_at_epoch_ms=rng.choice((0, rng.randrange(2**64))),
+    )
+
+
+def test_direct_reader_agrees_with_the_flatbuffers_runtime_on_valid_envelopes() -> None:
+    rng = random.Random(5)
+    for _ in range(2_000):
+        envelope = random_envelope(rng)
+        frame = encode_envelope(envelope)
+        assert decode_envelope(frame) == decode_envelope_table(frame) == envelope
+
+
+def test_direct_reader_refuses_corrupt_envelopes_with_wire_errors_only() -> None:
+    rng = random.Random(9)
+    accepted = 0
+    for _ in range(3_000):
+        frame = bytearray(encode_envelope(random_envelope(rng)))
+        for _ in range(rng.randint(1, 4)):  # flip bytes, mostly in the offsets and vtables
+            frame[rng.randrange(min(len(frame), 64))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            frame = frame[: rng.randrange(len(frame) + 1)]
+        try:
+            fast = decode_envelope(bytes(frame))
+        except WireError:
+            continue  # refused: the runtime may be laxer (it reads negative offsets from the end)
+        accepted += 1
+        # Whatever the direct reader accepts, the runtime reads the same way.
+        assert decode_envelope_table(bytes(frame)) == fast
+    assert 0 < accepted < 3_000
+
+
+def test_direct_reader_refuses_offsets_outside_the_frame() -> None:
+    frame = bytearray(encode_envelope(Envelope(topic="V", txid=b"1", payload=b"abc")))
+    root = int.from_bytes(frame[:4], "little")
+    before_start = bytearray(frame)
+    before_start[root : root + 4] = (root + 1).to_bytes(4, "little", signed=True)
+    past_end = bytearray(frame)
+    past_end[:4] = (len(frame) + 8).to_bytes(4, "little")
+    for bad in (before_start, past_end):
+        with pytest.raises(WireError, match=r"malformed|before the start|past the end"):
+            decode_envelope(bytes(bad))

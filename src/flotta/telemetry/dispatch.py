@@ -27,7 +27,8 @@ from flotta.clock import Clock
 from flotta.devices.directory import Directory
 from flotta.gateway.hub import Hub
 from flotta.ports.sinks import Sink
-from flotta.telemetry.ingest import Entitlements, Ingest
+from flotta.telemetry.entitlements import Entitlements
+from flotta.telemetry.ingest import Ingest
 from flotta.telemetry.models import TelemetryDeliveryRow, TelemetrySinkRow
 from flotta.telemetry.receivers import (
     LANE_CAPACITY,
@@ -164,7 +165,8 @@ class SinkWorker:
 
     async def _deliver(self, batch: list[StreamRecord], *, replay: bool) -> None:
         """One batch through its attempt series; logged, and `through` moved past it."""
-        allowed = [r for r in batch if await self._deps.entitlements.streaming(r.client_id, r.vin)]
+        pairs = await self._deps.entitlements.streaming_pairs({(r.client_id, r.vin) for r in batch})
+        allowed = [r for r in batch if (r.client_id, r.vin) in pairs]
         first, last = batch[0].cursor, batch[-1].cursor
         if not allowed:
             if not replay:
@@ -408,8 +410,11 @@ class TelemetryStreams:
 
     async def start(self) -> None:
         await self.dispatcher.start()
+        self.entitlements.start()
         self.ingest.start()
 
     async def stop(self) -> None:
         await self.ingest.stop()
         await self.dispatcher.stop()
+        await self.entitlements.stop()
+        self.records.close()

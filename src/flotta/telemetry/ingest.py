@@ -2,9 +2,11 @@
 
 STREAM frames arrive on the device link's read loop (`Hub.stream_listeners`, synchronous), are
 decoded there and handed to a bounded queue; one writer task takes whatever has queued up,
-commits it to the record log in one transaction, meters it, acknowledges each record to its
-car and only then fans it out. A full queue drops the frame unacknowledged: the car keeps it
-and sends it again (back-pressure by withholding acks, never by growing without bound).
+checks entitlement once per config of the group, commits it to the record log in one
+transaction and fans it out. A settler task then meters each committed group and acknowledges
+its records to their cars, while the writer commits the next group: acks never precede the
+commit. A full queue drops the frame unacknowledged: the car keeps it and sends it again
+(back-pressure by withholding acks, never by growing without bound).
 """
 
 from __future__ import annotations
@@ -18,27 +20,30 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flotta.billing.categories import Category
 from flotta.billing.events import UsageEvent
 from flotta.billing.meter import Meter
 from flotta.clock import Clock
-from flotta.devices.directory import AppRecord, Directory, VehicleRecord
+from flotta.devices.directory import VehicleRecord
 from flotta.gateway import protocol
 from flotta.gateway.hub import Hub
 from flotta.gateway.protocol import Frame, FrameType
 from flotta.telemetry import wire
+
+# Re-exported: receivers and older callers import them from here.
+from flotta.telemetry.entitlements import ConfigRef as ConfigRef
+from flotta.telemetry.entitlements import Entitlements as Entitlements
 from flotta.telemetry.envelope import WireError
-from flotta.telemetry.models import TelemetryConfigRow
 from flotta.telemetry.recordlog import NewRecord, RecordLog
 from flotta.telemetry.records import StreamRecord
 
 log = structlog.get_logger(__name__)
 
 QUEUE_SIZE = 20_000
-MAX_BATCH = 2_000
+MAX_BATCH = 4000
+# Committed batches waiting to be metered and acknowledged while the next one commits.
+SETTLING_BATCHES = 2
 # Txids remembered per process, so a resend already stored is acknowledged, not stored again.
 RECENT_TXIDS = 200_000
 # A car streaming for a config that is gone is told at most this often per config.
@@ -47,105 +52,7 @@ REMOVED_NOTICE_S = 5.0
 Publish = Callable[[Sequence[StreamRecord]], None]
 
 
-ENTITLEMENT_TTL_S = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigRef:
-    """A telemetry config as ingest and delivery need it: whose, which car, its receiver."""
-
-    id: int
-    client_id: str
-    vin: str
-    hostname: str
-    port: int
-    ca: str | None
-    # fleet-telemetry acknowledges records only for `delivery_policy: latest` configs (the car
-    # re-sends what was not acked); other receivers, tescmd's among them, never ack.
-    awaits_acks: bool = False
-
-
-class Entitlements:
-    """Which config streams for which app and car, and whether the app still has the owner's
-    consent: cached for `ttl_s`, so the hot path rarely asks the database."""
-
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        directory: Directory,
-        clock: Clock,
-        ttl_s: float = ENTITLEMENT_TTL_S,
-    ) -> None:
-        self._sessions = sessions
-        self._directory = directory
-        self._clock = clock
-        self._ttl = ttl_s
-        self._by_id: dict[int, tuple[float, ConfigRef | None]] = {}
-        self._by_car: dict[tuple[str, str], tuple[float, ConfigRef | None]] = {}
-
-    async def config(self, config_id: int) -> ConfigRef | None:
-        """The config with this id (the STREAM frame's correlation id), if it still exists."""
-        hit = self._by_id.get(config_id)
-        if hit is not None and self._clock.monotonic() - hit[0] < self._ttl:
-            return hit[1]
-        ref = await self._load(TelemetryConfigRow.id == config_id)
-        self._by_id[config_id] = (self._clock.monotonic(), ref)
-        return ref
-
-    async def config_for(self, client_id: str, vin: str) -> ConfigRef | None:
-        """The app's config on this car, if any."""
-        hit = self._by_car.get((client_id, vin))
-        if hit is not None and self._clock.monotonic() - hit[0] < self._ttl:
-            return hit[1]
-        ref = await self._load(
-            (TelemetryConfigRow.client_id == client_id) & (TelemetryConfigRow.vin == vin)
-        )
-        self._by_car[(client_id, vin)] = (self._clock.monotonic(), ref)
-        return ref
-
-    async def consented(self, client_id: str, vin: str) -> AppRecord | None:
-        """The app, if it is approved and the car's owner consents to it reaching the car."""
-        app = await self._directory.app(client_id)
-        if app is None or not app.approved:
-            return None
-        if app.first_party:
-            return app
-        vehicle = await self._directory.vehicle(vin)
-        if vehicle is None:
-            return None
-        grant = await self._directory.grant(vehicle.owner_id, app.pk)
-        return app if grant is not None and vehicle.id in grant.vehicle_ids else None
-
-    async def streaming(self, client_id: str, vin: str) -> bool:
-        """Whether the app's records from this car may leave: a config and consent."""
-        if await self.config_for(client_id, vin) is None:
-            return False
-        return await self.consented(client_id, vin) is not None
-
-    def forget(self) -> None:
-        """Drop cached configs (after a config changes or consent is revoked in this process)."""
-        self._by_id.clear()
-        self._by_car.clear()
-
-    async def _load(self, where: Any) -> ConfigRef | None:
-        async with self._sessions() as db:
-            row = (await db.execute(select(TelemetryConfigRow).where(where))).scalars().first()
-        if row is None:
-            return None
-        config = row.config or {}
-        ca = config.get("ca")
-        return ConfigRef(
-            id=row.id,
-            client_id=row.client_id,
-            vin=row.vin,
-            hostname=str(config.get("hostname", "")),
-            port=int(config.get("port", 0) or 0),
-            ca=str(ca) if ca else None,
-            awaits_acks=config.get("delivery_policy") == "latest",
-        )
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Arrival:
     """A decoded STREAM frame waiting for the writer."""
 
@@ -154,23 +61,27 @@ class Arrival:
     record: wire.DecodedRecord
     frame: bytes
     received_at: datetime
-
-    @property
-    def txid(self) -> str:
-        return self.record.txid.decode(errors="replace")
-
-    @property
-    def is_resend(self) -> bool:
-        return bool(getattr(self.record.message, "is_resend", False))
+    txid: str
+    is_resend: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Accepted:
     """An arrival entitled to be stored: its config, and the account billed (None: not)."""
 
     arrival: Arrival
     ref: ConfigRef
     account_id: int | None
+    signals: int
+
+
+@dataclass(slots=True)
+class _Settlement:
+    """A committed batch: what to meter, what to acknowledge, how many frames it took."""
+
+    billed: list[Accepted]
+    acks: list[Accepted]
+    frames: int
 
 
 @dataclass
@@ -211,12 +122,16 @@ class Ingest:
         self._notified: dict[int, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._writer: asyncio.Task[None] | None = None
+        self._settling: asyncio.Queue[_Settlement | None] = asyncio.Queue(SETTLING_BATCHES)
+        self._settler: asyncio.Task[None] | None = None
         self.counters = IngestCounters()
 
     def start(self) -> None:
         """Listen to the gateway and start the writer."""
         self._hub.stream_listeners.append(self.on_frame)
-        self._writer = asyncio.get_running_loop().create_task(self._run(), name="telemetry-ingest")
+        loop = asyncio.get_running_loop()
+        self._writer = loop.create_task(self._run(), name="telemetry-ingest")
+        self._settler = loop.create_task(self._settle(), name="telemetry-ingest-acks")
 
     async def stop(self) -> None:
         """Stop listening, commit what is queued, then stop the writer."""
@@ -226,6 +141,9 @@ class Ingest:
             await self._queue.put(None)
             await self._writer
             self._writer = None
+        if self._settler is not None:
+            await self._settler
+            self._settler = None
         for task in list(self._tasks):
             with contextlib.suppress(Exception):
                 await task
@@ -259,9 +177,18 @@ class Ingest:
         if record.envelope.is_ack or record.message is None:
             topic = record.envelope.topic
             raise WireError(f"a STREAM frame must carry a record, not {topic!r} (or an ack)")
-        if not record.txid:
+        txid = record.txid
+        if not txid:
             raise WireError("the record has no txid to acknowledge it by")
-        return Arrival(vin, frame.correlation_id, record, frame.body, self._clock.now())
+        return Arrival(
+            vin,
+            frame.correlation_id,
+            record,
+            frame.body,
+            self._clock.now(),
+            txid.decode(errors="replace"),
+            bool(getattr(record.message, "is_resend", False)),
+        )
 
     async def _run(self) -> None:
         while True:
@@ -270,66 +197,100 @@ class Ingest:
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             arrivals = [a for a in batch if a is not None]
+            handed_on = False
             try:
                 if arrivals:
-                    await self._ingest(arrivals)
+                    await self._ingest(arrivals, len(batch))
+                    handed_on = True
             except Exception:
                 # Not acknowledged, so the cars resend them: nothing is lost, only delayed.
                 log.exception("telemetry ingest batch failed", records=len(arrivals))
             finally:
-                for _ in batch:
-                    self._queue.task_done()
+                if not handed_on:
+                    for _ in batch:
+                        self._queue.task_done()
             if len(arrivals) < len(batch):
+                await self._settling.put(None)
                 return
 
-    async def _ingest(self, arrivals: list[Arrival]) -> None:
-        """Store, meter, acknowledge and fan out one group of arrivals."""
+    async def _ingest(self, arrivals: list[Arrival], frames: int) -> None:
+        """Store and fan out one group of arrivals; metering and acks follow in the settler."""
+        accepted = await self._entitled(arrivals)
         fresh: list[Accepted] = []
-        repeats: list[Arrival] = []
         recovered: list[Accepted] = []
         taken: set[tuple[int, str]] = set()
-        to_ack: list[Arrival] = []  # in arrival order, as the car sent them
-        for arrival in arrivals:
-            accepted = await self._entitled(arrival)
-            if accepted is None:
-                continue
-            to_ack.append(arrival)
-            ref = accepted.ref
-            key = (ref.id, arrival.txid)
+        repeats = 0
+        for entry in accepted:
+            key = (entry.ref.id, entry.arrival.txid)
             if key in taken or key in self._recent:
-                repeats.append(arrival)
-            elif arrival.is_resend and await self._records.exists(
-                ref.client_id, ref.vin, arrival.txid
+                repeats += 1
+            elif entry.arrival.is_resend and await self._records.exists(
+                entry.ref.client_id, entry.ref.vin, entry.arrival.txid
             ):
                 # Stored before a restart: meter again (idempotent key) in case that was lost.
-                recovered.append(accepted)
+                recovered.append(entry)
             else:
                 taken.add(key)
-                fresh.append(accepted)
+                fresh.append(entry)
         stored = await self._records.append([_new_record(a) for a in fresh])
         self._remember(taken)
-        self._meter_all(fresh + recovered)
-        self._count(fresh, len(repeats) + len(recovered))
-        for arrival in to_ack:
-            ack = protocol.encode(FrameType.STREAM_ACK, arrival.record.txid, arrival.config_id)
-            await self._hub.send_to(arrival.vin, ack)
+        self._count(fresh, repeats + len(recovered))
         if stored:
             self._publish(stored)
+        # Bounded: a settler that falls behind holds the writer, and so the cars' acks, back.
+        await self._settling.put(_Settlement(fresh + recovered, accepted, frames))
 
-    async def _entitled(self, arrival: Arrival) -> Accepted | None:
-        """The config this record streams for, if it is the car's and the app has consent."""
-        ref = await self._entitlements.config(arrival.config_id)
-        if ref is not None and ref.vin == arrival.vin:
-            app = await self._entitlements.consented(ref.client_id, ref.vin)
-            if app is not None:
-                return Accepted(arrival, ref, app.owner_id)
-        self.counters.unentitled += 1
+    async def _settle(self) -> None:
+        """Meter, then acknowledge, each committed batch while the writer commits the next."""
+        while (done := await self._settling.get()) is not None:
+            try:
+                self._meter_all(done.billed)
+                await self._acknowledge(done.acks)
+            except Exception:
+                # Not acknowledged: resent, found stored, metered again under the same key.
+                log.exception("telemetry ingest settlement failed", records=len(done.acks))
+            finally:
+                for _ in range(done.frames):
+                    self._queue.task_done()
+
+    async def _entitled(self, arrivals: list[Arrival]) -> list[Accepted]:
+        """The arrivals whose config is the sending car's and whose app has consent, in
+        order; configs and consent are looked up once per batch, not once per record."""
+        refs = await self._entitlements.configs({a.config_id for a in arrivals})
+        known = list({ref for ref in refs.values() if ref is not None})
+        apps = await self._entitlements.consented_all([(ref.client_id, ref.vin) for ref in known])
+        # config id -> the account billed, for the configs whose app has consent
+        owners = {ref.id: app.owner_id for ref, app in zip(known, apps, strict=True) if app}
+        accepted: list[Accepted] = []
+        refused: dict[int, str] = {}
+        for arrival in arrivals:
+            ref = refs.get(arrival.config_id)
+            if ref is None or ref.vin != arrival.vin or ref.id not in owners:
+                refused[arrival.config_id] = arrival.vin
+                self.counters.unentitled += 1
+                continue
+            signals = wire.signal_count(arrival.record)
+            accepted.append(Accepted(arrival, ref, owners[ref.id], signals))
+        for config_id, vin in refused.items():
+            await self._tell_removed(config_id, vin)
+        return accepted
+
+    async def _tell_removed(self, config_id: int, vin: str) -> None:
+        """Tell a car its config is gone (or not its own), at most once per REMOVED_NOTICE_S."""
         now = self._clock.monotonic()
-        if now - self._notified.get(arrival.config_id, -REMOVED_NOTICE_S) >= REMOVED_NOTICE_S:
-            self._notified[arrival.config_id] = now
-            removed = protocol.encode(FrameType.TELEMETRY_CONFIG_REMOVED, b"", arrival.config_id)
-            await self._hub.send_to(arrival.vin, removed)
-        return None
+        if now - self._notified.get(config_id, -REMOVED_NOTICE_S) >= REMOVED_NOTICE_S:
+            self._notified[config_id] = now
+            removed = protocol.encode(FrameType.TELEMETRY_CONFIG_REMOVED, b"", config_id)
+            await self._hub.send_to(vin, removed)
+
+    async def _acknowledge(self, accepted: list[Accepted]) -> None:
+        """Ack each committed (or already stored) record to its car, in arrival order."""
+        encode, send_to = protocol.encode, self._hub.send_to
+        for entry in accepted:
+            arrival = entry.arrival
+            await send_to(
+                arrival.vin, encode(FrameType.STREAM_ACK, arrival.record.txid, arrival.config_id)
+            )
 
     def _remember(self, keys: set[tuple[int, str]]) -> None:
         for key in keys:
@@ -342,17 +303,17 @@ class Ingest:
         if self._meter is None:
             return
         for entry in entries:
-            signals = wire.signal_count(entry.arrival.record)
-            if signals == 0 or entry.account_id is None:
+            if entry.signals == 0 or entry.account_id is None:
                 continue  # nothing billable, or a first-party app
+            ref = entry.ref
             self._meter.record(
                 UsageEvent(
-                    key=f"signals:{entry.ref.id}:{entry.arrival.txid}",
+                    key=f"signals:{ref.id}:{entry.arrival.txid}",
                     account_id=entry.account_id,
-                    client_id=entry.ref.client_id,
-                    device=f"vehicle:{entry.ref.vin}",
+                    client_id=ref.client_id,
+                    device=f"vehicle:{ref.vin}",
                     category=Category.STREAMING,
-                    quantity=signals,
+                    quantity=entry.signals,
                     occurred_at=entry.arrival.received_at,
                 )
             )
@@ -364,7 +325,7 @@ class Ingest:
         by_app = counters.signals_by_app
         for entry in fresh:
             client_id = entry.ref.client_id
-            by_app[client_id] = by_app.get(client_id, 0) + wire.signal_count(entry.arrival.record)
+            by_app[client_id] = by_app.get(client_id, 0) + entry.signals
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
@@ -374,20 +335,15 @@ class Ingest:
 
 def _new_record(accepted: Accepted) -> NewRecord:
     """The row to store: the VIN is the link's, the payload as the reference server rewrites it."""
-    arrival, ref = accepted.arrival, accepted.ref
+    arrival = accepted.arrival
     record = arrival.record
-    payload = (
-        record.message.SerializeToString()
-        if record.topic == wire.TOPIC_DATA
-        else record.envelope.payload
-    )
     return NewRecord(
-        client_id=ref.client_id,
+        client_id=accepted.ref.client_id,
         vin=arrival.vin,
         topic=record.topic,
         txid=arrival.txid,
-        signals=wire.signal_count(record),
+        signals=accepted.signals,
         created_at=arrival.received_at,
-        payload=payload,
+        payload=record.payload,
         envelope=arrival.frame,
     )

@@ -33,7 +33,8 @@ from flotta.telemetry.schemas import record_envelope
 router = APIRouter(tags=["telemetry"])
 
 PAGE = 500
-BUFFER = 2_000
+# Above ingest's largest batch (MAX_BATCH), which a live subscriber is offered at once.
+BUFFER = 10_000
 KEEPALIVE_S = 15.0
 SLOW_CLOSE = 4008
 
@@ -72,15 +73,16 @@ async def stream_app(who: Principal, runtime: Runtime) -> str:
 
 async def records_from(
     streams: TelemetryStreams, sub: Subscription, cursor: int
-) -> AsyncIterator[StreamRecord | None]:
-    """The app's records after `cursor`: the log first, then live; None is a keep-alive."""
-    entitled = streams.entitlements.streaming
+) -> AsyncIterator[list[StreamRecord] | None]:
+    """The app's records after `cursor` in batches: the log first, then live; None is a
+    keep-alive. Entitlement is checked once per (app, car) of each batch."""
     while True:
         page = await streams.records.after(sub.client_id, cursor, PAGE)
-        for record in page:
-            cursor = record.cursor
-            if await entitled(record.client_id, record.vin):
-                yield record
+        if page:
+            cursor = page[-1].cursor
+            allowed = await _entitled(streams, page)
+            if allowed:
+                yield allowed
         if len(page) < PAGE:
             if not sub.lagged:
                 break
@@ -94,10 +96,24 @@ async def records_from(
             except TimeoutError:
                 yield None
             continue
-        record = sub.queue.get_nowait()
-        if record.cursor > cursor and await entitled(record.client_id, record.vin):
-            cursor = record.cursor
-            yield record
+        batch: list[StreamRecord] = []
+        while not sub.queue.empty() and len(batch) < PAGE:
+            record = sub.queue.get_nowait()
+            if record.cursor > cursor:  # already sent while catching up from the log
+                cursor = record.cursor
+                batch.append(record)
+        allowed = await _entitled(streams, batch) if batch else []
+        if allowed:
+            yield allowed
+
+
+async def _entitled(streams: TelemetryStreams, records: list[StreamRecord]) -> list[StreamRecord]:
+    """The records whose app still has a config on, and consent for, their car."""
+    pairs = {(record.client_id, record.vin) for record in records}
+    allowed = await streams.entitlements.streaming_pairs(pairs)
+    if len(allowed) == len(pairs):
+        return records
+    return [record for record in records if (record.client_id, record.vin) in allowed]
 
 
 async def watch_disconnect(receive: Callable[[], Awaitable[Message]], sub: Subscription) -> None:
@@ -145,8 +161,11 @@ async def stream_sse(
         watcher = asyncio.create_task(watch_disconnect(request.receive, sub))
         try:
             yield b": flotta telemetry stream\nretry: 2000\n\n"
-            async for record in records_from(streams, sub, start):
-                yield b": keep-alive\n\n" if record is None else sse_event(record, format)
+            async for batch in records_from(streams, sub, start):
+                if batch is None:
+                    yield b": keep-alive\n\n"
+                else:  # one chunk per batch: a write per event would cost more than the event
+                    yield b"".join([sse_event(record, format) for record in batch])
             if sub.closed_reason is not None:
                 reason = orjson.dumps({"reason": sub.closed_reason})
                 yield b"event: closed\ndata: %s\n\n" % reason
@@ -177,13 +196,12 @@ async def stream_ws(websocket: WebSocket) -> None:
     sub = streams.dispatcher.subscribe(client_id, BUFFER)
     watcher = asyncio.create_task(watch_disconnect(websocket.receive, sub))
     try:
-        async for record in records_from(streams, sub, int(raw_cursor)):
-            if record is None:
-                continue
-            if fmt == "json":
-                await websocket.send_text(orjson.dumps(record_json(record)).decode())
-            else:
-                await websocket.send_bytes(record_envelope(record))
+        async for batch in records_from(streams, sub, int(raw_cursor)):
+            for record in batch or ():
+                if fmt == "json":
+                    await websocket.send_text(orjson.dumps(record_json(record)).decode())
+                else:
+                    await websocket.send_bytes(record_envelope(record))
         reason = sub.closed_reason or "stream ended"
         if not watcher.done():
             await websocket.close(SLOW_CLOSE if "slow" in reason else 1001, reason[:120])

@@ -62,6 +62,7 @@ def _enum_index() -> dict[str, tuple[str, int]]:
 
 
 _ENUM_VALUES = _enum_index()
+_LOCATION_NUMBER = FIELD_NUMBERS["Location"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,15 @@ class DecodedRecord:
 
     envelope: Envelope
     message: Any
+    # True when normalising rewrote the `V` payload: only then must it be serialised again.
+    rewritten: bool = False
+
+    @property
+    def payload(self) -> bytes:
+        """The protobuf message as the reference server dispatches it (after its rewrites)."""
+        if self.rewritten:
+            return bytes(self.message.SerializeToString())
+        return self.envelope.payload
 
     @property
     def topic(self) -> str:
@@ -278,28 +288,33 @@ def decode_record(buf: bytes, *, normalise: bool = True) -> DecodedRecord:
         message.ParseFromString(envelope.payload)
     except DecodeError as exc:
         raise WireError(f"malformed {envelope.topic!r} payload: {exc}") from exc
-    if normalise and envelope.topic == TOPIC_DATA:
-        normalise_payload(message)
-    return DecodedRecord(envelope, message)
+    rewritten = normalise and envelope.topic == TOPIC_DATA and normalise_payload(message)
+    return DecodedRecord(envelope, message, rewritten)
 
 
-def normalise_payload(payload: Any) -> None:
-    """Rewrite a `Payload` in place as the reference server does before dispatch.
+def normalise_payload(payload: Any) -> bool:
+    """Rewrite a `Payload` in place as the reference server does before dispatch; True if it
+    changed anything.
 
     A string `Location` like `(37.412374 N, 122.145867 W)` becomes a `LocationValue`, and a
     scientific-notation string becomes a fixed 5-decimal string.
     """
+    changed = False
     for datum in payload.data:
-        if datum.value.WhichOneof("value") != "string_value":
+        value = datum.value
+        if not value.HasField("string_value"):
             continue
-        text = datum.value.string_value
-        if datum.key == FIELD_NUMBERS["Location"]:
+        text = value.string_value
+        if datum.key == _LOCATION_NUMBER:
             location = parse_location_text(text)
             if location is not None:
-                datum.value.location_value.latitude, datum.value.location_value.longitude = location
+                value.location_value.latitude, value.location_value.longitude = location
+                changed = True
                 continue
         if _SCIENTIFIC.match(text):
-            datum.value.string_value = f"{float(text):.5f}"
+            value.string_value = f"{float(text):.5f}"
+            changed = True
+    return changed
 
 
 def parse_location_text(text: str) -> Location | None:

@@ -1,0 +1,258 @@
+"""Which telemetry config streams for which app and car, and whether the car's owner still
+consents: what ingest, the Fleet API streams and the sinks ask before a record moves.
+
+Answers are cached for `ENTITLEMENT_TTL_S`, and a background refresher re-reads what was
+looked up recently before it goes stale (a few queries a round), so the hot paths never wait
+for the database; `forget()` (a config removed, consent revoked here) takes effect at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from flotta.clock import Clock
+from flotta.devices.directory import AppRecord, Directory, VehicleRecord
+from flotta.devices.models import Vehicle
+from flotta.telemetry.models import TelemetryConfigRow
+
+log = structlog.get_logger(__name__)
+
+ENTITLEMENT_TTL_S = 2.0
+# Entries the hot path has not looked up for this long are no longer refreshed ahead.
+REFRESH_UNUSED_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigRef:
+    """A telemetry config as ingest and delivery need it: whose, which car, its receiver."""
+
+    id: int
+    client_id: str
+    vin: str
+    hostname: str
+    port: int
+    ca: str | None
+    # fleet-telemetry acknowledges records only for `delivery_policy: latest` configs (the car
+    # re-sends what was not acked); other receivers, tescmd's among them, never ack.
+    awaits_acks: bool = False
+
+
+class Entitlements:
+    """Which config streams for which app and car, and whether the app still has the owner's
+    consent: cached for `ttl_s`, so the hot path rarely asks the database."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        directory: Directory,
+        clock: Clock,
+        ttl_s: float = ENTITLEMENT_TTL_S,
+    ) -> None:
+        self._sessions = sessions
+        self._directory = directory
+        self._clock = clock
+        self._ttl = ttl_s
+        self._by_id: dict[int, tuple[float, ConfigRef | None]] = {}
+        self._by_car: dict[tuple[str, str], tuple[float, ConfigRef | None]] = {}
+        # Consent as the refresher read it from the database (never from the directory's
+        # longer-lived cache), so an entry here is at most `ttl_s` old.
+        self._consent: dict[tuple[str, str], tuple[float, AppRecord | None]] = {}
+        self._refresher: asyncio.Task[None] | None = None
+        self._used: dict[int | tuple[str, str], float] = {}  # key -> when last looked up
+        self._generation = 0
+
+    def start(self) -> None:
+        """Refresh what the hot path uses before it goes stale, so it never waits for a query."""
+        loop = asyncio.get_running_loop()
+        self._refresher = loop.create_task(self._refresh_loop(), name="telemetry-entitlements")
+
+    async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await self._clock.sleep(self._ttl / 4)
+            try:
+                await self.refresh()
+            except Exception:  # the database went away: the hot path loads on expiry instead
+                log.exception("telemetry entitlement refresh failed")
+
+    async def refresh(self) -> None:
+        """Reload every config and consent the hot path looked up recently (a few queries)."""
+        generation, now = self._generation, self._clock.monotonic()
+        keep = now - REFRESH_UNUSED_S
+        self._used = {key: at for key, at in self._used.items() if at >= keep}
+        ids = {key for key in self._used if isinstance(key, int)}
+        cars = {key for key in self._used if isinstance(key, tuple)}
+        rows = await self._load_all(TelemetryConfigRow.id.in_(ids)) if ids else []
+        by_id = {r.id: r for r in rows}
+        by_car = await self._load_pairs(cars) if cars else {}
+        pairs = {(r.client_id, r.vin) for r in by_id.values()} | set(by_car)
+        fresh = _Prefetched(self._sessions, self._clock)  # read now, each row once this round
+        await fresh.load_vehicles({vin for _, vin in pairs})
+        consent = {pair: await _consented(fresh, *pair) for pair in pairs}
+        if generation != self._generation:
+            return  # forgotten meanwhile (consent revoked?): what was read may predate that
+        self._by_id.update({i: (now, by_id.get(i)) for i in ids})
+        self._by_car.update({pair: (now, by_car.get(pair)) for pair in cars})
+        self._consent.update({pair: (now, app) for pair, app in consent.items()})
+
+    async def config(self, config_id: int) -> ConfigRef | None:
+        """The config with this id (the STREAM frame's correlation id), if it still exists."""
+        self._used[config_id] = self._clock.monotonic()
+        hit = self._by_id.get(config_id)
+        if hit is not None and self._clock.monotonic() - hit[0] < self._ttl:
+            return hit[1]
+        ref = await self._load(TelemetryConfigRow.id == config_id)
+        self._by_id[config_id] = (self._clock.monotonic(), ref)
+        return ref
+
+    async def configs(self, config_ids: set[int]) -> dict[int, ConfigRef | None]:
+        """Several configs by id, those not cached (or stale) loaded in one query."""
+        now = self._clock.monotonic()
+        found: dict[int, ConfigRef | None] = {}
+        missing: list[int] = []
+        for config_id in config_ids:
+            self._used[config_id] = now
+            hit = self._by_id.get(config_id)
+            if hit is not None and now - hit[0] < self._ttl:
+                found[config_id] = hit[1]
+            else:
+                missing.append(config_id)
+        if missing:
+            rows = await self._load_all(TelemetryConfigRow.id.in_(missing))
+            loaded = {ref.id: ref for ref in rows}
+            for config_id in missing:
+                ref = loaded.get(config_id)
+                self._by_id[config_id] = (now, ref)
+                found[config_id] = ref
+        return found
+
+    async def config_for(self, client_id: str, vin: str) -> ConfigRef | None:
+        """The app's config on this car, if any."""
+        self._used[(client_id, vin)] = self._clock.monotonic()
+        hit = self._by_car.get((client_id, vin))
+        if hit is not None and self._clock.monotonic() - hit[0] < self._ttl:
+            return hit[1]
+        ref = await self._load(
+            (TelemetryConfigRow.client_id == client_id) & (TelemetryConfigRow.vin == vin)
+        )
+        self._by_car[(client_id, vin)] = (self._clock.monotonic(), ref)
+        return ref
+
+    async def consented_all(self, pairs: list[tuple[str, str]]) -> list[AppRecord | None]:
+        """`consented` for each (app, car): refreshed answers at once, the rest concurrently."""
+        now = self._clock.monotonic()
+        hits = [self._consent.get(pair) for pair in pairs]
+        if all(hit is not None and now - hit[0] < self._ttl for hit in hits):
+            return [hit[1] for hit in hits if hit is not None]
+        return list(await asyncio.gather(*(self.consented(*pair) for pair in pairs)))
+
+    async def consented(self, client_id: str, vin: str) -> AppRecord | None:
+        """The app, if it is approved and the car's owner consents to it reaching the car."""
+        hit = self._consent.get((client_id, vin))
+        if hit is not None and self._clock.monotonic() - hit[0] < self._ttl:
+            return hit[1]
+        return await _consented(self._directory, client_id, vin)
+
+    async def streaming_pairs(self, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (app, car) pairs may stream now; stale configs reloaded in one query."""
+        now = self._clock.monotonic()
+        self._used.update(dict.fromkeys(pairs, now))
+        stale = [
+            pair
+            for pair in pairs
+            if (hit := self._by_car.get(pair)) is None or now - hit[0] >= self._ttl
+        ]
+        if stale:
+            loaded = await self._load_pairs(set(stale))
+            for pair in stale:
+                self._by_car[pair] = (now, loaded.get(pair))
+        configured = [pair for pair in pairs if self._by_car[pair][1] is not None]
+        apps = await self.consented_all(configured)
+        return {pair for pair, app in zip(configured, apps, strict=True) if app is not None}
+
+    async def streaming(self, client_id: str, vin: str) -> bool:
+        """Whether the app's records from this car may leave: a config and consent."""
+        if await self.config_for(client_id, vin) is None:
+            return False
+        return await self.consented(client_id, vin) is not None
+
+    def forget(self) -> None:
+        """Drop cached configs (after a config changes or consent is revoked in this process)."""
+        self._by_id.clear()
+        self._by_car.clear()
+        self._consent.clear()
+        self._generation += 1
+
+    async def _load(self, where: Any) -> ConfigRef | None:
+        refs = await self._load_all(where)
+        return refs[0] if refs else None
+
+    async def _load_pairs(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], ConfigRef]:
+        client_ids = {client_id for client_id, _ in pairs}
+        vins = {vin for _, vin in pairs}
+        where = TelemetryConfigRow.client_id.in_(client_ids) & TelemetryConfigRow.vin.in_(vins)
+        refs = await self._load_all(where)
+        return {(r.client_id, r.vin): r for r in refs if (r.client_id, r.vin) in pairs}
+
+    async def _load_all(self, where: Any) -> list[ConfigRef]:
+        async with self._sessions() as db:
+            rows = (await db.execute(select(TelemetryConfigRow).where(where))).scalars().all()
+        return [_config_ref(row) for row in rows]
+
+
+class _Prefetched(Directory):
+    """A directory read afresh for one refresh round, its cars loaded in one query."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        super().__init__(sessions, clock)
+        self._cars: dict[str, VehicleRecord] = {}
+        self._db = sessions
+
+    async def load_vehicles(self, vins: set[str]) -> None:
+        async with self._db() as db:
+            rows = (await db.execute(select(Vehicle).where(Vehicle.vin.in_(vins)))).scalars()
+            self._cars = {row.vin: VehicleRecord.of(row) for row in rows}
+
+    async def vehicle(self, tag: str) -> VehicleRecord | None:
+        return self._cars.get(tag) or await super().vehicle(tag)
+
+
+async def _consented(directory: Directory, client_id: str, vin: str) -> AppRecord | None:
+    """The app, if approved and consented to by the car's owner, as `directory` sees it."""
+    app = await directory.app(client_id)
+    if app is None or not app.approved:
+        return None
+    if app.first_party:
+        return app
+    vehicle = await directory.vehicle(vin)
+    if vehicle is None:
+        return None
+    grant = await directory.grant(vehicle.owner_id, app.pk)
+    return app if grant is not None and vehicle.id in grant.vehicle_ids else None
+
+
+def _config_ref(row: TelemetryConfigRow) -> ConfigRef:
+    config = row.config or {}
+    ca = config.get("ca")
+    return ConfigRef(
+        id=row.id,
+        client_id=row.client_id,
+        vin=row.vin,
+        hostname=str(config.get("hostname", "")),
+        port=int(config.get("port", 0) or 0),
+        ca=str(ca) if ca else None,
+        awaits_acks=config.get("delivery_policy") == "latest",
+    )
