@@ -8,6 +8,7 @@ processes shows up within that time (the ledger itself is exact either way).
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from datetime import date
 from fractions import Fraction
 from math import lcm
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,6 +30,8 @@ from flotta.billing.prices import PriceBook, exact_text, parse_exact
 from flotta.billing.queries import month_bounds, month_of
 from flotta.clock import Clock
 from flotta.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 # Fair policy: a request is billed only when the platform served it.
 FAIR_BILLED_BELOW = 400
@@ -93,6 +97,7 @@ class Meter:
         self._refresh_s = refresh_s
         self._months: dict[int, AccountMonth] = {}
         self._months_by_day: dict[date, str] = {}
+        self._reloading: dict[int, asyncio.Task[None]] = {}
         # Recorded by this process, not yet committed: account -> month -> app -> category.
         self._uncommitted: dict[int, dict[str, dict[str, dict[Category, int]]]] = {}
         # (account, month, kind) of warnings already sent, so a busy account asks the
@@ -126,6 +131,9 @@ class Meter:
             cached.add(event.client_id, event.category, event.quantity, atoms)
 
     async def stop(self) -> None:
+        for task in list(self._reloading.values()):
+            task.cancel()
+        await asyncio.gather(*self._reloading.values(), return_exceptions=True)
         await self.ledger.stop()
 
     def atoms(self, amount: Fraction) -> int:
@@ -145,19 +153,37 @@ class Meter:
         )
 
     async def month(self, account_id: int) -> AccountMonth:
-        """The account's current month, reloaded when stale or when a new month began."""
-        now = self._clock.now()
-        current = month_of(now.date())
+        """The account's current month; loaded when missing or when a new month began.
+
+        A stale month is still answered at once while one background task reloads it: had
+        every request waited, a busy app's connections would all queue behind the ledger's
+        lock each time the cache turned stale.
+        """
+        current = self._month_of(self._clock.now().date())
         cached = self._months.get(account_id)
-        if (
-            cached is not None
-            and cached.month == current
-            and self._clock.monotonic() - cached.loaded_at < self._refresh_s
-        ):
+        if cached is not None and cached.month == current:
+            if self._clock.monotonic() - cached.loaded_at >= self._refresh_s:
+                self._reload_soon(account_id, current)
             return cached
         loaded = await self._load(account_id, current)
         self._months[account_id] = loaded
         return loaded
+
+    def _reload_soon(self, account_id: int, month: str) -> None:
+        if account_id in self._reloading:
+            return
+
+        async def reload() -> None:
+            try:
+                loaded = await self._load(account_id, month)
+                if self._months.get(account_id) is not None:  # not forgotten meanwhile
+                    self._months[account_id] = loaded
+            except Exception:  # keep answering from the cached month; the next request retries
+                log.exception("reloading an account's month failed", account=account_id)
+            finally:
+                self._reloading.pop(account_id, None)
+
+        self._reloading[account_id] = asyncio.get_running_loop().create_task(reload())
 
     async def _load(self, account_id: int, month: str) -> AccountMonth:
         start, end = month_bounds(month)

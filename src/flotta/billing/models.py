@@ -29,7 +29,8 @@ class UsageEventRow(Base):
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey(_USER, ondelete="CASCADE"), index=True)
+    # Not indexed: every read goes through usage_daily, and each index costs every request.
+    account_id: Mapped[int] = mapped_column(ForeignKey(_USER, ondelete="CASCADE"))
     client_id: Mapped[str] = mapped_column(String(64))
     # "vehicle:<VIN>" or "site:<energy_site_id>"; "" when the operation names no device.
     device: Mapped[str] = mapped_column(String(64), default="")

@@ -43,7 +43,6 @@ def upgrade() -> None:
         sa.Column("occurred_at", _WHEN, nullable=False),
         sa.UniqueConstraint("key"),
     )
-    op.create_index("ix_usage_events_account_id", "usage_events", ["account_id"])
     op.create_table(
         "usage_daily",
         _account(primary_key=True),
