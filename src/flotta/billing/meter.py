@@ -91,7 +91,6 @@ class Meter:
         self._credit_atoms = self.atoms(self.book.monthly_credit)
         self.cost_text = {category: exact_text(self.book.cost(category, 1)) for category in units}
         self.currency_header = self.book.currency.encode()
-        self._settings = settings
         self._sessions = sessions
         self._clock = clock
         self._refresh_s = refresh_s
@@ -243,11 +242,9 @@ class Meter:
     def past_threshold(month: AccountMonth) -> bool:
         return month.spent >= month.threshold_atoms
 
-    def credit_left(self, month: AccountMonth) -> Fraction:
-        return Fraction(max(0, self._credit_atoms - month.spent), self.scale)
-
     def credit_left_text(self, month: AccountMonth) -> str:
-        """`floor_text(credit_left(month))` in integer arithmetic (it is on every response)."""
+        """The month's credit left, cut (never rounded up) to 6 decimals, in integer arithmetic:
+        it is on every response."""
         millionths = max(0, self._credit_atoms - month.spent) * 1_000_000 // self.scale
         return f"{millionths // 1_000_000}.{millionths % 1_000_000:06d}"
 

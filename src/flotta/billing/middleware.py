@@ -21,6 +21,7 @@ from flotta.billing.categories import Category
 from flotta.billing.events import UsageEvent
 from flotta.billing.meter import AccountMonth, Meter
 from flotta.billing.targets import TARGET_KEY, Target, Targets
+from flotta.caching import ExpiringCache
 from flotta.errors import FlottaError, error_response
 from flotta.runtime import Runtime
 
@@ -89,7 +90,9 @@ class MeteringMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._targets = Targets()
-        self._payers = PayerCache()
+        # Per credential, for a second: a busy app would otherwise verify its token and look
+        # its app up again on every request.
+        self._payers: ExpiringCache[bytes, Payer | None] = ExpiringCache(1.0, 8192)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime = _runtime(scope)
@@ -99,7 +102,7 @@ class MeteringMiddleware:
         meter = runtime.meter
         target = self._targets.of(scope, scope["app"].router.routes)
         scope[TARGET_KEY] = target
-        payer = await self._payers.of(scope, runtime)
+        payer = await self._payer(scope, runtime)
         if payer is None:  # no valid third-party token: nothing to bill (the endpoint says 401)
             await self.app(scope, receive, _labelled(send, target))
             return
@@ -118,6 +121,16 @@ class MeteringMiddleware:
             await send(message)
 
         await self.app(scope, receive, metered)
+
+    async def _payer(self, scope: Scope, runtime: Runtime) -> Payer | None:
+        credential = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+        if credential is None:
+            return None
+
+        async def load(_: bytes) -> Payer | None:
+            return await payer_of(scope, runtime)
+
+        return await self._payers.get(credential, runtime.clock.monotonic(), load)
 
 
 async def _bill(
@@ -179,30 +192,6 @@ async def _device(runtime: Runtime, target: Target) -> str:
         record = await runtime.directory.vehicle(target.tag)
         return f"vehicle:{record.vin if record is not None else target.tag}"
     return f"site:{target.tag}"
-
-
-class PayerCache:
-    """`payer_of` per credential for `ttl_s` (runtime clock): every request of a busy app
-    would otherwise verify its token and look its app up again."""
-
-    def __init__(self, ttl_s: float = 1.0, max_entries: int = 8192) -> None:
-        self._ttl = ttl_s
-        self._max = max_entries
-        self._cache: dict[bytes, tuple[float, Payer | None]] = {}
-
-    async def of(self, scope: Scope, runtime: Runtime) -> Payer | None:
-        credential = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-        if credential is None:
-            return None
-        now = runtime.clock.monotonic()
-        hit = self._cache.get(credential)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        found = await payer_of(scope, runtime)
-        if len(self._cache) >= self._max:
-            self._cache.clear()  # credentials are open-ended: start over, stay bounded
-        self._cache[credential] = (now + self._ttl, found)
-        return found
 
 
 async def payer_of(scope: Scope, runtime: Runtime) -> Payer | None:

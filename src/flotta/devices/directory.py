@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flotta.accounts.models import User
 from flotta.accounts.repository import UserRepository
+from flotta.caching import ExpiringCache
 from flotta.clock import Clock
 from flotta.devices.models import Vehicle
 from flotta.devices.repository import VehicleRepository
@@ -96,31 +97,6 @@ class GrantRecord:
     vehicle_ids: frozenset[int]
 
 
-K = TypeVar("K", str, int)
-V = TypeVar("V")
-
-
-class _TTLCache(Generic[K, V]):
-    """Values by key, each forgotten `ttl_s` after it was loaded."""
-
-    def __init__(self, clock: Clock, ttl_s: float) -> None:
-        self._clock = clock
-        self._ttl = ttl_s
-        self._entries: dict[K, tuple[float, V]] = {}
-
-    async def get(self, key: K, load: Callable[[K], Awaitable[V]]) -> V:
-        hit = self._entries.get(key)
-        now = self._clock.monotonic()
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
-        value = await load(key)
-        self._entries[key] = (now, value)
-        return value
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-
 class Directory:
     """Vehicles by VIN and Fleet id, users by token subject, apps by client_id and consent by
     (user, app); entries expire after `ttl_s`.
@@ -133,16 +109,17 @@ class Directory:
         self, sessions: async_sessionmaker[AsyncSession], clock: Clock, ttl_s: float = 5.0
     ) -> None:
         self._sessions = sessions
-        self._vehicles: _TTLCache[str, VehicleRecord | None] = _TTLCache(clock, ttl_s)
-        self._users: _TTLCache[str, UserRecord | None] = _TTLCache(clock, ttl_s)
-        self._owned: _TTLCache[int, list[VehicleRecord]] = _TTLCache(clock, ttl_s)
-        self._driven: _TTLCache[int, frozenset[int]] = _TTLCache(clock, ttl_s)
-        self._apps: _TTLCache[str, AppRecord | None] = _TTLCache(clock, ttl_s)
-        self._grants: _TTLCache[str, GrantRecord | None] = _TTLCache(clock, ttl_s)
+        self._clock = clock
+        self._vehicles: ExpiringCache[str, VehicleRecord | None] = ExpiringCache(ttl_s)
+        self._users: ExpiringCache[str, UserRecord | None] = ExpiringCache(ttl_s)
+        self._owned: ExpiringCache[int, list[VehicleRecord]] = ExpiringCache(ttl_s)
+        self._driven: ExpiringCache[int, frozenset[int]] = ExpiringCache(ttl_s)
+        self._apps: ExpiringCache[str, AppRecord | None] = ExpiringCache(ttl_s)
+        self._grants: ExpiringCache[str, GrantRecord | None] = ExpiringCache(ttl_s)
 
     async def vehicle(self, tag: str) -> VehicleRecord | None:
         """Resolve a `{vehicle_tag}`: a 17-character VIN or the numeric Fleet id."""
-        return await self._vehicles.get(tag, self._load_vehicle)
+        return await self._vehicles.get(tag, self._clock.monotonic(), self._load_vehicle)
 
     async def _load_vehicle(self, tag: str) -> VehicleRecord | None:
         async with self._sessions() as session:
@@ -153,7 +130,7 @@ class Directory:
         return VehicleRecord.of(row) if row else None
 
     async def vehicles_of(self, owner_id: int) -> Sequence[VehicleRecord]:
-        return await self._owned.get(owner_id, self._load_owned)
+        return await self._owned.get(owner_id, self._clock.monotonic(), self._load_owned)
 
     async def _load_owned(self, owner_id: int) -> list[VehicleRecord]:
         async with self._sessions() as session:
@@ -162,7 +139,7 @@ class Directory:
 
     async def driven_by(self, user_id: int) -> frozenset[int]:
         """Fleet ids of vehicles shared with this account as a driver."""
-        return await self._driven.get(user_id, self._load_driven)
+        return await self._driven.get(user_id, self._clock.monotonic(), self._load_driven)
 
     async def _load_driven(self, user_id: int) -> frozenset[int]:
         async with self._sessions() as session:
@@ -178,7 +155,7 @@ class Directory:
         return records
 
     async def user(self, subject: str) -> UserRecord | None:
-        return await self._users.get(subject, self._load_user)
+        return await self._users.get(subject, self._clock.monotonic(), self._load_user)
 
     async def _load_user(self, subject: str) -> UserRecord | None:
         async with self._sessions() as session:
@@ -187,7 +164,7 @@ class Directory:
 
     async def app(self, client_id: str) -> AppRecord | None:
         """The OAuth client behind a token's `azp`."""
-        return await self._apps.get(client_id, self._load_app)
+        return await self._apps.get(client_id, self._clock.monotonic(), self._load_app)
 
     async def _load_app(self, client_id: str) -> AppRecord | None:
         async with self._sessions() as session:
@@ -196,7 +173,8 @@ class Directory:
 
     async def grant(self, user_id: int, app_pk: int) -> GrantRecord | None:
         """The user's active consent to the app, or None (never given, or revoked)."""
-        return await self._grants.get(f"{user_id}:{app_pk}", self._load_grant)
+        key = f"{user_id}:{app_pk}"
+        return await self._grants.get(key, self._clock.monotonic(), self._load_grant)
 
     async def _load_grant(self, key: str) -> GrantRecord | None:
         user_id, _, app_pk = key.partition(":")

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.types import Scope
 
 from flotta.billing.targets import Target
+from flotta.caching import ExpiringCache
 from flotta.errors import FlottaError
 from flotta.fleet.deps import owner_of, principal, vehicle_for
 from flotta.runtime import Runtime
@@ -22,24 +23,20 @@ class DeviceKeys:
     """
 
     def __init__(self, ttl_s: float = 1.0, max_entries: int = 8192) -> None:
-        self._ttl = ttl_s
-        self._max = max_entries
-        self._cache: dict[tuple[bytes, str, str], tuple[float, tuple[str, str] | None]] = {}
+        self._cache: ExpiringCache[tuple[bytes, str, str], tuple[str, str] | None] = ExpiringCache(
+            ttl_s, max_entries
+        )
 
     async def of(self, scope: Scope, target: Target, runtime: Runtime) -> tuple[str, str] | None:
         credential = next((v for k, v in scope["headers"] if k == b"authorization"), None)
         if credential is None:
             return None  # the endpoint answers 401
+
+        async def load(_: tuple[bytes, str, str]) -> tuple[str, str] | None:
+            return await device_key(scope, target, runtime)
+
         key = (credential, target.kind, target.tag)
-        now = runtime.clock.monotonic()
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        found = await device_key(scope, target, runtime)
-        if len(self._cache) >= self._max:
-            self._cache.clear()  # bounded, like Targets
-        self._cache[key] = (now + self._ttl, found)
-        return found
+        return await self._cache.get(key, runtime.clock.monotonic(), load)
 
 
 async def device_key(scope: Scope, target: Target, runtime: Runtime) -> tuple[str, str] | None:

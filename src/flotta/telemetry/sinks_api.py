@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import delete, select
 from starlette.responses import Response
 
-from flotta.adapters.sinks import validate_sink_settings
+from flotta.adapters.sinks import new_webhook_secret, validate_sink_settings
 from flotta.errors import InvalidRequest, NotFound
 from flotta.fleet.deps import PrincipalDep, RuntimeDep
 from flotta.fleet.errors_doc import ErrorEnvelope
@@ -40,11 +38,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def webhook_secret() -> str:
-    """A Standard Webhooks signing secret: `whsec_` and 24 random bytes in base64."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
 async def _owned(runtime: Runtime, client_id: str, sink_id: int) -> TelemetrySinkRow:
     async with runtime.sessions() as db:
         row = await db.get(TelemetrySinkRow, sink_id)
@@ -66,7 +59,7 @@ async def create_sink(body: SinkCreate, runtime: RuntimeDep, who: PrincipalDep) 
             kind=body.kind,
             format=body.format,
             settings=settings,
-            secret=webhook_secret() if body.kind == "webhook" else None,
+            secret=new_webhook_secret() if body.kind == "webhook" else None,
             enabled=body.enabled,
             created_at=runtime.clock.now(),
             delivered_through=start,
