@@ -36,7 +36,7 @@ BILLING_HEADERS = (
     "flotta-usage-id",
     "flotta-budget-warning",
 )
-USAGE_ID = re.compile(r"^[0-9a-f]{32}$")
+USAGE_ID = re.compile(r"^[0-9a-f]{16}-[0-9a-f]+$")  # process prefix, counter
 
 
 def _demo(tmp: pytest.TempPathFactory, name: str, **options: Any) -> Iterator[LiveDemo]:

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import structlog
@@ -64,6 +64,56 @@ async def write_events(db: AsyncSession, events: Sequence[UsageEvent]) -> list[U
     """Insert the events not yet in the ledger and add them to the daily totals; return them."""
     if not events:
         return []
+    fresh = await _insert_all_new(db, events)
+    if fresh is None:
+        fresh = await _insert_new(db, events)
+    await _add_daily_totals(db, fresh)
+    return fresh
+
+
+_SQLITE_INSERT = (
+    "INSERT OR IGNORE INTO usage_events "
+    "(key, account_id, client_id, device, category, quantity, status, occurred_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+async def _insert_all_new(
+    db: AsyncSession, events: Sequence[UsageEvent]
+) -> list[UsageEvent] | None:
+    """SQLite's fast path: one executemany of plain tuples (times as SQLAlchemy stores them:
+    naive UTC, with microseconds), a third of what the Core statement below costs per event, and
+    it runs for every billed request. When it inserted every event (a live batch: fresh keys)
+    they are the new ones. Otherwise some keys were already there (a replay, a retried commit):
+    it is undone to its savepoint and None says to insert the careful way, which learns each
+    inserted key."""
+    if db.get_bind().dialect.name != "sqlite":
+        return None
+    rows = [
+        (
+            e.key,
+            e.account_id,
+            e.client_id,
+            e.device,
+            e.category.value,
+            e.quantity,
+            e.status,
+            e.occurred_at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds"),
+        )
+        for e in events
+    ]
+    connection = await db.connection()
+    # A savepoint left open is committed with the transaction; only the undo needs it.
+    await connection.exec_driver_sql("SAVEPOINT usage_batch")
+    result = await connection.exec_driver_sql(_SQLITE_INSERT, rows)
+    if result.rowcount == len(rows):
+        return list(events)
+    await connection.exec_driver_sql("ROLLBACK TO usage_batch")
+    return None
+
+
+async def _insert_new(db: AsyncSession, events: Sequence[UsageEvent]) -> list[UsageEvent]:
+    """Insert the events whose key is new, on any database; return those (each key once)."""
     insert = _insert(db)
     events_table = UsageEventRow.__table__
     rows = [
@@ -92,7 +142,11 @@ async def write_events(db: AsyncSession, events: Sequence[UsageEvent]) -> list[U
     for e in events:
         if e.key in inserted:
             first.setdefault(e.key, e)
-    fresh = list(first.values())
+    return list(first.values())
+
+
+async def _add_daily_totals(db: AsyncSession, fresh: Sequence[UsageEvent]) -> None:
+    insert = _insert(db)
     totals = daily_totals(fresh)
     if totals:
         daily = UsageDaily.__table__
@@ -115,7 +169,6 @@ async def write_events(db: AsyncSession, events: Sequence[UsageEvent]) -> list[U
                 for (a, c, d, cat, day), q in totals.items()
             ],
         )
-    return fresh
 
 
 Pending = tuple[UsageEvent, "asyncio.Future[None] | None"]
@@ -212,19 +265,23 @@ class Ledger:
                     await asyncio.wait_for(self._urgent.wait(), GATHER_S)
             self._urgent.clear()
             taken, self._pending = self._pending, []
-            # The journal file now holds exactly `taken`: it can go once they are committed.
-            closed = self._journal.rotate() if self._journal is not None else None
-            for first in range(0, len(taken), MAX_BATCH):
+            # The closed journal files hold exactly `taken`: they go once it is committed.
+            closed = self._journal.rotate() if self._journal is not None else []
+            committed = [
                 await self._commit(taken[first : first + MAX_BATCH])
-            if closed is not None:
-                closed.unlink(missing_ok=True)
+                for first in range(0, len(taken), MAX_BATCH)
+            ]
+            if all(committed):  # otherwise the files stay, for the next start to replay
+                for path in closed:
+                    path.unlink(missing_ok=True)
 
-    async def _commit(self, taken: list[Pending]) -> None:
-        """Commit one batch, retrying until the database takes it (nothing is dropped)."""
+    async def _commit(self, taken: list[Pending]) -> bool:
+        """Commit one batch, retrying until the database takes it (nothing is dropped); False
+        when the ledger stopped before it could."""
         events = [event for event, _ in taken if event is not _MARKER]
         if not events:
             _settle(taken, None)
-            return
+            return True
         attempt = 0
         while True:
             try:
@@ -246,9 +303,10 @@ class Ledger:
                 if self._closing and attempt > len(RETRY_DELAYS_S):
                     log.error("usage kept in the journal for the next start", events=len(events))
                     _settle(taken, error)
-                    return
+                    return False
                 await asyncio.sleep(delay)
         _settle(taken, None)
+        return True
 
     async def _commit_each(self, events: Sequence[UsageEvent]) -> None:
         async with self.lock:

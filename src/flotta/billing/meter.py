@@ -9,6 +9,8 @@ processes shows up within that time (the ledger itself is exact either way).
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +34,12 @@ from flotta.clock import Clock
 from flotta.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+# Response headers that depend only on the category (docs/billing.md lists them all).
+BILLING_CATEGORY_HEADER = b"flotta-billing-category"
+COST_HEADER = b"flotta-billing-cost"
+CURRENCY_HEADER = b"flotta-billing-currency"
+FREE = "free"
 
 # Fair policy: a request is billed only when the platform served it.
 FAIR_BILLED_BELOW = 400
@@ -91,6 +99,14 @@ class Meter:
         self._credit_atoms = self.atoms(self.book.monthly_credit)
         self.cost_text = {category: exact_text(self.book.cost(category, 1)) for category in units}
         self.currency_header = self.book.currency.encode()
+        # Built once: every metered response carries them.
+        self.billed_headers = {
+            category: self._category_headers(category.value, cost)
+            for category, cost in self.cost_text.items()
+        }
+        # Usage keys: a random prefix per process and a counter, unique without a system call.
+        self._key_prefix = os.urandom(8).hex()
+        self._key_numbers = itertools.count(1)
         self._sessions = sessions
         self._clock = clock
         self._refresh_s = refresh_s
@@ -107,6 +123,21 @@ class Meter:
 
     async def start(self) -> None:
         await self.ledger.start()
+
+    def _category_headers(self, category: str, cost: str) -> list[tuple[bytes, bytes]]:
+        return [
+            (BILLING_CATEGORY_HEADER, category.encode()),
+            (COST_HEADER, cost.encode()),
+            (CURRENCY_HEADER, self.currency_header),
+        ]
+
+    def free_headers(self, category: str | None) -> list[tuple[bytes, bytes]]:
+        """The headers of a response that was not billed (None: an operation of no category)."""
+        return self._category_headers(category or FREE, "0")
+
+    def new_key(self) -> str:
+        """A fresh idempotency key for a usage event recorded by this process."""
+        return f"{self._key_prefix}-{next(self._key_numbers):x}"
 
     def _month_of(self, day: date) -> str:
         """`month_of`, remembered per day (every request asks)."""

@@ -8,7 +8,6 @@ says what it was billed as in the headers documented in docs/billing.md.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,7 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flotta.billing.categories import Category
 from flotta.billing.events import UsageEvent
-from flotta.billing.meter import AccountMonth, Meter
+from flotta.billing.meter import BILLING_CATEGORY_HEADER as CATEGORY
+from flotta.billing.meter import FREE, AccountMonth, Meter
 from flotta.billing.targets import TARGET_KEY, Target, Targets
 from flotta.caching import ExpiringCache
 from flotta.errors import FlottaError, error_response
@@ -30,11 +30,8 @@ log = structlog.get_logger(__name__)
 FLEET_PREFIX = "/api/1/"
 VIN_LENGTH = 17
 EXCEEDED_KEY = "account disabled: EXCEEDED_LIMIT"
-FREE = "free"
-# Response headers (docs/billing.md lists them; the OpenAPI document declares them).
-CATEGORY = b"flotta-billing-category"
-COST = b"flotta-billing-cost"
-CURRENCY = b"flotta-billing-currency"
+# Response headers (docs/billing.md lists them; the OpenAPI document declares them; the ones
+# that depend only on the category are built by the Meter).
 CREDIT_LEFT = b"flotta-credit-remaining"
 USAGE_ID = b"flotta-usage-id"
 BUDGET_WARNING = b"flotta-budget-warning"
@@ -143,15 +140,14 @@ async def _bill(
 ) -> Message:
     """Record a billed response in the ledger, then add the billing headers."""
     headers = list(message.get("headers", []))
-    cost = "0"
-    category = FREE if target is None else target.bucket
     if target is not None and meter.billable(message["status"]):
+        category = Category(target.bucket)
         event = UsageEvent(
-            key=os.urandom(16).hex(),  # as unique as a uuid4, at half the cost
+            key=meter.new_key(),
             account_id=payer.account_id,
             client_id=payer.client_id,
             device=await _device(runtime, target),
-            category=Category(target.bucket),
+            category=category,
             quantity=1,
             occurred_at=runtime.clock.now(),
             status=message["status"],
@@ -159,14 +155,11 @@ async def _bill(
         meter.record(event)
         # The month may have been reloaded while the endpoint ran: show the one just counted.
         month = meter.cached(payer.account_id) or month
-        cost = meter.cost_text[event.category]
+        headers += meter.billed_headers[category]
         headers.append((USAGE_ID, event.key.encode()))
-    headers += [
-        (CATEGORY, category.encode()),
-        (COST, cost.encode()),
-        (CURRENCY, meter.currency_header),
-        (CREDIT_LEFT, meter.credit_left_text(month).encode()),
-    ]
+    else:
+        headers += meter.free_headers(None if target is None else target.bucket)
+    headers.append((CREDIT_LEFT, meter.credit_left_text(month).encode()))
     if meter.over_budget(month, payer.client_id):
         headers.append((BUDGET_WARNING, b"this app is past the monthly budget set for it"))
     return {**message, "headers": headers}

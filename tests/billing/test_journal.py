@@ -1,0 +1,142 @@
+"""The usage journal's memory-mapped segments: what a crash leaves is read back, nothing more."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from flotta.billing.categories import Category
+from flotta.billing.journal import Journal, read
+from flotta.billing.ledger import Ledger, UsageEvent, write_events
+from flotta.billing.models import UsageEventRow
+from tests.billing.test_ledger import daily_sum, open_db, stored_keys
+
+AT = datetime(2026, 3, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+
+
+def event(index: int, account: int = 1) -> UsageEvent:
+    return UsageEvent(
+        f"key-{index}", account, "app-a", "vehicle:5YJ3E1EB0TF000001", Category.DATA, 1, AT
+    )
+
+
+def test_a_full_segment_continues_in_the_next_and_rotate_hands_over_both(tmp_path: Path) -> None:
+    journal = Journal(tmp_path, segment_bytes=1_000)  # about ten events per segment
+    events = [event(i) for i in range(30)]
+    for e in events:
+        journal.append(e)
+    closed = journal.rotate()
+    assert len(closed) == 3
+    assert [e.key for path in closed for e in read(path)] == [e.key for e in events]
+    # Closed segments are cut to what was written: no zero tail is left on disk.
+    assert all(b"\0" not in path.read_bytes() for path in closed)
+    journal.append(event(99))
+    journal.close()
+    remaining = sorted(set(tmp_path.iterdir()) - set(closed))
+    assert [e.key for path in remaining for e in read(path)] == ["key-99"]
+
+
+def test_an_empty_segment_is_removed_on_close(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+CRASHING_WRITER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from datetime import UTC, datetime
+    from pathlib import Path
+    from flotta.billing.categories import Category
+    from flotta.billing.journal import Journal
+    from flotta.billing.events import UsageEvent
+
+    journal = Journal(Path(sys.argv[1]))
+    at = datetime(2026, 3, 31, 23, 59, 59, tzinfo=UTC)
+    for i in range(int(sys.argv[2])):
+        journal.append(UsageEvent(f"killed-{i}", 1, "app-a", "", Category.WAKES, 1, at))
+    # Half a line, as a kill in the middle of a copy would leave it.
+    journal._map[journal._offset : journal._offset + 6] = b'["half'
+    print("appended", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def killed_writer(directory: Path, events: int) -> Path:
+    """Run a process that appends `events` and half a line, then SIGKILLs itself; its segment."""
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHING_WRITER, str(directory), str(events)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert done.stdout == "appended\n"
+    [segment] = directory.iterdir()
+    return segment
+
+
+def test_what_a_killed_process_appended_survives_and_a_cut_line_is_skipped(
+    tmp_path: Path,
+) -> None:
+    segment = killed_writer(tmp_path, 500)
+    assert segment.stat().st_size > 0
+    keys = [e.key for e in read(segment)]
+    assert keys == [f"killed-{i}" for i in range(500)]
+    # This process is alive, the writer is not: its segment is an orphan to replay.
+    assert Journal(tmp_path / "other").orphans() == []
+    assert Journal(tmp_path).orphans() == [segment]
+
+
+async def test_a_killed_process_segment_is_replayed_into_the_ledger_once(tmp_path: Path) -> None:
+    store = await open_db(tmp_path / "ledger.db", accounts=1)
+    journal_dir = tmp_path / "journal"
+    try:
+        segment = await asyncio.to_thread(killed_writer, journal_dir, 40)
+        ledger = Ledger(store.sessions, journal=Journal(journal_dir))
+        await ledger.start()
+        await ledger.stop()
+        assert await stored_keys(store.path) == {f"killed-{i}" for i in range(40)}
+        assert await daily_sum(store.sessions) == 40
+        assert not segment.exists()
+    finally:
+        await store.engine.dispose()
+
+
+async def test_fast_and_careful_inserts_store_the_same_rows(tmp_path: Path) -> None:
+    """SQLite's executemany path writes what the ORM reads back, and a batch with keys already
+    stored falls back to the careful path and counts only the new ones."""
+    store = await open_db(tmp_path / "ledger.db", accounts=1)
+    account = store.accounts[0]
+    try:
+        first = [event(i, account) for i in range(3)]
+        async with store.sessions() as db, db.begin():
+            assert await write_events(db, first) == first
+        mixed = [event(1, account), event(7, account), event(7, account)]
+        async with store.sessions() as db, db.begin():
+            assert await write_events(db, mixed) == [mixed[1]]
+        async with store.sessions() as db:
+            rows = (await db.scalars(select(UsageEventRow).order_by(UsageEventRow.id))).all()
+        assert [(r.key, r.occurred_at, r.quantity, r.category) for r in rows] == [
+            (f"key-{i}", AT, 1, "data") for i in (0, 1, 2, 7)
+        ]
+        assert await daily_sum(store.sessions) == 4
+    finally:
+        await store.engine.dispose()
+
+
+def test_segments_are_named_by_process(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.append(event(1))
+    [segment] = tmp_path.iterdir()
+    assert segment.name.startswith(f"{os.getpid()}-")
+    journal.close()
