@@ -7,8 +7,8 @@ import contextlib
 from datetime import datetime
 
 import structlog
-from sqlalchemy import update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flotta.devices.models import PresenceEvent, Vehicle
@@ -62,15 +62,42 @@ class PresenceRecorder:
         if not batch:
             return
         try:
-            async with self._sessions() as session, session.begin():
-                PresenceRepository(session).add_many(batch)
-                last_seen: dict[int, datetime] = {}
-                for event in batch:
-                    last_seen[event.vehicle_id] = event.at
-                for vehicle_id, at in last_seen.items():
-                    await session.execute(
-                        update(Vehicle).where(Vehicle.id == vehicle_id).values(last_seen_at=at)
-                    )
+            await self._write(batch)
+        except IntegrityError:
+            # A vehicle deleted while its car was connected: its events have nothing left to
+            # describe. Keep the other cars' events.
+            try:
+                kept = await self._of_existing_vehicles(batch)
+                await self._write(kept)
+                log.info("presence of deleted vehicles dropped", events=len(batch) - len(kept))
+            except SQLAlchemyError:
+                log.exception("presence batch lost", events=len(batch))
         except SQLAlchemyError:
             # Presence history is advisory; a failed batch must not take the gateway down.
             log.exception("presence batch lost", events=len(batch))
+
+    async def _write(self, batch: list[PresenceEvent]) -> None:
+        if not batch:
+            return
+        async with self._sessions() as session, session.begin():
+            # Fresh rows each attempt: a failed flush leaves its objects tied to that session.
+            PresenceRepository(session).add_many([_copy(event) for event in batch])
+            last_seen: dict[int, datetime] = {}
+            for event in batch:
+                last_seen[event.vehicle_id] = event.at
+            for vehicle_id, at in last_seen.items():
+                await session.execute(
+                    update(Vehicle).where(Vehicle.id == vehicle_id).values(last_seen_at=at)
+                )
+
+    async def _of_existing_vehicles(self, batch: list[PresenceEvent]) -> list[PresenceEvent]:
+        ids = {event.vehicle_id for event in batch}
+        async with self._sessions() as session:
+            found = set(await session.scalars(select(Vehicle.id).where(Vehicle.id.in_(ids))))
+        return [event for event in batch if event.vehicle_id in found]
+
+
+def _copy(event: PresenceEvent) -> PresenceEvent:
+    return PresenceEvent(
+        vehicle_id=event.vehicle_id, kind=event.kind, at=event.at, detail=event.detail
+    )
