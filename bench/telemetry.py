@@ -116,7 +116,7 @@ class Car:
             url, additional_headers=headers, compression=None, max_size=None, open_timeout=30
         )
         if self.args.target == "flotta":
-            hello = {"firmware": "bench", "power": "online", "config": {}}
+            hello = {"firmware": "bench", "power": "online", "config": {}, "stream_acks": "batched"}
             await self.ws.send(protocol.encode_json(FrameType.HELLO, hello))
             while protocol.decode(await self.ws.recv(), 10**7).type != FrameType.WELCOME:
                 pass
@@ -128,7 +128,12 @@ class Car:
 
         async for data in self.ws:
             frame = protocol.decode(data, 10**7)
-            if frame.type == FrameType.STREAM_ACK and self.unacked.pop(frame.body, None):
+            if frame.type == FrameType.STREAM_ACKS:
+                for txid in protocol.decode_txids(frame.body):
+                    if self.unacked.pop(txid, None):
+                        self.acked += 1
+                        self.slots.release()
+            elif frame.type == FrameType.STREAM_ACK and self.unacked.pop(frame.body, None):
                 self.acked += 1
                 self.slots.release()
             elif frame.type == FrameType.TELEMETRY_CONFIG:
@@ -163,10 +168,14 @@ async def run_clients(args: argparse.Namespace) -> None:
     cars = [Car(spec, args) for spec in specs]
     await asyncio.gather(*(car.connect(args.url) for car in cars))
     readers = [asyncio.create_task(car.read()) for car in cars]
-    started_wall, started = time.time(), time.monotonic()
+    server_cpu = h.cpu_seconds(args.server_pid) if args.server_pid else 0.0
+    started_wall, started, cpu_started = time.time(), time.monotonic(), time.process_time()
     until = started + args.duration
     await asyncio.gather(*(car.stream(until) for car in cars))
     sending_s = time.monotonic() - started
+    # Is this process, or the server, the bottleneck while the records flow?
+    sending_cpu_s = time.process_time() - cpu_started
+    server_cpu = h.cpu_seconds(args.server_pid) - server_cpu if args.server_pid else 0.0
     deadline = time.monotonic() + DRAIN_S
     while args.target == "flotta" and any(c.unacked for c in cars):
         if time.monotonic() > deadline:
@@ -182,6 +191,7 @@ async def run_clients(args: argparse.Namespace) -> None:
     sent = sum(c.sent for c in cars)
     print(json.dumps({
         "started_at": started_wall, "sending_s": sending_s, "drained_s": drained_s,
+        "sending_cpu_s": sending_cpu_s, "server_sending_cpu_s": server_cpu,
         "records": sent, "signals": sent * args.signals, "acked": sum(c.acked for c in cars),
         "resent": sum(c.resent for c in cars), "unacked": sum(len(c.unacked) for c in cars),
         "frame_bytes": len(cars[0].frame(1, False)) if cars else 0,
@@ -385,7 +395,7 @@ async def ledger_totals(data_dir: Path, client_id: str) -> tuple[int, int]:
     from flotta.billing.models import UsageEventRow
     from flotta.db.engine import make_engine, make_sessionmaker
     from flotta.settings import Settings
-    from flotta.telemetry.models import TelemetryRecordRow
+    from flotta.telemetry.models import TelemetryRecordGroupRow
 
     engine = make_engine(Settings(demo=True, data_dir=data_dir).database_url)
     try:
@@ -396,8 +406,8 @@ async def ledger_totals(data_dir: Path, client_id: str) -> tuple[int, int]:
                 )
             )
             stored = await s.scalar(
-                select(func.sum(TelemetryRecordRow.signals)).where(
-                    TelemetryRecordRow.client_id == client_id
+                select(func.sum(TelemetryRecordGroupRow.signals)).where(
+                    TelemetryRecordGroupRow.client_id == client_id
                 )
             )
         return int(metered or 0), int(stored or 0)
@@ -425,13 +435,19 @@ def partner_token(base_url: str, client_id: str, secret: str) -> str:
 
 
 def run_clients_proc(
-    root: Path, target: str, url: str, args: argparse.Namespace, cars_file: Path, index: int
+    root: Path,
+    target: str,
+    url: str,
+    args: argparse.Namespace,
+    cars_file: Path,
+    index: int,
+    server: h.Proc,
 ) -> dict[str, Any]:
     argv = [
         h.PYTHON, __file__, "clients", "--target", target, "--url", url,
         "--cars-file", str(cars_file), "--cars", str(args.cars), "--signals", str(args.signals),
         "--duration", str(args.duration), "--window", str(args.window),
-        "--first-seq", str(index * 100_000_000),
+        "--first-seq", str(index * 100_000_000), "--server-pid", str(server.pid),
     ]  # fmt: skip
     proc = h.spawn(f"clients-{target}-{index}", argv, root)
     try:
@@ -453,12 +469,18 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def flotta_run(
-    root: Path, port: int, args: argparse.Namespace, cars_file: Path, status: Path, index: int
+    root: Path,
+    server: h.Proc,
+    port: int,
+    args: argparse.Namespace,
+    cars_file: Path,
+    status: Path,
+    index: int,
 ) -> dict[str, Any]:
     """Stream to Flotta; done once the consumer holds every signal the clients sent."""
     before = read_json(status)
     sent = run_clients_proc(root, "flotta", f"ws://{h.HOST}:{port}/gateway/v1/connect", args,
-                            cars_file, index)  # fmt: skip
+                            cars_file, index, server)  # fmt: skip
     want = before.get("signals", 0) + sent["signals"]
     deadline = time.monotonic() + DRAIN_S
     while read_json(status).get("signals", 0) < want and time.monotonic() < deadline:
@@ -473,13 +495,13 @@ def flotta_run(
 
 
 def bare_run(
-    root: Path, port: int, args: argparse.Namespace, cars_file: Path, index: int
+    root: Path, bare: h.Proc, port: int, args: argparse.Namespace, cars_file: Path, index: int
 ) -> dict[str, Any]:
     """The same clients and frames to the bare loop; done once it counted every frame."""
     count_url = f"http://{h.HOST}:{port}/count"
     before = json.loads(h.http_get(count_url)[1])
     sent = run_clients_proc(root, "bare", f"ws://{h.HOST}:{port}/gateway/v1/connect", args,
-                            cars_file, index)  # fmt: skip
+                            cars_file, index, bare)  # fmt: skip
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         after = json.loads(h.http_get(count_url)[1])
@@ -498,7 +520,7 @@ def bare_run(
 
 def start_helpers(
     root: Path, procs: list[h.Proc], base_url: str, token: str
-) -> tuple[h.Proc, Path, int]:
+) -> tuple[h.Proc, Path, h.Proc, int]:
     """The consumer on the app's stream, and the bare server; both ready."""
     status = root / "consumer.json"
     argv = [h.PYTHON, __file__, "consumer", "--base-url", base_url, "--status-file", str(status)]
@@ -509,7 +531,7 @@ def start_helpers(
     bare = h.spawn("bare-ws", [h.PYTHON, __file__, "bare-server", "--port", str(bare_port)], root)
     procs.append(bare)
     h.wait_until(lambda: h.answers_ok(f"http://{h.HOST}:{bare_port}/status"), 30, "bare", bare)
-    return consumer, status, bare_port
+    return consumer, status, bare, bare_port
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -522,15 +544,16 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         server, port, _ = h.start_serve(root, procs)
         base_url = f"http://{h.HOST}:{port}"
         token = partner_token(base_url, prep["client_id"], prep["client_secret"])
-        consumer, status, bare_port = start_helpers(root, procs, base_url, token)
+        consumer, status, bare, bare_port = start_helpers(root, procs, base_url, token)
         bare_runs: list[dict[str, Any]] = []
         flotta_runs: list[dict[str, Any]] = []
         cpu_runs: list[dict[str, float]] = []
         for index in range(args.repeats):
-            bare_runs.append(bare_run(root, bare_port, args, cars_file, index))
+            with h.cpu_meter({"bare loop": bare}) as bare_shares:
+                bare_runs.append(bare_run(root, bare, bare_port, args, cars_file, index))
             with h.cpu_meter({"server": server, "consumer": consumer}) as shares:
-                flotta_runs.append(flotta_run(root, port, args, cars_file, status, index))
-            cpu_runs.append(shares)
+                flotta_runs.append(flotta_run(root, server, port, args, cars_file, status, index))
+            cpu_runs.append({**shares, **bare_shares})
             h.log(
                 f"P1 run {index + 1}/{args.repeats}: bare {bare_runs[-1]['rate']:,.0f}, "
                 f"flotta {flotta_runs[-1]['rate']:,.0f} signals/s"
@@ -545,6 +568,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "bare": bare_runs, "flotta": flotta_runs, "cpu": cpu_runs, "consumer": consumer_state,
         "metered": metered, "stored": stored, "problems": problems,
     }  # fmt: skip
+
+
+def sending_share(runs: list[dict[str, Any]], key: str = "sending_cpu_s") -> float:
+    """CPU while the clients send (theirs, or the server's), as a share of one core (median
+    of the runs)."""
+    return h.median([r[key] / max(r["sending_s"], 1e-9) for r in runs])
 
 
 def counts_note(kind: str, runs: list[dict[str, Any]]) -> tuple[str, bool]:
@@ -588,7 +617,13 @@ def rows(args: argparse.Namespace, m: dict[str, Any]) -> list[h.Row]:
         + ", ".join(str(r["unacked"]) for r in m["flotta"])
         + f"; consumer reconnects {m['consumer'].get('reconnects', 0)}, duplicates "
         f"{m['consumer'].get('duplicates', 0)}",
-        f"CPU during the flotta runs (share of one core): {h.describe_cpu(cpu)}",
+        "CPU, share of one core (medians): during the flotta runs server "
+        f"{cpu.get('server', 0):.0%}, consumer {cpu.get('consumer', 0):.0%}; during the bare "
+        f"runs the bare loop {cpu.get('bare loop', 0):.0%}; while the clients send: to flotta, "
+        f"server {sending_share(m['flotta'], 'server_sending_cpu_s'):.0%} and clients "
+        f"{sending_share(m['flotta']):.0%}; to bare, bare loop "
+        f"{sending_share(m['bare'], 'server_sending_cpu_s'):.0%} and clients "
+        f"{sending_share(m['bare']):.0%}",
     ]  # fmt: skip
     if m["consumer"].get("closed"):
         notes.append("stream closed by the server: " + " | ".join(m["consumer"]["closed"]))
@@ -644,6 +679,7 @@ def role_args(role: str, argv: list[str]) -> argparse.Namespace:
         parser.add_argument("--duration", type=float, required=True)
         parser.add_argument("--window", type=int, required=True)
         parser.add_argument("--first-seq", type=int, default=0)
+        parser.add_argument("--server-pid", type=int, default=0, help="CPU measured while sending")
     elif role == "consumer":
         parser.add_argument("--base-url", required=True)
         parser.add_argument("--status-file", required=True)

@@ -15,6 +15,7 @@ from flotta.clock import Clock
 from flotta.errors import install_error_handlers
 from flotta.fleet import commands, partner, sharing, subscriptions, users, vehicle_info, vehicles
 from flotta.fleet import energy as fleet_energy
+from flotta.fleet import keys as fleet_keys
 from flotta.fleet import telemetry as fleet_telemetry
 from flotta.gateway import endpoints as gateway_endpoints
 from flotta.logs import configure_logging
@@ -34,6 +35,7 @@ from flotta.ratelimit.middleware import RateLimitMiddleware, declare_limited_res
 from flotta.runtime import Runtime
 from flotta.settings import Settings
 from flotta.telemetry import sinks_api as telemetry_sinks
+from flotta.telemetry import sinks_edit as telemetry_sinks_edit
 from flotta.telemetry import stream as telemetry_stream
 
 Hook = Callable[[Runtime], Awaitable[None]]
@@ -86,6 +88,8 @@ def create_app(
         fleet_telemetry,
         telemetry_stream,
         telemetry_sinks,
+        telemetry_sinks_edit,
+        fleet_keys,
         partner,
         gateway_endpoints,
         oauth_endpoints,

@@ -23,6 +23,7 @@ from flotta.ratelimit.limiter import RateLimiter
 from flotta.settings import Settings
 from flotta.telemetry.dispatch import TelemetryStreams
 from flotta.telemetry.sync import TelemetrySync
+from flotta.telemetry.vehicle_ca import VehicleCA
 from flotta.vehicles.answer_cache import AnswerCache
 
 
@@ -147,7 +148,10 @@ async def start_streaming(
         await meter.start()  # replays usage a crashed process journaled but never committed
     telemetry = TelemetrySync(sessions, hub, bus, kv, clock)
     await telemetry.start()
-    streams = TelemetryStreams(sessions, directory, hub, clock, meter=meter)
+    vehicle_ca = VehicleCA.load_or_create(settings.data_dir / "keys" / "vehicle-ca.pem")
+    streams = TelemetryStreams(
+        sessions, directory, hub, clock, meter=meter, bus=bus, vehicle_ca=vehicle_ca
+    )
     await streams.start()
     telemetry.removal_listeners.append(streams.entitlements.forget)
     return meter, telemetry, streams

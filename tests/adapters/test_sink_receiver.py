@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pytest
 from tescmd.telemetry import TelemetryDecoder
@@ -19,6 +22,7 @@ from flotta.adapters.sinks import SinkSettingsError, open_sink, validate_sink_se
 from flotta.clock import ScaledClock
 from flotta.ports.sinks import Sink, SinkError
 from flotta.telemetry.envelope import ack_envelope, stream_envelope
+from flotta.telemetry.vehicle_ca import VehicleCA
 from flotta.telemetry.wire import decode_record
 from tests.adapters.sample import OTHER_VIN, VIN, data_record
 from tests.adapters.tls import ServerTls, make_server_tls
@@ -206,3 +210,38 @@ def test_settings_name_what_is_wrong() -> None:
     assert "settings.ca" in (caught.value.messages or {})
     ok = validate_sink_settings("receiver", {"hostname": "x", "ca": make_server_tls().ca_pem})
     assert ok["port"] == 443 and ok["wait_for_ack"] is True
+
+
+async def test_each_vin_presents_its_own_vehicle_certificate(tmp_path: Path) -> None:
+    """A receiver that requires mutual TLS, as Tesla's do, sees each car's VIN as the CN."""
+    vehicle_ca = VehicleCA.load_or_create(tmp_path / "vehicle-ca.pem")
+    tls = make_server_tls()
+    context = tls.server_context()
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cadata=vehicle_ca.certificate_pem)
+    seen: list[tuple[str, str]] = []  # (certificate CN, record VIN)
+
+    async def handle(connection: ServerConnection) -> None:
+        peer: Any = connection.transport.get_extra_info("peercert")
+        common_name = dict(part[0] for part in peer["subject"])["commonName"]
+        async for message in connection:
+            assert isinstance(message, bytes)
+            record = decode_record(message)
+            seen.append((common_name, record.vin))
+            await connection.send(ack_envelope(record.txid, record.topic))
+
+    settings = {"hostname": "localhost", "ca": tls.ca_pem, "timeout_s": 2}
+    async with serve(handle, "127.0.0.1", 0, ssl=context) as server:
+        settings["port"] = next(iter(server.sockets)).getsockname()[1]
+        sink = open_sink(
+            "receiver", settings, "protobuf", clock=ScaledClock(), client_certs=vehicle_ca.leaf
+        )
+        try:
+            await sink.deliver([data_record(1), data_record(2, vin=OTHER_VIN)])
+        finally:
+            await sink.close()
+        anonymous = open_sink("receiver", settings, "protobuf", clock=ScaledClock())
+        with pytest.raises(SinkError):  # no certificate: the receiver hangs up
+            await anonymous.deliver([data_record(3)])
+        await anonymous.close()
+    assert sorted(seen) == [(VIN, VIN), (OTHER_VIN, OTHER_VIN)]

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import secrets
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from flotta.adapters.sink_receiver import CLIENT_VERSION
+from flotta.devices.service import ensure_owner, provision_vehicle
+from flotta.sim.vehicle_models import make_vin
+from flotta.telemetry import service
+from flotta.telemetry.config import ConfigLimits, validate_config
 from flotta.telemetry.models import TelemetryConfigRow
-from flotta.telemetry.service import firmware_at_least
+from flotta.telemetry.service import Target, firmware_at_least
 from tests.live import LiveDemo, start_live_demo
 from tests.telemetry.streaming_support import (
     api,
@@ -272,3 +280,87 @@ def test_firmware_below_tesla_minimums_is_unsupported() -> None:
     assert firmware_at_least("2025.2.6", (2024, 26))
     assert not firmware_at_least("2024.20.9", (2024, 26))
     assert not firmware_at_least("", (2023, 20))
+
+
+# --- hardware and firmware (reference §9.1) ---------------------------------------------------
+
+
+def _provision(demo: LiveDemo, models: list[str], *, paired: bool = True) -> tuple[str, list[str]]:
+    """A fresh owner with one car per model key; its subject and the VINs."""
+    runtime = demo.handle.runtime
+
+    async def make() -> tuple[str, list[str]]:
+        async with runtime.sessions() as session, session.begin():
+            email = f"old-cars-{uuid.uuid4().hex[:8]}@example.com"
+            owner = await ensure_owner(session, email, "Old Cars", runtime.clock)
+            vins = []
+            for model in models:
+                vin = make_vin(model, secrets.randbelow(800_000) + 100_000)
+                await provision_vehicle(
+                    session, owner=owner, vin=vin, model=model, display_name=model,
+                    option_codes="", config={"key_paired": paired},
+                    secret_key=runtime.settings.secret_key, clock=runtime.clock,
+                )  # fmt: skip
+                vins.append(vin)
+            return owner.uuid, vins
+
+    return demo.call(make())
+
+
+def test_pre_2021_model_s_x_are_skipped_as_unsupported_hardware(
+    demo: LiveDemo, ca: str, port: int
+) -> None:
+    subject, (old_s, atom_x) = _provision(demo, ["models_90d_2017", "modelx_lr_2019"])
+    token = demo.handle.runtime.tokens.mint(subject, ["vehicle_device_data"])
+    with api(demo, token) as client:
+        answer = client.post(CREATE, json={"vins": [old_s, atom_x], "config": config(port, ca)})
+        one = client.post("/api/1/vehicles/fleet_status", json={"vins": [old_s]}).json()
+        other = client.post("/api/1/vehicles/fleet_status", json={"vins": [atom_x]}).json()
+    response = answer.json()["response"]
+    # The Atom X runs its catalogue firmware (2026.38), past the 2025.20 it needs.
+    assert response["updated_vehicles"] == 1
+    assert response["skipped_vehicles"]["unsupported_hardware"] == [old_s]
+    old_info = one["response"]["vehicle_info"][old_s]
+    assert old_info["discounted_device_data"] is True
+    assert other["response"]["vehicle_info"][atom_x]["discounted_device_data"] is False
+    # The version a car's telemetry client reports is the one its connections announce.
+    assert old_info["fleet_telemetry_version"] == CLIENT_VERSION
+
+
+def test_skip_reasons_follow_teslas_firmware_and_hardware_thresholds(demo: LiveDemo) -> None:
+    cars = [
+        ("model3_lr", "2023.19.1 abc"),  # below both minimums
+        ("model3_lr", "2023.20.6 abc"),  # direct calls only (legacy apps)
+        ("model3_lr", "2024.26.1 abc"),  # both
+        ("models_90d_2017", "2026.38.4 abc"),  # MCU1: never
+        ("modelx_lr_2019", "2025.14.3 abc"),  # Intel Atom before 2025.20
+        ("modelx_lr_2019", "2025.20.1 abc"),  # Intel Atom from 2025.20
+    ]
+    _, vins = _provision(demo, [model for model, _ in cars])
+    _, (unpaired,) = _provision(demo, ["models_90d_2017"], paired=False)
+    pairs = zip(vins, cars, strict=True)
+    targets = [Target(vin, firmware, True, model) for vin, (model, firmware) in pairs]
+    targets.append(Target(unpaired, "2026.38.4", False, "models_90d_2017"))
+    runtime = demo.handle.runtime
+    now = runtime.clock.now()
+    fields = {"Soc": {"interval_seconds": 60}}
+    body = {"vins": vins, "config": {"hostname": "t.example.com", "ca": ca_pem(), "fields": fields}}
+    parsed = validate_config(body, limits=ConfigLimits(), now=now)
+
+    async def apply(signed: bool) -> dict[str, Any]:
+        async with runtime.sessions() as session, session.begin() as transaction:
+            result = await service.apply_config(
+                session, client_id="thresholds", config=parsed, targets=targets,
+                not_found=[], signed=signed, now=now,
+            )  # fmt: skip
+            await transaction.rollback()  # nothing stays: only the skip reasons matter
+        return {"updated": [s.vin for s in result.applied], **result.skipped}
+
+    direct, signed = demo.call(apply(False)), demo.call(apply(True))
+    assert direct["updated"] == [vins[1], vins[2], vins[5]]
+    assert direct["unsupported_firmware"] == [vins[0]]
+    assert direct["unsupported_hardware"] == [vins[3], vins[4]]
+    assert direct["missing_key"] == [unpaired]
+    assert signed["updated"] == [vins[2], vins[5]]
+    assert signed["unsupported_firmware"] == [vins[0], vins[1]]
+    assert signed["unsupported_hardware"] == [vins[3], vins[4]]

@@ -1,29 +1,28 @@
 """Sink delivery from the record log: ordered batches, retries then dead letters, the delivery
-log, resume after a restart, and replay of a time range. The sink is an in-memory
-implementation of our own Sink port; records come from a real device link through ingest."""
+log, resume after a restart, replay of a time range, and several dispatchers (processes)
+sharing one database, on SQLite and PostgreSQL. The sink is an in-memory implementation of our
+own Sink port; records come from a real device link through ingest."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from flotta.ports.sinks import SinkError
+from flotta.telemetry.delivery import DeliveryPolicy
 from flotta.telemetry.dispatch import Dispatcher
 from flotta.telemetry.models import TelemetryDeliveryRow, TelemetrySinkRow
-from flotta.telemetry.receivers import DeliveryPolicy
 from flotta.telemetry.records import StreamRecord
 from tests.live import LiveDemo
-from tests.telemetry.test_ingest_support import (
-    StreamingCar,
-    device_link,
-    frame_for,
-    streaming_car,
-)
+from tests.telemetry.dispatch_support import live as live  # a demo of its own per database
+from tests.telemetry.dispatch_support import stream
+from tests.telemetry.test_ingest_support import StreamingCar, streaming_car
 
-POLICY = DeliveryPolicy(batch_size=2, max_attempts=3, backoff_base_s=0.01, poll_s=0.05)
+POLICY = DeliveryPolicy(batch_size=2, max_attempts=3, backoff_base_s=0.01, poll_s=0.05, lease_s=1.0)
 
 
 class MemorySink:
@@ -49,16 +48,6 @@ class MemorySink:
         return None
 
 
-def stream(live: LiveDemo, car: StreamingCar, seqs: range) -> None:
-    async def run() -> None:
-        async with device_link(live, car) as client:
-            for seq in seqs:
-                await client.ws.send(frame_for(car, seq, signals=2))
-            await client.acks(len(seqs))
-
-    asyncio.run(run())
-
-
 def add_sink(live: LiveDemo, car: StreamingCar) -> int:
     runtime = live.handle.runtime
 
@@ -75,6 +64,7 @@ def add_sink(live: LiveDemo, car: StreamingCar) -> int:
 
 
 def start(live: LiveDemo, sink: MemorySink) -> Dispatcher:
+    """A dispatcher as another process would run one: its own leases' owner name."""
     runtime = live.handle.runtime
     streams = runtime.streams
     assert streams is not None
@@ -88,6 +78,10 @@ def start(live: LiveDemo, sink: MemorySink) -> Dispatcher:
         return dispatcher
 
     return live.call(go())
+
+
+def delivered(sink: MemorySink) -> list[str]:
+    return [txid for batch in sink.batches for txid in batch]
 
 
 def wait_for(live: LiveDemo, sink: MemorySink, records: int) -> None:
@@ -176,6 +170,43 @@ def test_replay_resends_a_time_range_marked_replay(live: LiveDemo) -> None:
     assert sink.batches == [["1", "2"], ["3"], ["1", "2"], ["3"]]
     replays = [entry for entry in log_of(live, sink_id) if entry[3]]
     assert replays == [("delivered", 1, 2, True), ("delivered", 1, 1, True)]
+
+
+def test_two_dispatchers_deliver_each_record_once(live: LiveDemo) -> None:
+    car = streaming_car(live)
+    sink_id = add_sink(live, car)
+    sink = MemorySink()  # both "processes" reach the same endpoint
+    first, second = start(live, sink), start(live, sink)
+    try:
+        stream(live, car, range(1, 8))
+        wait_for(live, sink, 7)
+        stream(live, car, range(8, 10))
+        wait_for(live, sink, 9)
+        live.call(asyncio.sleep(POLICY.poll_s * 5))  # time for a second delivery, if any
+        holders = [d for d in (first, second) if sink_id in d.delivering()[0]]
+    finally:
+        live.call(first.stop())
+        live.call(second.stop())
+    assert Counter(delivered(sink)) == Counter(str(seq) for seq in range(1, 10))
+    assert len(holders) == 1
+
+
+def test_a_dead_dispatchers_sink_is_taken_over_where_it_stopped(live: LiveDemo) -> None:
+    car = streaming_car(live)
+    sink_id = add_sink(live, car)
+    sink = MemorySink()
+    first = start(live, sink)
+    stream(live, car, range(1, 4))
+    wait_for(live, sink, 3)
+    second = start(live, sink)  # stands by: the first holds the lease
+    try:
+        live.call(first.stop(release=False))  # dies without a word: its lease must expire
+        stream(live, car, range(4, 7))
+        wait_for(live, sink, 6)
+        assert sink_id in second.delivering()[0]
+    finally:
+        live.call(second.stop())
+    assert delivered(sink) == [str(seq) for seq in range(1, 7)]
 
 
 def test_sink_api_validates_settings_and_shows_the_delivery_log(live: LiveDemo) -> None:

@@ -4,17 +4,18 @@ exactly once, resends absorbed, unconsented or unknown configs refused, bad fram
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from flotta.billing.models import UsageEventRow
 from flotta.gateway import protocol
 from flotta.gateway.protocol import FrameType
 from flotta.oauth.models import ConsentGrant
-from flotta.telemetry.models import TelemetryRecordRow
-from flotta.telemetry.recordlog import SQLITE_ROWS_PER_INSERT, NewRecord
-from tests.live import LiveDemo
+from flotta.telemetry.recordlog import GROUPS_PER_READ, NewRecord
+from tests.live import LiveDemo, start_live_demo
 from tests.telemetry.test_ingest_support import (
     DeviceClient,
     StreamingCar,
@@ -26,17 +27,10 @@ from tests.telemetry.test_ingest_support import (
 
 def stored(live: LiveDemo, car: StreamingCar) -> list[tuple[str, int]]:
     """(txid, signals) of the records stored for the car's app, in cursor order."""
-
-    async def read() -> list[tuple[str, int]]:
-        async with live.handle.runtime.sessions() as s:
-            rows = await s.execute(
-                select(TelemetryRecordRow.txid, TelemetryRecordRow.signals)
-                .where(TelemetryRecordRow.client_id == car.client_id)
-                .order_by(TelemetryRecordRow.id)
-            )
-            return [(str(t), int(n)) for t, n in rows]
-
-    return live.call(read())
+    streams = live.handle.runtime.streams
+    assert streams is not None
+    records = live.call(streams.records.after(car.client_id, 0, 100_000))
+    return [(r.txid, r.signals) for r in records]
 
 
 def billed(live: LiveDemo, car: StreamingCar) -> dict[str, Any]:
@@ -55,6 +49,25 @@ def billed(live: LiveDemo, car: StreamingCar) -> dict[str, Any]:
             return {key: (quantity, account) for key, quantity, account in rows}
 
     return live.call(read())
+
+
+def assert_billed_per_group(live: LiveDemo, car: StreamingCar) -> None:
+    """One usage event per stored group, keyed by its VIN and cursor range, for exactly the
+    signals of the records in that range, billed to the app's developer; every stored record
+    in exactly one of them."""
+    streams = live.handle.runtime.streams
+    assert streams is not None
+    records = live.call(streams.records.after(car.client_id, 0, 100_000))
+    signals = {r.cursor: r.signals for r in records if r.signals}
+    covered: list[int] = []
+    for key, (quantity, account) in billed(live, car).items():
+        prefix, vin, cursors = key.split(":")
+        first, last = (int(c) for c in cursors.split("-"))
+        assert (prefix, vin, account) == ("signals", car.vin, car.developer_id)
+        in_range = [c for c in signals if first <= c <= last]
+        assert quantity == sum(signals[c] for c in in_range) > 0
+        covered += in_range
+    assert sorted(covered) == sorted(signals)
 
 
 async def frame_of_type(
@@ -86,12 +99,8 @@ def test_records_are_stored_acked_after_commit_and_billed_exactly(live: LiveDemo
     assert all(len(rows) == 1 for rows in seen_at_ack)
     signals = {str(seq): seq % 5 + 1 for seq in range(1, 6)}
     assert stored(live, car) == list(signals.items())
-    ledger = billed(live, car)
-    expected = {
-        f"signals:{car.config_id}:{txid}": (n, car.developer_id) for txid, n in signals.items()
-    }
-    assert ledger == expected
-    assert sum(q for q, _ in ledger.values()) == sum(signals.values())
+    assert_billed_per_group(live, car)
+    assert sum(q for q, _ in billed(live, car).values()) == sum(signals.values())
     streams = live.handle.runtime.streams
     assert streams is not None
     assert streams.ingest.counters.signals_by_app[car.client_id] == sum(signals.values())
@@ -191,12 +200,7 @@ def test_the_record_log_counts_signals_per_app(live: LiveDemo) -> None:
     totals = live.call(streams.records.signal_totals())
     assert totals[car.client_id] == 15
 
-    async def count() -> int:
-        async with live.handle.runtime.sessions() as s:
-            query = select(func.count()).where(TelemetryRecordRow.client_id == car.client_id)
-            return int((await s.execute(query)).scalar_one())
-
-    assert live.call(count()) == 3
+    assert len(stored(live, car)) == 3
 
 
 def test_a_large_group_gets_the_cursors_of_its_own_rows_in_order(live: LiveDemo) -> None:
@@ -204,9 +208,10 @@ def test_a_large_group_gets_the_cursors_of_its_own_rows_in_order(live: LiveDemo)
     assert streams is not None
     now = live.handle.runtime.clock.now()
     client_id = "cursor-check-app"
-    count = SQLITE_ROWS_PER_INSERT + 7  # more than one multi-row INSERT
+    count = 3 * GROUPS_PER_READ + 7  # one group per record: more than one page of groups
+    at = [now + timedelta(microseconds=i) for i in range(count)]  # a time each: a group each
     group = [
-        NewRecord(client_id, "5YJ3E1EA7KF000009", "V", f"tx{i}", i % 9, now, b"p%d" % i, b"")
+        NewRecord(client_id, "5YJ3E1EA7KF000009", "V", f"tx{i}", i % 9, at[i], b"p%d" % i, b"")
         for i in range(count)
     ]
 
@@ -246,3 +251,62 @@ def test_consent_revoked_elsewhere_is_seen_by_the_next_refresh_round(live: LiveD
         return before, pair in await entitlements.streaming_pairs({pair})
 
     assert live.call(check()) == (True, False)
+
+
+def test_a_car_that_asks_for_batched_acks_gets_every_txid_in_stream_acks_frames(
+    live: LiveDemo,
+) -> None:
+    car = streaming_car(live)
+
+    async def stream() -> list[protocol.Frame]:
+        async with device_link(live, car, batched_acks=True) as client:
+            for seq in range(1, 41):
+                await client.ws.send(frame_for(car, seq, signals=2))
+            frames: list[protocol.Frame] = []
+            async with asyncio.timeout(15):
+                while sum(len(protocol.decode_txids(f.body)) for f in frames) < 40:
+                    frame = await client.next_frame()
+                    assert frame.type != FrameType.STREAM_ACK
+                    if frame.type == FrameType.STREAM_ACKS:
+                        frames.append(frame)
+            return frames
+
+    frames = asyncio.run(stream())
+    assert all(f.correlation_id == car.config_id for f in frames)
+    acked = [txid for f in frames for txid in protocol.decode_txids(f.body)]
+    assert sorted(acked, key=int) == [str(seq).encode() for seq in range(1, 41)]
+    assert [txid for txid, _ in stored(live, car)] == [str(seq) for seq in range(1, 41)]
+
+
+def test_a_resend_after_a_restart_is_acked_but_neither_stored_nor_billed_again(
+    tmp_path: Path,
+) -> None:
+    first = start_live_demo(tmp_path / "demo")
+    try:
+        car = streaming_car(first)
+
+        async def before() -> list[bytes]:
+            async with device_link(first, car) as client:
+                for seq in (1, 2):
+                    await client.ws.send(frame_for(car, seq, signals=3))
+                return await client.acks(2)
+
+        assert asyncio.run(before()) == [b"1", b"2"]
+    finally:
+        first.stop()
+    again = start_live_demo(tmp_path / "demo")  # a new process' memory, the same database
+    try:
+
+        async def after() -> list[bytes]:
+            async with device_link(again, car) as client:
+                # The ack of 2 was lost in the restart: the car sends it again, marked.
+                await client.ws.send(frame_for(car, 2, signals=3, is_resend=True))
+                await client.ws.send(frame_for(car, 3, signals=1))
+                return await client.acks(2)
+
+        assert asyncio.run(after()) == [b"2", b"3"]
+        assert stored(again, car) == [("1", 3), ("2", 3), ("3", 1)]
+        assert_billed_per_group(again, car)
+        assert sum(q for q, _ in billed(again, car).values()) == 7
+    finally:
+        again.stop()

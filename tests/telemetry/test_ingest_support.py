@@ -114,22 +114,31 @@ class DeviceClient:
         return protocol.decode(data, 10_000_000)
 
     async def acks(self, count: int, within_s: float = 15.0) -> list[bytes]:
-        """The next `count` STREAM_ACK bodies (other frames are skipped), bounded in time."""
+        """The next `count` acknowledged txids, from STREAM_ACK or STREAM_ACKS frames (other
+        frames are skipped), bounded in time."""
         got: list[bytes] = []
         async with asyncio.timeout(within_s):
             while len(got) < count:
                 frame = await self.next_frame(within_s)
                 if frame.type == FrameType.STREAM_ACK:
                     got.append(frame.body)
+                elif frame.type == FrameType.STREAM_ACKS:
+                    got += protocol.decode_txids(frame.body)
         return got
 
 
 @asynccontextmanager
-async def device_link(live: LiveDemo, car: StreamingCar) -> AsyncIterator[DeviceClient]:
+async def device_link(
+    live: LiveDemo, car: StreamingCar, *, batched_acks: bool = False
+) -> AsyncIterator[DeviceClient]:
+    """A device link for the car; `batched_acks` asks for STREAM_ACKS frames in HELLO."""
     url = live.base_url.replace("http", "ws", 1) + "/gateway/v1/connect"
     headers = {"Authorization": f"Bearer {car.credential}"}
+    hello: dict[str, Any] = {"power": "online", "config": {}}
+    if batched_acks:
+        hello["stream_acks"] = "batched"
     async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
-        await ws.send(protocol.encode_json(FrameType.HELLO, {"power": "online", "config": {}}))
+        await ws.send(protocol.encode_json(FrameType.HELLO, hello))
         client = DeviceClient(ws)
         welcome = await client.next_frame()
         assert welcome.type == FrameType.WELCOME

@@ -1,15 +1,22 @@
 """The Fleet API telemetry stream as a developer's backend reads it: SSE and WebSocket with the
-app's partner token, resuming from a cursor without gaps or duplicates."""
+app's partner token, resuming from a cursor without gaps or duplicates, and records another
+process ingested arriving without a reconnect."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import orjson
+import pytest
 import websockets
 
+from flotta.telemetry import stream as stream_module
+from flotta.telemetry.dispatch import Dispatcher
 from flotta.telemetry.envelope import decode_envelope
+from flotta.telemetry.recordlog import NewRecord
+from tests.adapters.sample import data_record
 from tests.live import LiveDemo
 from tests.telemetry.test_ingest_support import (
     StreamingCar,
@@ -30,10 +37,15 @@ async def send(live: LiveDemo, car: StreamingCar, seqs: range) -> None:
 
 
 async def read_sse(
-    live: LiveDemo, token: str, count: int, headers: dict[str, str] | None = None, **params: str
+    live: LiveDemo,
+    token: str,
+    count: int,
+    headers: dict[str, str] | None = None,
+    into: list[tuple[int, str]] | None = None,
+    **params: str,
 ) -> list[tuple[int, str]]:
-    """The first `count` events as (id, txid), bounded in time."""
-    events: list[tuple[int, str]] = []
+    """The first `count` events as (id, txid), bounded in time (collected `into` as they come)."""
+    events: list[tuple[int, str]] = [] if into is None else into
     auth = {"Authorization": f"Bearer {token}", **(headers or {})}
     async with (
         httpx.AsyncClient(base_url=live.base_url, timeout=10) as client,
@@ -102,3 +114,82 @@ def test_only_the_apps_partner_token_may_read_its_stream(live: LiveDemo) -> None
     assert anonymous.json()["response"] is None
     assert user.status_code == 403
     assert "partner token" in user.json()["error_description"]
+
+
+def elsewhere(live: LiveDemo, *, announce: bool) -> Dispatcher:
+    """Another process's dispatcher on the same database: it ingests, it does not deliver.
+    Without `announce` its word on the bus is lost, as on a NATS outage."""
+    runtime = live.handle.runtime
+    streams = runtime.streams
+    assert streams is not None
+    bus = runtime.bus if announce else None
+    return Dispatcher(
+        runtime.sessions, streams.records, streams.entitlements, runtime.clock, bus=bus
+    )
+
+
+async def ingest_elsewhere(
+    live: LiveDemo, dispatcher: Dispatcher, car: StreamingCar, seq: int
+) -> None:
+    """Commit one record for the car as another process's ingest does, and hand it on."""
+    streams = live.handle.runtime.streams
+    assert streams is not None
+    sample = data_record(seq, vin=car.vin, client_id=car.client_id)
+
+    async def commit() -> None:
+        record = NewRecord(
+            sample.client_id, sample.vin, sample.topic, sample.txid, sample.signals,
+            live.handle.runtime.clock.now(), sample.payload, sample.envelope,
+        )  # fmt: skip
+        dispatcher.publish(await streams.records.append([record]))
+
+    await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(commit(), live.loop))
+
+
+def test_a_stream_gets_records_another_process_ingested_in_cursor_order(
+    live: LiveDemo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No idle polling here: only the bus and this process's own cursors can tell the stream.
+    monkeypatch.setattr(stream_module, "IDLE_POLL_S", 60.0)
+    car = streaming_car(live)
+    token = partner_token(live, car.client_id)
+    announcing, silent = elsewhere(live, announce=True), elsewhere(live, announce=False)
+
+    async def scenario() -> list[tuple[int, str]]:
+        await send(live, car, range(1, 3))
+        events: list[tuple[int, str]] = []
+        reader = asyncio.create_task(read_sse(live, token, 5, into=events))
+        await asyncio.sleep(0.5)  # live by now
+        await ingest_elsewhere(live, announcing, car, 3)  # announced on the bus
+        for _ in range(100):  # up to 2 s, by the announcement alone
+            if len(events) >= 3:
+                break
+            await asyncio.sleep(0.02)
+        assert [txid for _, txid in events] == ["1", "2", "3"]
+        await ingest_elsewhere(live, silent, car, 4)  # nobody hears of it, but the cursor of
+        await send(live, car, range(5, 6))  # this process's next record jumps past it
+        return await reader
+
+    events = asyncio.run(scenario())
+    assert [txid for _, txid in events] == ["1", "2", "3", "4", "5"]
+    cursors = [cursor for cursor, _ in events]
+    assert cursors == sorted(cursors) and len(set(cursors)) == 5
+
+
+def test_an_idle_stream_finds_records_whose_announcement_was_lost(live: LiveDemo) -> None:
+    car = streaming_car(live)
+    token = partner_token(live, car.client_id)
+    silent = elsewhere(live, announce=False)
+
+    async def scenario() -> tuple[list[tuple[int, str]], float]:
+        await send(live, car, range(1, 2))
+        reader = asyncio.create_task(read_sse(live, token, 2))
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        await ingest_elsewhere(live, silent, car, 2)
+        events = await reader
+        return events, time.monotonic() - started
+
+    events, took = asyncio.run(scenario())
+    assert [txid for _, txid in events] == ["1", "2"]
+    assert took <= stream_module.IDLE_POLL_S + 1.0

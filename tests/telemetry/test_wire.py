@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from flotta.telemetry.envelope import (
     decode_envelope,
     decode_envelope_table,
     encode_envelope,
+    scan_record,
     stream_envelope,
 )
 from flotta.telemetry.wire import (
@@ -27,6 +29,7 @@ from flotta.telemetry.wire import (
     ErrorReport,
     data_values,
     decode_record,
+    decode_stream,
     encode_alerts,
     encode_connectivity,
     encode_data,
@@ -296,3 +299,81 @@ def test_direct_reader_refuses_offsets_outside_the_frame() -> None:
     for bad in (before_start, past_end):
         with pytest.raises(WireError, match=r"malformed|before the start|past the end"):
             decode_envelope(bytes(bad))
+
+
+def test_ingest_reads_what_the_full_decoder_reads() -> None:
+    rng = random.Random(11)
+    frames = [encode_data(record(seq), vin=VIN, prefer_typed=typed) for seq, typed in
+              ((1, True), (2, False), (3, True))]  # fmt: skip
+    frames.append(encode_alerts([Alert("A", T), Alert("B", T)], vin=VIN, created_at_s=T, txid=b"a"))
+    frames.append(encode_errors([ErrorReport("e", T)], vin=VIN, created_at_s=T, txid=b"e"))
+    payload = vehicle_data_pb2.Payload(vin=VIN, is_resend=True)
+    for text in ("1.5e-3", "2E+7", "(37.4 N, 122.1 W)", "\u0661.\u0665e3", "plain", "1.5"):
+        datum = payload.data.add(key=rng.choice([vehicle_data_pb2.Location, vehicle_data_pb2.Soc]))
+        datum.value.string_value = text
+    frames.append(stream_envelope("V", payload.SerializeToString(), vin=VIN, created_at_s=T,
+                                  txid=b"tx-\xff"))  # fmt: skip
+    for frame in frames:
+        full = decode_record(frame)
+        assert decode_stream(frame) == (
+            full.topic,
+            full.txid,
+            full.payload,
+            signal_count(full),
+            bool(getattr(full.message, "is_resend", False)),
+        )
+
+
+def test_the_rewrite_check_never_skips_a_text_the_reference_server_rewrites() -> None:
+    rng = random.Random(3)
+    alphabet = "0123456789.eE+-( )NSWE,\u0661\u0665\u2003ab"
+    for _ in range(3_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 14)))
+        payload = vehicle_data_pb2.Payload(vin=VIN)
+        key = rng.choice([vehicle_data_pb2.Location, vehicle_data_pb2.PackCurrent])
+        payload.data.add(key=key).value.string_value = text
+        frame = stream_envelope("V", payload.SerializeToString(), vin=VIN, created_at_s=T,
+                                txid=b"t")  # fmt: skip
+        assert decode_stream(frame)[2] == decode_record(frame).payload, text
+
+
+def test_ingest_refuses_acks_unknown_topics_and_unusable_txids() -> None:
+    good = encode_data(record(), vin=VIN, prefer_typed=True)
+    assert decode_stream(good)[1] == b"7"
+    refused = {
+        "ack": ack_envelope(b"7", "V"),
+        "metrics": stream_envelope("metrics", b"\x01", vin=VIN, created_at_s=T, txid=b"m"),
+        "no txid": stream_envelope("V", b"", vin=VIN, created_at_s=T, txid=b""),
+        "long txid": stream_envelope("V", b"", vin=VIN, created_at_s=T, txid=b"x" * 65),
+        "newline": stream_envelope("V", b"", vin=VIN, created_at_s=T, txid=b"a\nb"),
+        "nul": stream_envelope("V", b"", vin=VIN, created_at_s=T, txid=b"a\x00b"),
+        "bad payload": stream_envelope("V", b"\xff\xff", vin=VIN, created_at_s=T, txid=b"z"),
+    }
+    for why, frame in refused.items():
+        with pytest.raises(WireError):
+            decode_stream(frame)
+            pytest.fail(f"{why} was accepted")
+    assert decode_stream(stream_envelope("V", b"", vin=VIN, created_at_s=T, txid=b"x" * 64))
+
+
+def test_the_ingest_reader_agrees_with_the_full_reader_and_refuses_corrupt_frames() -> None:
+    rng = random.Random(13)
+    compared = 0
+    for _ in range(3_000):
+        envelope = random_envelope(rng)
+        frame = encode_envelope(envelope)
+        fields = (envelope.message_type, envelope.topic.encode(), envelope.txid, envelope.payload)
+        assert scan_record(frame) == fields
+        corrupt = bytearray(frame)
+        for _ in range(rng.randint(1, 4)):
+            corrupt[rng.randrange(min(len(corrupt), 64))] = rng.randrange(256)
+        cut = bytes(corrupt[: rng.randrange(len(corrupt) + 1)])
+        try:
+            full = decode_envelope(cut)
+        except WireError:
+            with contextlib.suppress(WireError):  # it reads less, so it may accept more
+                scan_record(cut)
+            continue
+        compared += 1
+        assert scan_record(cut) == (full.message_type, full.topic.encode(), full.txid, full.payload)
+    assert compared > 0

@@ -8,9 +8,10 @@ envelope with the same txid) is a nack. Receivers that never ack (tescmd's) need
 `wait_for_ack: false`: delivery then means "written to the socket".
 
 Client certificate: real cars present Tesla-issued certificates whose CN is the VIN, and the
-reference server takes the device identity from it. Flotta presents the optional `client_cert`
-/ `client_key` of the sink's settings (one certificate for every VIN) or none; a receiver that
-requires mutual TLS must trust that certificate's issuer.
+reference server takes the device identity from it. Flotta presents, per VIN, the certificate
+`client_certs(vin)` returns (issued by Flotta's vehicle CA, `flotta.telemetry.vehicle_ca`), or
+the optional `client_cert` / `client_key` of a receiver sink's settings (one certificate for
+every VIN), or none; a receiver that requires mutual TLS must trust that certificate's issuer.
 
 Reconnects back off exponentially, capped at 30 s as a car's do (§9.2).
 """
@@ -23,7 +24,7 @@ import os
 import ssl
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -40,6 +41,18 @@ CLIENT_VERSION = "1.0.0"
 """The `Version` header: the vehicle telemetry client whose behaviour Flotta follows."""
 NETWORK_INTERFACE = "wifi"
 
+ClientCertificates = Callable[[str], tuple[str, str]]
+"""A VIN's client certificate chain and key, both PEM."""
+
+
+class RecordRefused(SinkError):
+    """The receiver answered records with an error (it is up, and said no to them); `txids`
+    are the refused records' (the others of the batch were acknowledged)."""
+
+    def __init__(self, message: str, txids: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.txids = frozenset(txids)
+
 
 @dataclass(frozen=True, slots=True)
 class ReceiverTarget:
@@ -53,16 +66,21 @@ class ReceiverTarget:
     wait_for_ack: bool = True
     ack_timeout_s: float = 10.0
     connect_timeout_s: float = 10.0
+    # Per-VIN client certificates (the vehicle CA's); `client_cert` wins when both are set.
+    client_certs: ClientCertificates | None = None
 
 
-def ssl_context(target: ReceiverTarget) -> ssl.SSLContext:
-    """TLS that trusts only the config's CA, checks the hostname, and may present a cert."""
+def ssl_context(target: ReceiverTarget, vin: str | None = None) -> ssl.SSLContext:
+    """TLS that trusts only the config's CA, checks the hostname, and presents the sink's
+    certificate, or the VIN's own."""
     try:
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=target.ca)
     except ssl.SSLError as exc:
         raise ValueError(f"the receiver CA is not a usable PEM certificate: {exc}") from exc
     if target.client_cert:
         _load_client_cert(context, target.client_cert, target.client_key or "")
+    elif vin is not None and target.client_certs is not None:
+        _load_client_cert(context, *target.client_certs(vin))
     return context
 
 
@@ -111,7 +129,17 @@ class ReceiverSink:
         self._url = f"wss://{target.hostname}:{target.port}/"
         self._sockets: dict[str, ClientConnection] = {}
         self._backoff: dict[str, _Backoff] = {}
+        self._contexts: dict[str, ssl.SSLContext] = {}
         self._clock = clock
+
+    def _ssl_for(self, vin: str) -> ssl.SSLContext:
+        """The TLS context a VIN connects with: its own certificate, when there is one."""
+        if self._target.client_cert or self._target.client_certs is None:
+            return self._ssl
+        context = self._contexts.get(vin)
+        if context is None:
+            context = self._contexts[vin] = ssl_context(self._target, vin)
+        return context
 
     async def _socket(self, vin: str) -> ClientConnection:
         """The VIN's open socket, (re)connecting after its backoff delay when needed."""
@@ -123,7 +151,7 @@ class ReceiverSink:
         try:
             socket = await connect(
                 self._url,
-                ssl=self._ssl,
+                ssl=self._ssl_for(vin),
                 open_timeout=self._target.connect_timeout_s,
                 proxy=None,  # a car connects directly
                 compression=None,
@@ -167,7 +195,9 @@ class ReceiverSink:
             raise SinkError(
                 f"receiver {self._url} sent no ack within {self._target.ack_timeout_s:g} s"
             ) from exc
-        except (OSError, ssl.SSLError, WebSocketException, WireError) as exc:
+        except RecordRefused:
+            raise  # the receiver is up and answering: keep its socket
+        except (OSError, ssl.SSLError, WebSocketException, WireError, ValueError) as exc:
             await self._drop(vin)
             raise SinkError(f"receiver {self._url}: {exc}") from exc
 
@@ -185,10 +215,12 @@ class ReceiverSink:
 
 
 async def _await_acks(socket: ClientConnection, records: Sequence[StreamRecord]) -> None:
-    """Read replies until every record is acked; an error reply for one raises SinkError."""
+    """Read replies until every record is acked or refused; RecordRefused names the refused
+    ones (the others were taken, and need not be sent again)."""
     # Match on what is inside the frames, since that is what the receiver echoes.
     sent = [decode_envelope(record.envelope) for record in records]
     pending = {(envelope.txid, envelope.topic) for envelope in sent}
+    refused: dict[str, str] = {}  # txid -> the receiver's reason
     while pending:
         reply = await socket.recv()
         if isinstance(reply, str):
@@ -199,6 +231,13 @@ async def _await_acks(socket: ClientConnection, records: Sequence[StreamRecord])
             continue
         if envelope.is_ack:
             pending.discard((envelope.txid, envelope.topic))
-        elif any(txid == envelope.txid for txid, _ in pending):
+            continue
+        answered = {key for key in pending if key[0] == envelope.txid}
+        if answered:
+            pending -= answered
             reason = envelope.payload.decode(errors="replace") or "error reply"
-            raise SinkError(f"receiver refused record txid {envelope.txid.decode()!r}: {reason}")
+            refused[envelope.txid.decode(errors="replace")] = reason
+    if refused:
+        txid, reason = next(iter(refused.items()))
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        raise RecordRefused(f"receiver refused record txid {txid!r}: {reason}{more}", refused)

@@ -13,7 +13,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from flotta.adapters.sink_receiver import ReceiverSink, ReceiverTarget, ssl_context
+from flotta.adapters.sink_receiver import (
+    ClientCertificates,
+    ReceiverSink,
+    ReceiverTarget,
+    ssl_context,
+)
 from flotta.adapters.sink_webhook import WebhookSink
 from flotta.clock import Clock, SystemClock
 from flotta.errors import InvalidRequest
@@ -151,7 +156,9 @@ def _check_receiver_tls(parsed: ReceiverSettings) -> None:
         raise SinkSettingsError({field: [str(exc)]}) from exc
 
 
-def _receiver_target(parsed: ReceiverSettings) -> ReceiverTarget:
+def _receiver_target(
+    parsed: ReceiverSettings, client_certs: ClientCertificates | None = None
+) -> ReceiverTarget:
     """The receiver sink's connection parameters."""
     return ReceiverTarget(
         hostname=parsed.hostname,
@@ -162,6 +169,7 @@ def _receiver_target(parsed: ReceiverSettings) -> ReceiverTarget:
         wait_for_ack=parsed.wait_for_ack,
         ack_timeout_s=parsed.timeout_s,
         connect_timeout_s=parsed.timeout_s,
+        client_certs=client_certs,
     )
 
 
@@ -172,8 +180,10 @@ def open_sink(
     secret: str | None = None,
     *,
     clock: Clock | None = None,
+    client_certs: ClientCertificates | None = None,
 ) -> Sink:
-    """The adapter for a sink row (kind, settings, format, secret); nothing connects yet."""
+    """The adapter for a sink row (kind, settings, format, secret); nothing connects yet.
+    A receiver sink without `client_cert` presents `client_certs(vin)` per VIN, if given."""
     if format not in FORMATS:
         raise SinkSettingsError({"format": [f"must be one of {', '.join(FORMATS)}"]})
     fmt: SinkFormat = "json" if format == "json" else "protobuf"
@@ -209,7 +219,7 @@ def open_sink(
             parsed.url, parsed.stream_prefix, parsed.maxlen, fmt, timeout_s=parsed.timeout_s
         )
     assert isinstance(parsed, ReceiverSettings)
-    return ReceiverSink(_receiver_target(parsed), clock=clock)
+    return ReceiverSink(_receiver_target(parsed, client_certs), clock=clock)
 
 
 def new_webhook_secret() -> str:

@@ -13,12 +13,14 @@ from rich.console import Console
 from flotta.auth.tokens import OWNER_SCOPES
 from flotta.cli.admin import admin_app
 from flotta.cli.billing import billing_app
+from flotta.cli.vehicles import vehicles_app
 from flotta.settings import Settings
 
 app = typer.Typer(help="Flotta: an open, self-hostable Fleet API.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+admin_app.add_typer(vehicles_app, name="vehicles")
 app.add_typer(billing_app, name="billing")
 console = Console()
 

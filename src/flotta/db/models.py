@@ -22,11 +22,16 @@ from flotta.oauth.models import (
     RefreshToken,
 )
 from flotta.sharing.models import Driver, Invitation
+from flotta.telemetry.delivery_models import (
+    TelemetryLeaseRow,
+    TelemetryReceiverDeliveryRow,
+    TelemetryReceiverRow,
+)
 from flotta.telemetry.models import (
     TelemetryConfigRow,
     TelemetryDeliveryRow,
     TelemetryErrorRow,
-    TelemetryRecordRow,
+    TelemetryRecordGroupRow,
     TelemetrySinkRow,
 )
 
@@ -55,7 +60,10 @@ __all__ = [
     "TelemetryConfigRow",
     "TelemetryDeliveryRow",
     "TelemetryErrorRow",
-    "TelemetryRecordRow",
+    "TelemetryLeaseRow",
+    "TelemetryReceiverDeliveryRow",
+    "TelemetryReceiverRow",
+    "TelemetryRecordGroupRow",
     "TelemetrySinkRow",
     "UsageDaily",
     "UsageEventRow",

@@ -114,6 +114,7 @@ class Directory:
         self._users: ExpiringCache[str, UserRecord | None] = ExpiringCache(ttl_s)
         self._owned: ExpiringCache[int, list[VehicleRecord]] = ExpiringCache(ttl_s)
         self._driven: ExpiringCache[int, frozenset[int]] = ExpiringCache(ttl_s)
+        self._drivers: ExpiringCache[int, frozenset[int]] = ExpiringCache(ttl_s)
         self._apps: ExpiringCache[str, AppRecord | None] = ExpiringCache(ttl_s)
         self._grants: ExpiringCache[str, GrantRecord | None] = ExpiringCache(ttl_s)
 
@@ -144,6 +145,14 @@ class Directory:
     async def _load_driven(self, user_id: int) -> frozenset[int]:
         async with self._sessions() as session:
             return frozenset(await DriverRepository(session).driven_vehicle_ids(user_id))
+
+    async def drivers_of(self, fleet_id: int) -> frozenset[int]:
+        """Accounts the vehicle is shared with as drivers."""
+        return await self._drivers.get(fleet_id, self._clock.monotonic(), self._load_drivers)
+
+    async def _load_drivers(self, fleet_id: int) -> frozenset[int]:
+        async with self._sessions() as session:
+            return frozenset(await DriverRepository(session).driver_ids(fleet_id))
 
     async def visible_to(self, user_id: int) -> list[VehicleRecord]:
         """Owned vehicles first, then those shared with the account, each in id order."""
@@ -186,6 +195,14 @@ class Directory:
 
     def forget(self) -> None:
         """Drop every cached entry (after provisioning, deleting or changing consent)."""
-        caches = (self._vehicles, self._users, self._owned, self._driven, self._apps, self._grants)
+        caches = (
+            self._vehicles,
+            self._users,
+            self._owned,
+            self._driven,
+            self._drivers,
+            self._apps,
+            self._grants,
+        )
         for cache in caches:
             cache.clear()

@@ -20,6 +20,7 @@ from flotta.fleet.responses import envelope
 from flotta.runtime import Runtime
 from flotta.sharing import service
 from flotta.sharing.models import Invitation
+from flotta.telemetry.consent import stop_streams
 
 router = APIRouter(tags=["sharing"])
 
@@ -120,10 +121,11 @@ async def revoke_invitation(
 ) -> Response:
     record = await vehicle_for(who, runtime, vehicle_tag, owner_only=True)
     async with runtime.sessions() as s, s.begin():
-        await service.revoke_invitation(
+        done = await service.revoke_invitation(
             s, vehicle_id=record.id, invitation_id=invitation_id, now=runtime.clock.now()
         )
     runtime.directory.forget()  # revoking a redeemed invite also removes its driver
+    await stop_streams(runtime.telemetry, done.removed_configs)
     return envelope(True)
 
 
@@ -193,7 +195,7 @@ async def remove_driver(
     record = await vehicle_for(who, runtime, vehicle_tag)
     user = await owner_of(who, runtime)
     async with runtime.sessions() as s, s.begin():
-        await service.remove_driver(
+        removed = await service.remove_driver(
             s,
             vehicle_id=record.id,
             owner_id=record.owner_id,
@@ -201,4 +203,5 @@ async def remove_driver(
             share_user_id=share_user_id,
         )
     runtime.directory.forget()  # the removed driver loses the car on the next request
+    await stop_streams(runtime.telemetry, removed)  # streams that relied on the driver stop
     return envelope("ok")

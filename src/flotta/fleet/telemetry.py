@@ -157,7 +157,8 @@ async def _targets(
             not_found.append(vin)
             continue
         paired = await _key_paired(runtime, who, record.config)
-        targets.append(Target(record.vin, await firmware_of(runtime, record), paired))
+        firmware = await firmware_of(runtime, record)
+        targets.append(Target(record.vin, firmware, paired, record.model))
     return targets, not_found
 
 

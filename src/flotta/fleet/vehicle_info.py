@@ -7,12 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from flotta.adapters.sink_receiver import CLIENT_VERSION
 from flotta.auth.tokens import Principal
 from flotta.devices.directory import VehicleRecord
 from flotta.devices.repository import VehicleRepository
 from flotta.errors import InvalidRequest, MissingScopes, NotFound, VehicleUnavailable
 from flotta.fleet.body import json_object
 from flotta.fleet.deps import (
+    CLI_CLIENT_ID,
     RuntimeDep,
     VehicleTag,
     may_reach,
@@ -26,6 +28,8 @@ from flotta.fleet.responses import envelope
 from flotta.gateway.routing import DeviceView
 from flotta.runtime import Runtime
 from flotta.sim.vehicle_models import MODELS
+from flotta.telemetry.repository import TelemetryRepository
+from flotta.telemetry.service import hardware_supported, is_key_paired
 from flotta.vehicles import ownership
 from flotta.vehicles.charging_sites import nearby_sites
 from flotta.vehicles.options import option_list
@@ -39,8 +43,9 @@ AnyToken = require_scopes()
 
 VIN_PATTERN = r"^[A-Za-z0-9]{17}$"
 MAX_FLEET_STATUS_VINS = 100
-# The simulator streams telemetry over the gateway; report the protocol version it speaks.
-FLEET_TELEMETRY_VERSION = "1.1.0"
+# The telemetry client version a car reports (reference §9.2): the one Flotta's receiver
+# connections announce in their `Version` header, as the car's client would.
+FLEET_TELEMETRY_VERSION = CLIENT_VERSION
 
 
 async def _connected(runtime: Runtime, vin: str) -> DeviceView | None:
@@ -284,20 +289,28 @@ async def fleet_status(
     """Key pairing and firmware per VIN; VINs the caller cannot see are left out."""
     vins = _parse_vins(await json_object(request))
     records = await _visible(who, runtime, vins)
+    app = await runtime.directory.app(who.client_id)
+    app_key = None  # the owner's own tools have no key: they see the record's pairing flag
+    if who.client_id != CLI_CLIENT_ID and (app is None or not app.first_party):
+        async with runtime.sessions() as session:
+            app_key = await TelemetryRepository(session).app_public_key(who.client_id)
     paired: list[str] = []
     unpaired: list[str] = []
     info: dict[str, dict[str, Any]] = {}
     for record in records:
         # The server cannot see the car's keychain; only the record can vouch for pairing.
-        (paired if record.config.get("key_paired") is True else unpaired).append(record.vin)
+        is_paired = is_key_paired(record.config, app_key, first_party=False)
+        (paired if is_paired else unpaired).append(record.vin)
         keys = record.config.get("total_number_of_keys", 0)
+        firmware = await firmware_of(runtime, record)
         entry: dict[str, Any] = {
-            "firmware_version": customer_version(await firmware_of(runtime, record)),
+            "firmware_version": customer_version(firmware),
             "vehicle_command_protocol_required": record.command_signing == "required",
             "fleet_telemetry_version": FLEET_TELEMETRY_VERSION,
             "total_number_of_keys": keys if isinstance(keys, int) else 0,
         }
         if len(vins) == 1:
-            entry["discounted_device_data"] = False
+            # Tesla discounts data requests of cars that cannot stream (pre-2021 S/X).
+            entry["discounted_device_data"] = not hardware_supported(record.model, firmware)
         info[record.vin] = entry
     return envelope({"key_paired_vins": paired, "unpaired_vins": unpaired, "vehicle_info": info})

@@ -225,6 +225,7 @@ class Hub:
         if not isinstance(config, dict):
             raise FrameError("HELLO config must be a JSON object")
         session.firmware = str(hello.get("firmware", ""))[:64]
+        session.batched_acks = hello.get("stream_acks") == "batched"
         key = orjson.dumps(config, option=orjson.OPT_SORT_KEYS)
         session.config = self._configs.setdefault(key, config)
         session.power = PowerState.ONLINE if power == "online" else PowerState.ASLEEP

@@ -8,6 +8,7 @@ handshake and error frames carry JSON.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -36,6 +37,14 @@ class FrameType(IntEnum):
     TELEMETRY_CONFIG = 14  # gateway → device, JSON {"client_id", "version", "config"}
     TELEMETRY_CONFIG_REMOVED = 15  # gateway → device, empty: stop streaming for that config
     TELEMETRY_CONFIG_ACK = 16  # device → gateway, JSON {"version", "ok", "error"}
+    # gateway → device, several records' txids, each after its length byte (`encode_txids`);
+    # sent instead of STREAM_ACKs to devices whose HELLO says "stream_acks": "batched".
+    STREAM_ACKS = 17
+
+
+_FRAME_TYPES: tuple[FrameType | None, ...] = tuple(
+    FrameType(n) if n in FrameType._value2member_map_ else None for n in range(256)
+)
 
 
 class PowerState(IntEnum):
@@ -65,10 +74,9 @@ def decode(data: bytes, max_bytes: int) -> Frame:
     if len(data) < HEADER.size:
         raise FrameError(f"frame of {len(data)} bytes is shorter than the 5-byte header")
     raw_type, correlation_id = HEADER.unpack_from(data)
-    try:
-        frame_type = FrameType(raw_type)
-    except ValueError as exc:
-        raise FrameError(f"unknown frame type {raw_type}") from exc
+    frame_type = _FRAME_TYPES[raw_type]  # not FrameType(raw_type): 0.4 µs a frame
+    if frame_type is None:
+        raise FrameError(f"unknown frame type {raw_type}")
     return Frame(frame_type, correlation_id, data[HEADER.size :])
 
 
@@ -90,3 +98,24 @@ def error_frame(error: str, description: str, correlation_id: int = 0) -> bytes:
     return encode_json(
         FrameType.ERROR, {"error": error, "description": description}, correlation_id
     )
+
+
+def encode_txids(txids: Iterable[bytes]) -> bytes:
+    """A STREAM_ACKS body: each txid (at most 255 bytes) after a byte giving its length."""
+    return b"".join([_LENGTH_BYTES[len(txid)] + txid for txid in txids])
+
+
+def decode_txids(body: bytes) -> list[bytes]:
+    """The txids of a STREAM_ACKS body; FrameError when it is cut short."""
+    txids: list[bytes] = []
+    at = 0
+    while at < len(body):
+        end = at + 1 + body[at]
+        if end > len(body):
+            raise FrameError("STREAM_ACKS body ends inside a txid")
+        txids.append(body[at + 1 : end])
+        at = end
+    return txids
+
+
+_LENGTH_BYTES = tuple(bytes([n]) for n in range(256))

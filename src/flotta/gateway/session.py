@@ -26,6 +26,7 @@ class DeviceSession:
         "_pending",
         "_send",
         "_wake_sent",
+        "batched_acks",
         "close_link",
         "closed",
         "config",
@@ -57,6 +58,8 @@ class DeviceSession:
         self._pending: dict[int, asyncio.Future[Frame]] = {}
         self._next_id = 0
         self._wake_sent = False
+        # HELLO said "stream_acks": "batched": STREAM records are acked with STREAM_ACKS frames.
+        self.batched_acks = False
 
     @property
     def vin(self) -> str:

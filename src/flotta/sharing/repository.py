@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flotta.accounts.models import User
@@ -32,6 +33,15 @@ class InvitationRepository:
     async def by_code(self, code: str) -> Invitation | None:
         result = await self.session.execute(select(Invitation).where(Invitation.code == code))
         return result.scalar_one_or_none()
+
+    async def revoke_pending(self, vehicle_id: int, now: datetime) -> int:
+        """Revoke the vehicle's unredeemed invitations; how many there were."""
+        result = await self.session.execute(
+            update(Invitation)
+            .where(Invitation.vehicle_id == vehicle_id, Invitation.state == "pending")
+            .values(state="revoked", revoked_at=now)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def for_vehicle(self, vehicle_id: int, limit: int) -> Sequence[Invitation]:
         result = await self.session.execute(
@@ -78,6 +88,18 @@ class DriverRepository:
             delete(Driver).where(Driver.vehicle_id == vehicle_id, Driver.user_id == user_id)
         )
         return bool(getattr(result, "rowcount", 0))
+
+    async def remove_all(self, vehicle_id: int) -> int:
+        """Remove every driver of the vehicle; how many there were."""
+        result = await self.session.execute(delete(Driver).where(Driver.vehicle_id == vehicle_id))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def driver_ids(self, vehicle_id: int) -> set[int]:
+        """The accounts the vehicle is shared with as drivers."""
+        result = await self.session.execute(
+            select(Driver.user_id).where(Driver.vehicle_id == vehicle_id)
+        )
+        return {int(v) for v in result.scalars().all()}
 
     async def driven_vehicle_ids(self, user_id: int) -> set[int]:
         """Vehicles shared with this account as a driver."""

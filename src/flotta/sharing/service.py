@@ -1,4 +1,8 @@
-"""Share invitations and drivers (reference §4.3). Callers own the unit of work."""
+"""Share invitations and drivers (reference §4.3). Callers own the unit of work.
+
+Removing a driver also removes the streaming configs that relied on that driver's consent
+(issue 5); the caller tells the cars once it has committed (`telemetry.consent.stop_streams`).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from flotta.devices.models import Vehicle
 from flotta.errors import FlottaError, InvalidRequest, NotFound
 from flotta.sharing.models import Driver, Invitation
 from flotta.sharing.repository import DriverRepository, InvitationRepository
+from flotta.telemetry.consent import prune_vehicle
+from flotta.telemetry.service import ConfigState
 
 INVITE_TTL = timedelta(hours=24)
 MAX_DRIVERS = 5  # Tesla's limit per vehicle
@@ -67,21 +73,36 @@ async def list_invitations(session: AsyncSession, vehicle_id: int) -> Sequence[I
     return await InvitationRepository(session).for_vehicle(vehicle_id, MAX_LISTED)
 
 
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    invitation: Invitation
+    # Streaming configs that lost access with the driver the invite had admitted.
+    removed_configs: list[ConfigState]
+
+
 async def revoke_invitation(
     session: AsyncSession, *, vehicle_id: int, invitation_id: int, now: datetime
-) -> Invitation:
+) -> Revocation:
     """Invalidate an invite; revoking a redeemed one also ends the access it granted."""
     invitation = await InvitationRepository(session).get(vehicle_id, invitation_id)
     if invitation is None:
         raise NotFound(f"no invitation {invitation_id} on this vehicle")
     if invitation.state == "revoked":
-        return invitation
-    if invitation.state == "redeemed" and invitation.redeemed_by is not None:
-        await DriverRepository(session).remove(vehicle_id, invitation.redeemed_by)
+        return Revocation(invitation, [])
+    removed: list[ConfigState] = []
+    driver = invitation.redeemed_by if invitation.state == "redeemed" else None
+    if driver is not None and await DriverRepository(session).remove(vehicle_id, driver):
+        removed = await _prune(session, vehicle_id)
     invitation.state = "revoked"
     invitation.revoked_at = now
     await session.flush()
-    return invitation
+    return Revocation(invitation, removed)
+
+
+async def _prune(session: AsyncSession, vehicle_id: int) -> list[ConfigState]:
+    """The vehicle's streaming configs that no remaining owner's or driver's consent covers."""
+    vehicle = await session.get(Vehicle, vehicle_id)
+    return await prune_vehicle(session, vehicle) if vehicle is not None else []
 
 
 def _check_redeemable(invitation: Invitation, user_id: int, email: str, now: datetime) -> None:
@@ -131,11 +152,13 @@ async def list_drivers(session: AsyncSession, vehicle_id: int) -> Sequence[tuple
 
 async def remove_driver(
     session: AsyncSession, *, vehicle_id: int, owner_id: int, caller_id: int, share_user_id: int
-) -> None:
-    """Owners remove any driver; a driver may remove only themself."""
+) -> list[ConfigState]:
+    """Owners remove any driver; a driver may remove only themself. Returns the streaming
+    configs that relied on the driver's consent, now removed."""
     if caller_id not in (owner_id, share_user_id):
         raise FlottaError(
             "only the vehicle's owner can remove other drivers", status=403, key="forbidden"
         )
     if not await DriverRepository(session).remove(vehicle_id, share_user_id):
         raise NotFound(f"no driver with share_user_id {share_user_id} on this vehicle")
+    return await _prune(session, vehicle_id)

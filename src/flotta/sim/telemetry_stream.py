@@ -20,7 +20,7 @@ import structlog
 
 from flotta.clock import Clock
 from flotta.gateway import protocol
-from flotta.gateway.protocol import Frame, FrameType
+from flotta.gateway.protocol import Frame, FrameError, FrameType
 from flotta.telemetry import wire
 from flotta.telemetry.emitter import (
     COLLECT_PERIOD_S,
@@ -35,8 +35,15 @@ log = structlog.get_logger(__name__)
 
 Send = Callable[[bytes], Awaitable[None]]
 HANDLED = frozenset(
-    {FrameType.TELEMETRY_CONFIG, FrameType.TELEMETRY_CONFIG_REMOVED, FrameType.STREAM_ACK}
+    {
+        FrameType.TELEMETRY_CONFIG,
+        FrameType.TELEMETRY_CONFIG_REMOVED,
+        FrameType.STREAM_ACK,
+        FrameType.STREAM_ACKS,
+    }
 )
+HELLO_STREAM_ACKS = {"stream_acks": "batched"}
+"""What a car that reads STREAM_ACKS frames (as this one does) may add to its HELLO."""
 RECONCILE_ID = 0  # TELEMETRY_CONFIG_REMOVED id 0 lists the configs the car may keep
 
 
@@ -106,13 +113,22 @@ class TelemetryStreams:
         elif frame.type == FrameType.TELEMETRY_CONFIG_REMOVED:
             self._remove(frame)
         elif frame.type == FrameType.STREAM_ACK:
-            stream = self.streams.get(frame.correlation_id)
-            txid = frame.body.decode("utf-8", "replace")
-            if stream is not None and txid.isdigit():
-                stream.emitter.ack(int(txid))
+            self._acked(frame.correlation_id, [frame.body])
+        elif frame.type == FrameType.STREAM_ACKS:
+            try:
+                self._acked(frame.correlation_id, protocol.decode_txids(frame.body))
+            except FrameError as exc:
+                log.warning("malformed STREAM_ACKS frame", error=str(exc))
         else:
             return False
         return True
+
+    def _acked(self, config_id: int, txids: list[bytes]) -> None:
+        stream = self.streams.get(config_id)
+        for txid in txids:
+            text = txid.decode("utf-8", "replace")
+            if stream is not None and text.isdigit():
+                stream.emitter.ack(int(text))
 
     async def _configure(self, frame: Frame) -> None:
         body = protocol.decode_json(frame)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 FIRMWARE_VERSION = "2026.38.4 abcdef123456"
+
+Mcu = Literal["MCU1", "MCU2", "MCU3"]
+"""The infotainment computer: MCU1 is NVIDIA Tegra (S/X until 2018), MCU2 Intel Atom (S/X
+2018-2021, early 3/Y), MCU3 AMD Ryzen. Fleet Telemetry depends on it (fleet-api.md §9.1)."""
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,10 @@ class VehicleModel:
     vin_prefix: str  # WMI + VDS (8 chars, before the check digit)
     plant: str
     exterior_color: str
-    model_code: str = "m3"  # the short code Tesla's apps use (m3, my, ms, ct)
+    model_code: str = "m3"  # the short code Tesla's apps use (m3, my, mx, ms, ct)
     firmware: str = FIRMWARE_VERSION
+    model_year: int = 2026
+    mcu: Mcu = "MCU3"
 
     @property
     def wheelbase_code(self) -> str:
@@ -165,6 +172,70 @@ MODELS: dict[str, VehicleModel] = {
             plant="A",
             exterior_color="Stainless",
         ),
+        # Older cars, not in the demo fleet: Fleet Telemetry refuses a pre-2021 S/X
+        # (`unsupported_hardware`) unless it has the Intel Atom computer and firmware 2025.20+.
+        VehicleModel(
+            key="models_90d_2017",
+            model_code="ms",
+            display="Model S 90D (2017)",
+            car_type="models",
+            telemetry_car_type="CarTypeModelS",
+            trim_badging="90d",
+            battery_kwh=90.0,
+            rated_range_mi=294.0,
+            wh_per_mi=300.0,
+            max_ac_amps=48,
+            ac_phases=1,
+            dc_peak_kw=120.0,
+            dc_taper_start_soc=0.50,
+            charge_port_type="US",
+            wheel_type="Slipstream19",
+            option_codes="AU01,BC0B,CH05,COUS,DRLH,MDLS,PMBL",
+            rear_seat_heaters=1,
+            third_row_seats="None",
+            has_third_row_heaters=False,
+            has_sunroof=True,
+            has_tonneau=False,
+            has_seat_cooling=False,
+            has_air_suspension=True,
+            motorized_charge_port=True,
+            vin_prefix="5YJSA1E2",
+            plant="F",
+            exterior_color="SolidBlack",
+            model_year=2017,
+            mcu="MCU1",
+        ),
+        VehicleModel(
+            key="modelx_lr_2019",
+            model_code="mx",
+            display="Model X Long Range (2019)",
+            car_type="modelx",
+            telemetry_car_type="CarTypeModelX",
+            trim_badging="100d",
+            battery_kwh=100.0,
+            rated_range_mi=325.0,
+            wh_per_mi=320.0,
+            max_ac_amps=48,
+            ac_phases=1,
+            dc_peak_kw=200.0,
+            dc_taper_start_soc=0.45,
+            charge_port_type="US",
+            wheel_type="Slipstream20",
+            option_codes="AU01,BC0B,CH05,COUS,DRLH,MDLX,PPSW",
+            rear_seat_heaters=1,
+            third_row_seats="FuturisFoldFlat",
+            has_third_row_heaters=True,
+            has_sunroof=False,
+            has_tonneau=False,
+            has_seat_cooling=True,
+            has_air_suspension=True,
+            motorized_charge_port=True,
+            vin_prefix="5YJXCBE2",
+            plant="F",
+            exterior_color="PearlWhite",
+            model_year=2019,
+            mcu="MCU2",
+        ),
     )
 }
 
@@ -177,7 +248,8 @@ _TRANSLIT = {
     **dict(zip("STUVWXYZ", range(2, 10), strict=True)),
 }
 _WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
-_MODEL_YEAR_2026 = "T"
+# VIN position 10 (the model year) for 2010 onwards: letters without I, O, Q, U, Z.
+_YEAR_CODES = "ABCDEFGHJKLMNPRSTVWXY"
 
 
 def vin_check_digit(vin: str) -> str:
@@ -190,7 +262,8 @@ def vin_check_digit(vin: str) -> str:
 def make_vin(model: VehicleModel | str, serial: int) -> str:
     """A valid-looking VIN for `model` with a six-digit production `serial`."""
     m = MODELS[model] if isinstance(model, str) else model
-    draft = f"{m.vin_prefix}0{_MODEL_YEAR_2026}{m.plant}{serial % 1_000_000:06d}"
+    year = _YEAR_CODES[m.model_year - 2010]
+    draft = f"{m.vin_prefix}0{year}{m.plant}{serial % 1_000_000:06d}"
     return draft[:8] + vin_check_digit(draft) + draft[9:]
 
 

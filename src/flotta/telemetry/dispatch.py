@@ -1,48 +1,53 @@
-"""Fan-out of committed records to each app's live streams, sinks and config receivers.
+"""Fan-out of committed records to each app's live streams, sinks and config receivers, in one
+process or in several sharing the database.
 
-Live Fleet API streams get records from memory through bounded per-client buffers. Sinks read
-the durable record log from their `delivered_through` position instead, so delivery survives a
-restart and never holds records in memory: ingest only wakes them. Each sink delivers ordered
-batches, retrying with exponential backoff; a batch that fails `max_attempts` times becomes a
-dead letter and delivery moves on. Every attempt series is a row of the delivery log.
+Live Fleet API streams get this process's records from memory through bounded buffers; they
+read the record log instead whenever records were committed elsewhere: another process
+announces "app X has records up to cursor N" on the bus, an idle stream polls, and a jump in
+this process's own cursors shows that someone else committed in between (ids commit in order,
+see migration 0009). Sinks and config receivers read the durable log from stored positions,
+each under a lease (`leases.py`) so that exactly one process delivers them; a dead process's
+leases expire and the others take its work over (`scan`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
-from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Coroutine, Sequence
 from datetime import datetime
+from typing import Any
 
+import orjson
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from flotta.adapters.sink_receiver import ClientCertificates
 from flotta.adapters.sinks import open_sink
 from flotta.billing.meter import Meter
 from flotta.clock import Clock
 from flotta.devices.directory import Directory
 from flotta.gateway.hub import Hub
-from flotta.ports.sinks import Sink
+from flotta.ports.bus import Bus, BusError, BusMessage
+from flotta.ports.bus import Subscription as BusSubscription
+from flotta.telemetry.delivery import DeliveryPolicy, SinkFactory
 from flotta.telemetry.entitlements import Entitlements
 from flotta.telemetry.ingest import Ingest
-from flotta.telemetry.models import TelemetryDeliveryRow, TelemetrySinkRow
-from flotta.telemetry.receivers import (
-    LANE_CAPACITY,
-    DeliveryPolicy,
-    ReceiverLane,
-    ReceiverOpener,
-    open_receiver,
-)
+from flotta.telemetry.leases import Leases
+from flotta.telemetry.models import TelemetryConfigRow, TelemetrySinkRow
+from flotta.telemetry.receivers import ReceiverGroup, ReceiverOpener, group_lease, open_receiver
 from flotta.telemetry.recordlog import RecordLog
 from flotta.telemetry.records import StreamRecord
+from flotta.telemetry.sink_worker import SinkWorker, lease_name
+from flotta.telemetry.vehicle_ca import VehicleCA
 
 log = structlog.get_logger(__name__)
 
-SinkOpener = Callable[[TelemetrySinkRow], Sink | Awaitable[Sink]]
+RECORDS_SUBJECT = "flotta.telemetry.records"
+REPLAY_SUBJECT = "flotta.telemetry.replay"
+
+SinkOpener = SinkFactory
 
 
 class Subscription:
@@ -56,6 +61,10 @@ class Subscription:
         self.lagged = False
         self.closed_reason: str | None = None
         self.changed = asyncio.Event()
+        # The log was read completely up to this record id (of any app).
+        self.covered = 0
+        # The newest record of the app another process announced.
+        self.announced = 0
 
     def offer(self, record: StreamRecord) -> None:
         """Buffer a record without ever blocking ingest."""
@@ -71,6 +80,17 @@ class Subscription:
                 self.lagged = True
         self.changed.set()
 
+    def announce(self, cursor: int) -> None:
+        """Another process committed records of the app up to `cursor`."""
+        if cursor > self.announced:
+            self.announced = cursor
+            self.changed.set()
+
+    def behind(self, cursor: int, gap_at: int) -> bool:
+        """Whether the log holds records the buffer will never get: announced by another
+        process, or committed elsewhere between two of this process's own."""
+        return self.announced > cursor or gap_at > self.covered + 1
+
     def end(self, reason: str) -> None:
         """End the stream (client gone, server stopping); the reader returns at once."""
         self.closed_reason = self.closed_reason or reason
@@ -83,169 +103,8 @@ class Subscription:
             self.queue.get_nowait()
 
 
-def open_sink_adapter(row: TelemetrySinkRow, clock: Clock | None = None) -> Sink:
-    """The sink adapter for a row."""
-    return open_sink(row.kind, row.settings, row.format, row.secret, clock=clock)
-
-
-async def _opened(opener: SinkOpener, row: TelemetrySinkRow) -> Sink:
-    sink = opener(row)
-    if inspect.isawaitable(sink):
-        return await sink
-    return sink
-
-
-@dataclass
-class _Replay:
-    start: datetime
-    end: datetime
-    after: int = 0
-
-
-class SinkWorker:
-    """Delivers one sink's records in order, from the log, through retries and dead letters."""
-
-    def __init__(self, row: TelemetrySinkRow, deps: Dispatcher) -> None:
-        self.sink_id = row.id
-        self.client_id = row.client_id
-        self.through = row.delivered_through
-        self._row = row
-        self._deps = deps
-        self._sink: Sink | None = None
-        self._replays: deque[_Replay] = deque()
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self.task: asyncio.Task[None] | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def replay(self, start: datetime, end: datetime) -> None:
-        self._replays.append(_Replay(start, end))
-        self._wake.set()
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self.task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-        if self._sink is not None:
-            with contextlib.suppress(Exception):
-                await self._sink.close()
-
-    async def run(self) -> None:
-        """Deliver until stopped; a replay runs between live batches."""
-        policy, records = self._deps.policy, self._deps.records
-        while not self._stopping:
-            try:
-                if self._replays:
-                    await self._replay_step(self._replays[0])
-                    continue
-                batch = await records.after(self.client_id, self.through, policy.batch_size)
-                if batch:
-                    await self._deliver(batch, replay=False)
-                    continue
-            except Exception:  # the database went away: wait, then resume from `through`
-                log.exception("sink delivery failed", sink=self.sink_id)
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), policy.poll_s)
-
-    async def _replay_step(self, job: _Replay) -> None:
-        size = self._deps.policy.batch_size
-        batch = await self._deps.records.between(
-            self.client_id, job.start, job.end, job.after, size
-        )
-        if batch:
-            job.after = batch[-1].cursor
-            await self._deliver(batch, replay=True)
-        if len(batch) < size:
-            self._replays.popleft()
-
-    async def _deliver(self, batch: list[StreamRecord], *, replay: bool) -> None:
-        """One batch through its attempt series; logged, and `through` moved past it."""
-        pairs = await self._deps.entitlements.streaming_pairs({(r.client_id, r.vin) for r in batch})
-        allowed = [r for r in batch if (r.client_id, r.vin) in pairs]
-        first, last = batch[0].cursor, batch[-1].cursor
-        if not allowed:
-            if not replay:
-                await self._record(None, first, last, 0, replay=False)
-            return
-        entry = _Entry(first, last, len(allowed), replay)
-        policy = self._deps.policy
-        while True:
-            entry.attempts += 1
-            try:
-                if self._sink is None:
-                    self._sink = await _opened(self._deps.opener, self._row)
-                await self._sink.deliver(allowed)
-                entry.status, entry.error = "delivered", None
-            except Exception as exc:  # every failure is a nack, whatever the adapter raised
-                entry.error = f"{type(exc).__name__}: {exc}"[:500]
-                entry.status = "dead" if entry.attempts >= policy.max_attempts else "retrying"
-                await self._forget_sink()
-            if entry.status != "retrying" or self._stopping:
-                break
-            entry.id = await self._record(entry, first, last, len(allowed), replay=replay)
-            await self._deps.clock.sleep(policy.backoff(entry.attempts))
-        await self._record(entry, first, last, len(allowed), replay=replay)
-
-    async def _forget_sink(self) -> None:
-        if self._sink is not None:
-            with contextlib.suppress(Exception):
-                await self._sink.close()
-            self._sink = None
-
-    async def _record(
-        self, entry: _Entry | None, first: int, last: int, count: int, *, replay: bool
-    ) -> int | None:
-        """Write the attempt series, and (live batches that are settled) the new position."""
-        now = self._deps.clock.now()
-        settled = entry is None or entry.status != "retrying"
-        async with self._deps.sessions() as db, db.begin():
-            row_id = None
-            if entry is not None:
-                row = await db.get(TelemetryDeliveryRow, entry.id) if entry.id else None
-                if row is None:
-                    row = TelemetryDeliveryRow(
-                        sink_id=self.sink_id,
-                        first_record_id=first,
-                        last_record_id=last,
-                        records=count,
-                        replay=replay,
-                        created_at=now,
-                    )
-                    db.add(row)
-                row.status, row.attempts = entry.status, entry.attempts
-                row.last_error, row.updated_at = entry.error, now
-                await db.flush()
-                row_id = row.id
-            if settled and not replay:
-                await db.execute(
-                    update(TelemetrySinkRow)
-                    .where(TelemetrySinkRow.id == self.sink_id)
-                    .values(delivered_through=last)
-                )
-        if settled and not replay:
-            self.through = last
-        return row_id
-
-
-@dataclass
-class _Entry:
-    first: int
-    last: int
-    records: int
-    replay: bool
-    attempts: int = 0
-    status: str = "retrying"
-    error: str | None = None
-    id: int | None = None
-
-
 class Dispatcher:
-    """Routes committed records to live subscribers and wakes each app's sink workers."""
+    """Routes committed records to live subscribers, sink workers and receiver groups."""
 
     def __init__(
         self,
@@ -257,80 +116,194 @@ class Dispatcher:
         opener: SinkOpener | None = None,
         receivers: ReceiverOpener | None = None,
         policy: DeliveryPolicy | None = None,
+        bus: Bus | None = None,
+        owner: str | None = None,
+        client_certs: ClientCertificates | None = None,
     ) -> None:
         self.sessions = sessions
         self.records = records
         self.entitlements = entitlements
         self.clock = clock
-        self.opener = opener or (lambda row: open_sink_adapter(row, clock))
         self.policy = policy or DeliveryPolicy()
+        self.opener: SinkOpener = opener or (
+            lambda row: open_sink(
+                row.kind,
+                row.settings,
+                row.format,
+                row.secret,
+                clock=clock,
+                client_certs=client_certs,
+            )
+        )
+        self.receivers = receivers
+        self.leases = Leases(sessions, clock, self.policy.lease_s, owner)
+        self.bus = bus
+        # The newest cursor this process published, and where its own cursors last jumped.
+        self.published_through: int | None = None
+        self.gap_at = 0
         self._subscribers: dict[str, set[Subscription]] = {}
         self._workers: dict[int, SinkWorker] = {}
-        self._receivers = receivers
-        self._lanes: dict[int, ReceiverLane] = {}
-        self._to_route: asyncio.Queue[StreamRecord] = asyncio.Queue(LANE_CAPACITY)
-        self._router: asyncio.Task[None] | None = None
-        self.unrouted = 0
+        self._groups: dict[str, ReceiverGroup] = {}
+        self._elsewhere: dict[str, float] = {}  # app -> when to try its receiver lease again
+        self._bus_subs: list[BusSubscription] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        self._running = False
+        self._stopped = False
+
+    @property
+    def owner(self) -> str:
+        return self.leases.owner
 
     async def start(self) -> None:
-        """Start a worker for every enabled sink, each resuming from `delivered_through`."""
-        async with self.sessions() as db:
-            rows = (
-                await db.scalars(select(TelemetrySinkRow).where(TelemetrySinkRow.enabled))
-            ).all()
-        for row in rows:
-            self.add_sink(row)
-        if self._receivers is not None:
-            loop = asyncio.get_running_loop()
-            self._router = loop.create_task(self._route(), name="telemetry-receivers")
+        """Listen to other processes, take over free work, and keep leases renewed."""
+        self._running, self._stopped = True, False
+        if self.bus is not None:
+            self._bus_subs = [
+                await self.bus.subscribe(RECORDS_SUBJECT, self._on_records),
+                await self.bus.subscribe(REPLAY_SUBJECT, self._on_replay),
+            ]
+        await self.scan()
+        self._spawn(self._every(self.policy.lease_s / 2, self.scan, "scan"))
+        self._spawn(self._every(self.policy.lease_s / 3, self._renew, "renew"))
 
-    async def stop(self) -> None:
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop delivering; `release=False` leaves the leases to expire, as a crash would."""
+        self._running, self._stopped = False, True
+        for listening in self._bus_subs:
+            with contextlib.suppress(Exception):
+                await listening.unsubscribe()
+        self._bus_subs = []
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         for worker in list(self._workers.values()):
-            await worker.stop()
+            await worker.stop(release=release)
         self._workers.clear()
-        if self._router is not None:
-            self._router.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._router
-        for lane in self._lanes.values():
-            await lane.close()
+        for group in list(self._groups.values()):
+            await group.stop(release=release)
+        self._groups.clear()
         for subs in self._subscribers.values():
             for sub in subs:
                 sub.end("the server is shutting down")
 
     def publish(self, records: Sequence[StreamRecord]) -> None:
-        """Hand committed records on: never blocks (buffers are bounded, sinks read the log)."""
-        woken: set[str] = set()
+        """Hand committed records on: never blocks (buffers are bounded, delivery reads the log)."""
+        if not records:
+            return
+        newest: dict[str, int] = {}  # ingest hands records on in cursor order
+        subscribers = self._subscribers
         for record in records:
-            for sub in self._subscribers.get(record.client_id, ()):
+            for sub in subscribers.get(record.client_id, ()):
                 sub.offer(record)
-            woken.add(record.client_id)
-            if self._router is not None:
-                try:
-                    self._to_route.put_nowait(record)
-                except asyncio.QueueFull:
-                    self.unrouted += 1
-        for worker in self._workers.values():
-            if worker.client_id in woken:
-                worker.wake()
+            newest[record.client_id] = record.cursor
+        first, last = records[0].cursor, records[-1].cursor
+        if self.published_through is None or first != self.published_through + 1:
+            self.gap_at = max(self.gap_at, first)  # someone else committed in between
+        self.published_through = max(self.published_through or 0, last)
+        if self._stopped:
+            return
+        for client_id in newest:
+            self._wake(client_id, start_group=self._running)
+        if self.bus is not None:
+            body = orjson.dumps({"origin": self.owner, "apps": newest})
+            self._spawn(self._announce(body))
 
-    async def _route(self) -> None:
-        """Send each record on to its config's receiver, if the config names one."""
-        assert self._receivers is not None
+    async def _announce(self, body: bytes) -> None:
+        assert self.bus is not None
+        try:
+            await self.bus.publish(RECORDS_SUBJECT, body)
+        except Exception:  # other processes fall back to polling the log
+            log.warning("could not announce telemetry records on the bus", exc_info=True)
+
+    async def _on_records(self, message: BusMessage) -> None:
+        """Another process committed records: wake what reads them here."""
+        data = orjson.loads(message.data)
+        if data.get("origin") == self.owner:
+            return
+        for client_id, cursor in dict(data.get("apps", {})).items():
+            for sub in self._subscribers.get(client_id, ()):
+                sub.announce(int(cursor))
+            self._wake(str(client_id), start_group=False)
+        return None
+
+    def _wake(self, client_id: str, *, start_group: bool) -> None:
+        for worker in self._workers.values():
+            if worker.client_id == client_id:
+                worker.wake()
+        group = self._groups.get(client_id)
+        if group is not None:
+            group.wake()
+        elif (
+            start_group
+            and self.receivers is not None
+            and self._elsewhere.get(client_id, 0.0) <= self.clock.monotonic()
+        ):
+            self._start_group(client_id)
+
+    def _start_group(self, client_id: str) -> None:
+        group = ReceiverGroup(client_id, self)
+        self._groups[client_id] = group
+        # Held by another process: ask again after half a lease (the scan takes over sooner).
+        self._elsewhere[client_id] = self.clock.monotonic() + self.policy.lease_s / 2
+        group.task = asyncio.get_running_loop().create_task(
+            group.run(), name=f"telemetry-receivers-{client_id}"
+        )
+        group.task.add_done_callback(lambda _: self._ended(self._groups, client_id, group))
+
+    @staticmethod
+    def _ended(table: dict[Any, Any], key: Any, value: Any) -> None:
+        if table.get(key) is value:
+            del table[key]
+
+    async def scan(self) -> None:
+        """Start delivering every sink and app whose lease is free or expired."""
+        try:
+            await self._scan()
+        except Exception:  # the database went away: the next round tries again
+            log.exception("telemetry delivery scan failed")
+
+    async def _scan(self) -> None:
+        taken = await self.leases.taken()
+        now = self.clock.now()
+
+        def free(name: str) -> bool:
+            lease = taken.get(name)
+            return lease is None or lease[0] == self.owner or lease[1] < now
+
+        async with self.sessions() as db:
+            enabled_sinks = select(TelemetrySinkRow).where(TelemetrySinkRow.enabled)
+            sinks = (await db.scalars(enabled_sinks)).all()
+            apps = (await db.scalars(select(TelemetryConfigRow.client_id).distinct())).all()
+        current = {row.id: row for row in sinks}
+        for sink_id, worker in list(self._workers.items()):
+            row = current.get(sink_id)
+            if row is None or worker.settings_differ(row):  # deleted, paused or edited elsewhere
+                await self.remove_sink(sink_id)
+        for row in sinks:
+            if row.id not in self._workers and free(lease_name(row.id)):
+                self.add_sink(row)
+        if self.receivers is not None:
+            for client_id in apps:
+                if client_id not in self._groups and free(group_lease(client_id)):
+                    self._start_group(client_id)
+
+    async def _renew(self) -> None:
+        lost = await self.leases.renew()
+        for name in lost:
+            log.warning("telemetry lease lost to another process", lease=name)
+
+    async def _every(self, interval_s: float, job: Any, what: str) -> None:
         while True:
-            record = await self._to_route.get()
-            ref = await self.entitlements.config_for(record.client_id, record.vin)
-            if ref is None or not ref.hostname or not ref.port:
-                continue
-            if not await self.entitlements.streaming(record.client_id, record.vin):
-                continue
-            lane = self._lanes.get(ref.id)
-            if lane is None or lane.ref != ref:  # a changed config: its new receiver
-                if lane is not None:
-                    await lane.close()
-                lane = ReceiverLane(ref, self._receivers, self.policy, self.clock)
-                self._lanes[ref.id] = lane
-            lane.offer(record)
+            await self.clock.sleep(interval_s)
+            try:
+                await job()
+            except Exception:
+                log.exception("telemetry delivery background job failed", job=what)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def subscribe(self, client_id: str, capacity: int) -> Subscription:
         sub = Subscription(client_id, capacity)
@@ -345,14 +318,15 @@ class Dispatcher:
                 del self._subscribers[sub.client_id]
 
     def add_sink(self, row: TelemetrySinkRow) -> None:
-        """Start delivering to a (new or re-enabled) sink."""
-        if row.id in self._workers or not row.enabled:
+        """Deliver a (new) sink from this process, if its lease is free."""
+        if row.id in self._workers or not row.enabled or not self._running:
             return
         worker = SinkWorker(row, self)
+        self._workers[row.id] = worker
         worker.task = asyncio.get_running_loop().create_task(
             worker.run(), name=f"telemetry-sink-{row.id}"
         )
-        self._workers[row.id] = worker
+        worker.task.add_done_callback(lambda _: self._ended(self._workers, row.id, worker))
 
     async def remove_sink(self, sink_id: int) -> None:
         worker = self._workers.pop(sink_id, None)
@@ -360,17 +334,42 @@ class Dispatcher:
             await worker.stop()
 
     def replay(self, sink_id: int, start: datetime, end: datetime) -> bool:
-        """Queue a re-send of the records created in [start, end]; False if not delivering."""
+        """Queue a re-send of the records created in [start, end] here; False if this
+        process does not deliver the sink."""
         worker = self._workers.get(sink_id)
         if worker is None:
             return False
         worker.replay(start, end)
         return True
 
+    async def request_replay(self, sink_id: int, start: datetime, end: datetime) -> bool:
+        """Queue a replay in whichever process delivers the sink; False if the bus failed."""
+        if self.replay(sink_id, start, end) or self.bus is None:
+            return True
+        body = {"sink_id": sink_id, "from": start.isoformat(), "to": end.isoformat()}
+        try:
+            await self.bus.publish(REPLAY_SUBJECT, orjson.dumps(body))
+        except BusError:
+            log.warning("could not pass a replay on over the bus", sink=sink_id, exc_info=True)
+            return False
+        return True
+
+    async def _on_replay(self, message: BusMessage) -> None:
+        data = orjson.loads(message.data)
+        start, end = datetime.fromisoformat(data["from"]), datetime.fromisoformat(data["to"])
+        self.replay(int(data["sink_id"]), start, end)
+        return None
+
     def position(self, sink_id: int) -> int | None:
         """The last record this process delivered (or dead-lettered) to the sink."""
         worker = self._workers.get(sink_id)
         return worker.through if worker is not None else None
+
+    def delivering(self) -> tuple[set[int], set[str]]:
+        """The sinks and apps (receivers) this process delivers now."""
+        sinks = {s for s, w in self._workers.items() if self.leases.holds(w.lease)}
+        apps = {a for a, g in self._groups.items() if self.leases.holds(g.lease)}
+        return sinks, apps
 
 
 class TelemetryStreams:
@@ -387,17 +386,23 @@ class TelemetryStreams:
         opener: SinkOpener | None = None,
         receivers: ReceiverOpener | None = None,
         policy: DeliveryPolicy | None = None,
+        bus: Bus | None = None,
+        vehicle_ca: VehicleCA | None = None,
     ) -> None:
         self.records = RecordLog(sessions)
         self.entitlements = Entitlements(sessions, directory, clock)
+        self.vehicle_ca = vehicle_ca
+        certs = vehicle_ca.leaf if vehicle_ca is not None else None
         self.dispatcher = Dispatcher(
             sessions,
             self.records,
             self.entitlements,
             clock,
             opener=opener,
-            receivers=receivers if receivers is not None else open_receiver(clock),
+            receivers=receivers if receivers is not None else open_receiver(clock, certs),
             policy=policy,
+            bus=bus,
+            client_certs=certs,
         )
         self.ingest = Ingest(
             hub,

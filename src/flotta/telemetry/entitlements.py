@@ -1,5 +1,6 @@
-"""Which telemetry config streams for which app and car, and whether the car's owner still
-consents: what ingest, the Fleet API streams and the sinks ask before a record moves.
+"""Which telemetry config streams for which app and car, and whether the car's owner or one of
+its drivers still consents: what ingest, the Fleet API streams and the sinks ask before a
+record moves.
 
 Answers are cached for `ENTITLEMENT_TTL_S`, and a background refresher re-reads what was
 looked up recently before it goes stale (a few queries a round), so the hot paths never wait
@@ -45,8 +46,8 @@ class ConfigRef:
 
 
 class Entitlements:
-    """Which config streams for which app and car, and whether the app still has the owner's
-    consent: cached for `ttl_s`, so the hot path rarely asks the database."""
+    """Which config streams for which app and car, and whether the app still has the consent of
+    the car's owner or a driver: cached for `ttl_s`, so the hot path rarely asks the database."""
 
     def __init__(
         self,
@@ -231,7 +232,9 @@ class _Prefetched(Directory):
 
 
 async def _consented(directory: Directory, client_id: str, vin: str) -> AppRecord | None:
-    """The app, if approved and consented to by the car's owner, as `directory` sees it."""
+    """The app, if approved and consented to for this car by its owner or one of its drivers
+    (the accounts whose consent keeps a config, see `consent.prune_vehicle`), as `directory`
+    sees it."""
     app = await directory.app(client_id)
     if app is None or not app.approved:
         return None
@@ -240,8 +243,11 @@ async def _consented(directory: Directory, client_id: str, vin: str) -> AppRecor
     vehicle = await directory.vehicle(vin)
     if vehicle is None:
         return None
-    grant = await directory.grant(vehicle.owner_id, app.pk)
-    return app if grant is not None and vehicle.id in grant.vehicle_ids else None
+    for account in (vehicle.owner_id, *sorted(await directory.drivers_of(vehicle.id))):
+        grant = await directory.grant(account, app.pk)
+        if grant is not None and vehicle.id in grant.vehicle_ids:
+            return app
+    return None
 
 
 def _config_ref(row: TelemetryConfigRow) -> ConfigRef:

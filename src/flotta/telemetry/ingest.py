@@ -1,19 +1,23 @@
 """Gateway ingest of streamed records: decode, entitle, store, meter, acknowledge, fan out.
 
-STREAM frames arrive on the device link's read loop (`Hub.stream_listeners`, synchronous), are
-decoded there and handed to a bounded queue; one writer task takes whatever has queued up,
-checks entitlement once per config of the group, commits it to the record log in one
-transaction and fans it out. A settler task then meters each committed group and acknowledges
-its records to their cars, while the writer commits the next group: acks never precede the
-commit. A full queue drops the frame unacknowledged: the car keeps it and sends it again
-(back-pressure by withholding acks, never by growing without bound).
+STREAM frames arrive on the device link's read loop (`Hub.stream_listeners`, synchronous). Only
+what is kept is read there (`wire.decode_stream`: topic, txid, payload, signals, is_resend), as
+one tuple on a bounded list. One writer task takes whatever has queued up, checks entitlement
+once per config of the batch, and commits the batch to the record log in one transaction, one
+group per config (`record_groups`). It hands each batch to the record log without waiting for
+the ones before to commit (at most COMMITS_IN_FLIGHT), and settles each, in order, once it is
+committed: hands it to the streams, meters each of its groups (one usage event), and
+acknowledges its records to the cars. Acks never precede the commit.
+
+A full queue drops the frame unacknowledged: the car keeps it and sends it again (back-pressure
+by withholding acks, never by growing without bound).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,52 +39,68 @@ from flotta.telemetry import wire
 from flotta.telemetry.entitlements import ConfigRef as ConfigRef
 from flotta.telemetry.entitlements import Entitlements as Entitlements
 from flotta.telemetry.envelope import WireError
-from flotta.telemetry.recordlog import NewRecord, RecordLog
+from flotta.telemetry.ingest_acks import ACK_WAIT_S as ACK_WAIT_S
+from flotta.telemetry.ingest_acks import ACKS_PER_FRAME as ACKS_PER_FRAME
+from flotta.telemetry.ingest_acks import Ack, Acknowledger, RecentTxids
+from flotta.telemetry.record_groups import NewGroup, StoredGroup, stream_records
+from flotta.telemetry.recordlog import RecordLog
 from flotta.telemetry.records import StreamRecord
 
 log = structlog.get_logger(__name__)
 
 QUEUE_SIZE = 20_000
+# Payload bytes queued at most (frames may be up to 1 MB each).
+QUEUE_BYTES = 64 * 2**20
 MAX_BATCH = 4000
-# Committed batches waiting to be metered and acknowledged while the next one commits.
-SETTLING_BATCHES = 2
-# Txids remembered per process, so a resend already stored is acknowledged, not stored again.
+# Batches handed to the record log and not yet settled: under load, the next batch is ready
+# when a commit ends, rather than taken only then.
+COMMITS_IN_FLIGHT = 4
+# Txids remembered per process in each of two generations, so a resend already stored is
+# acknowledged, not stored again: at least the last RECENT_TXIDS, at most twice as many.
 RECENT_TXIDS = 200_000
 # A car streaming for a config that is gone is told at most this often per config.
 REMOVED_NOTICE_S = 5.0
 
 Publish = Callable[[Sequence[StreamRecord]], None]
+# A decoded STREAM frame: (vin, config id, topic, txid, payload, signals, is_resend).
+Arrival = tuple[str, int, str, bytes, bytes, int, bool]
 
 
-@dataclass(slots=True)
-class Arrival:
-    """A decoded STREAM frame waiting for the writer."""
+@dataclass(frozen=True, slots=True)
+class _Grant:
+    """A config whose app may receive its records, and the account billed (None: not)."""
 
-    vin: str
-    config_id: int
-    record: wire.DecodedRecord
-    frame: bytes
-    received_at: datetime
-    txid: str
-    is_resend: bool
-
-
-@dataclass(slots=True)
-class Accepted:
-    """An arrival entitled to be stored: its config, and the account billed (None: not)."""
-
-    arrival: Arrival
     ref: ConfigRef
     account_id: int | None
-    signals: int
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A batch sorted out: its groups to store, and what else settling it takes."""
+
+    now: datetime
+    grants: dict[int, _Grant]
+    groups: dict[int, NewGroup]  # by config id
+    taken: dict[int, set[bytes]]  # txids stored now, by config id
+    acks: list[Ack]
+    recovered: list[tuple[int, StoredGroup]]  # stored before a restart: (config id, group)
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """A batch handed to the record log (None: it failed before that)."""
+
+    prepared: _Prepared | None
+    committing: asyncio.Future[list[int]] | None
+    frames: int
 
 
 @dataclass(slots=True)
 class _Settlement:
     """A committed batch: what to meter, what to acknowledge, how many frames it took."""
 
-    billed: list[Accepted]
-    acks: list[Accepted]
+    usage: list[UsageEvent]
+    acks: list[Ack]
     frames: int
 
 
@@ -94,6 +114,7 @@ class IngestCounters:
     unentitled: int = 0
     malformed: int = 0
     backpressure: int = 0
+    acks_dropped: int = 0
     signals_by_app: dict[str, int] = field(default_factory=dict)
 
 
@@ -117,13 +138,19 @@ class Ingest:
         self._clock = clock
         self._meter = meter
         self._publish = publish
-        self._queue: asyncio.Queue[Arrival | None] = asyncio.Queue(queue_size)
-        self._recent: OrderedDict[tuple[int, str], None] = OrderedDict()
+        self._queue_size = queue_size
+        self._pending: list[Arrival] = []
+        self._pending_bytes = 0
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._queued = self._settled = 0  # frames queued and settled since start
+        self._progress = asyncio.Event()
+        self._recent = RecentTxids(RECENT_TXIDS)
+        self._committing: dict[int, set[bytes]] = {}  # txids in batches not yet committed
+        self._acks = Acknowledger(hub)
         self._notified: dict[int, float] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._writer: asyncio.Task[None] | None = None
-        self._settling: asyncio.Queue[_Settlement | None] = asyncio.Queue(SETTLING_BATCHES)
-        self._settler: asyncio.Task[None] | None = None
         self.counters = IngestCounters()
 
     def start(self) -> None:
@@ -131,149 +158,265 @@ class Ingest:
         self._hub.stream_listeners.append(self.on_frame)
         loop = asyncio.get_running_loop()
         self._writer = loop.create_task(self._run(), name="telemetry-ingest")
-        self._settler = loop.create_task(self._settle(), name="telemetry-ingest-acks")
 
     async def stop(self) -> None:
         """Stop listening, commit what is queued, then stop the writer."""
         with contextlib.suppress(ValueError):
             self._hub.stream_listeners.remove(self.on_frame)
+        self._closing = True
+        self._wake.set()
         if self._writer is not None:
-            await self._queue.put(None)
             await self._writer
             self._writer = None
-        if self._settler is not None:
-            await self._settler
-            self._settler = None
-        for task in list(self._tasks):
+        for pending in [*self._tasks, *self._acks.tasks]:
             with contextlib.suppress(Exception):
-                await task
+                await pending
 
     async def drained(self) -> None:
         """Wait until every frame queued so far is committed and acknowledged (tests, bench)."""
-        await self._queue.join()
+        target = self._queued
+        while self._settled < target:
+            self._progress.clear()
+            await self._progress.wait()
 
     def on_frame(self, device: VehicleRecord, frame: Frame) -> None:
         """A device frame from the gateway's read loop: never blocks it."""
-        if frame.type != FrameType.STREAM:
-            return
+        if frame.type == FrameType.STREAM:
+            self.on_stream(device.vin, frame.correlation_id, frame.body)
+
+    def on_stream(self, vin: str, config_id: int, body: bytes) -> None:
+        """A STREAM frame's body for a config: decoded and queued, or answered with ERROR."""
         self.counters.received += 1
         try:
-            arrival = self._decode(device.vin, frame)
+            if config_id == 0:
+                raise WireError("a STREAM frame's correlation id must be its telemetry config's id")
+            topic, txid, payload, signals, is_resend = wire.decode_stream(body)
         except WireError as exc:
             self.counters.malformed += 1
-            error = protocol.error_frame("bad_stream_record", str(exc), frame.correlation_id)
-            self._spawn(self._hub.send_to(device.vin, error))
+            error = protocol.error_frame("bad_stream_record", str(exc), config_id)
+            self._spawn(self._hub.send_to(vin, error))
             return
-        try:
-            self._queue.put_nowait(arrival)
-        except asyncio.QueueFull:
+        if len(self._pending) >= self._queue_size or self._pending_bytes >= QUEUE_BYTES:
             # No ack: the car keeps the record and resends it once we have caught up.
             self.counters.backpressure += 1
+            return
+        self._pending.append((vin, config_id, topic, txid, payload, signals, is_resend))
+        self._pending_bytes += len(payload)
+        self._queued += 1
+        self._wake.set()
 
-    def _decode(self, vin: str, frame: Frame) -> Arrival:
-        if frame.correlation_id == 0:
-            raise WireError("a STREAM frame's correlation id must be its telemetry config's id")
-        record = wire.decode_record(frame.body)
-        if record.envelope.is_ack or record.message is None:
-            topic = record.envelope.topic
-            raise WireError(f"a STREAM frame must carry a record, not {topic!r} (or an ack)")
-        txid = record.txid
-        if not txid:
-            raise WireError("the record has no txid to acknowledge it by")
-        return Arrival(
-            vin,
-            frame.correlation_id,
-            record,
-            frame.body,
-            self._clock.now(),
-            txid.decode(errors="replace"),
-            bool(getattr(record.message, "is_resend", False)),
-        )
+    def _take(self) -> list[Arrival]:
+        """Up to MAX_BATCH queued arrivals, oldest first."""
+        batch = self._pending
+        if len(batch) <= MAX_BATCH:
+            self._pending = []
+        else:
+            batch, self._pending = batch[:MAX_BATCH], batch[MAX_BATCH:]
+        self._pending_bytes = sum(len(arrival[4]) for arrival in self._pending)
+        return batch
 
     async def _run(self) -> None:
+        """Hand batch after batch to the record log; settle each, in order, once committed."""
+        inflight: deque[_InFlight] = deque()
         while True:
-            first = await self._queue.get()
-            batch = [first]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            arrivals = [a for a in batch if a is not None]
-            handed_on = False
-            try:
-                if arrivals:
-                    await self._ingest(arrivals, len(batch))
-                    handed_on = True
-            except Exception:
-                # Not acknowledged, so the cars resend them: nothing is lost, only delayed.
-                log.exception("telemetry ingest batch failed", records=len(arrivals))
-            finally:
-                if not handed_on:
-                    for _ in batch:
-                        self._queue.task_done()
-            if len(arrivals) < len(batch):
-                await self._settling.put(None)
+            if inflight and (inflight[0].committing is None or inflight[0].committing.done()):
+                await self._settle(self._committed(inflight.popleft()))
+            elif self._pending and len(inflight) < COMMITS_IN_FLIGHT:
+                inflight.append(await self._start(self._take()))
+            elif self._closing and not inflight and not self._pending:
                 return
-
-    async def _ingest(self, arrivals: list[Arrival], frames: int) -> None:
-        """Store and fan out one group of arrivals; metering and acks follow in the settler."""
-        accepted = await self._entitled(arrivals)
-        fresh: list[Accepted] = []
-        recovered: list[Accepted] = []
-        taken: set[tuple[int, str]] = set()
-        repeats = 0
-        for entry in accepted:
-            key = (entry.ref.id, entry.arrival.txid)
-            if key in taken or key in self._recent:
-                repeats += 1
-            elif entry.arrival.is_resend and await self._records.exists(
-                entry.ref.client_id, entry.ref.vin, entry.arrival.txid
-            ):
-                # Stored before a restart: meter again (idempotent key) in case that was lost.
-                recovered.append(entry)
             else:
-                taken.add(key)
-                fresh.append(entry)
-        stored = await self._records.append([_new_record(a) for a in fresh])
-        self._remember(taken)
-        self._count(fresh, repeats + len(recovered))
-        if stored:
-            self._publish(stored)
-        # Bounded: a settler that falls behind holds the writer, and so the cars' acks, back.
-        await self._settling.put(_Settlement(fresh + recovered, accepted, frames))
+                self._wake.clear()
+                await self._wake.wait()
 
-    async def _settle(self) -> None:
-        """Meter, then acknowledge, each committed batch while the writer commits the next."""
-        while (done := await self._settling.get()) is not None:
-            try:
-                self._meter_all(done.billed)
-                await self._acknowledge(done.acks)
-            except Exception:
-                # Not acknowledged: resent, found stored, metered again under the same key.
-                log.exception("telemetry ingest settlement failed", records=len(done.acks))
-            finally:
-                for _ in range(done.frames):
-                    self._queue.task_done()
+    async def _start(self, batch: list[Arrival]) -> _InFlight:
+        """Sort a batch out and hand its groups to the record log."""
+        try:
+            prepared = await self._prepare(batch)
+            committing = self._records.commit(list(prepared.groups.values()), prepared.now)
+        except Exception:
+            # Not acknowledged, so the cars resend them: nothing is lost, only delayed.
+            log.exception("telemetry ingest batch failed", records=len(batch))
+            return _InFlight(None, None, len(batch))
+        committing.add_done_callback(lambda _: self._wake.set())
+        return _InFlight(prepared, committing, len(batch))
 
-    async def _entitled(self, arrivals: list[Arrival]) -> list[Accepted]:
-        """The arrivals whose config is the sending car's and whose app has consent, in
-        order; configs and consent are looked up once per batch, not once per record."""
-        refs = await self._entitlements.configs({a.config_id for a in arrivals})
-        known = list({ref for ref in refs.values() if ref is not None})
-        apps = await self._entitlements.consented_all([(ref.client_id, ref.vin) for ref in known])
-        # config id -> the account billed, for the configs whose app has consent
-        owners = {ref.id: app.owner_id for ref, app in zip(known, apps, strict=True) if app}
-        accepted: list[Accepted] = []
+    def _committed(self, done: _InFlight) -> _Settlement:
+        """A batch the record log is done with: what settling it takes."""
+        prepared, committing = done.prepared, done.committing
+        if prepared is None or committing is None:
+            return _Settlement([], [], done.frames)
+        for config_id, txids in prepared.taken.items():
+            still = self._committing.get(config_id)
+            if still is not None:
+                still.difference_update(txids)
+                if not still:
+                    del self._committing[config_id]
+        try:
+            firsts = committing.result()
+        except Exception:
+            log.exception("telemetry ingest batch failed to commit", records=done.frames)
+            return _Settlement([], [], done.frames)
+        return self._finish(prepared, firsts, done.frames)
+
+    async def _prepare(self, batch: list[Arrival]) -> _Prepared:
+        """Sort a batch out, config by config: refused, known already, or new."""
+        grants = await self._entitled(batch)
+        stored_before = await self._stored_before(batch, grants)
+        by_config: dict[int, list[Arrival]] = {}
+        for arrival in batch:
+            same = by_config.get(arrival[1])
+            if same is None:
+                by_config[arrival[1]] = [arrival]
+            else:
+                same.append(arrival)
+        prepared = _Prepared(self._clock.now(), grants, {}, {}, [], [])
         refused: dict[int, str] = {}
-        for arrival in arrivals:
-            ref = refs.get(arrival.config_id)
-            if ref is None or ref.vin != arrival.vin or ref.id not in owners:
-                refused[arrival.config_id] = arrival.vin
-                self.counters.unentitled += 1
-                continue
-            signals = wire.signal_count(arrival.record)
-            accepted.append(Accepted(arrival, ref, owners[ref.id], signals))
+        for config_id, arrivals in by_config.items():
+            grant = grants.get(config_id)
+            if grant is None:
+                refused[config_id] = arrivals[0][0]
+                self.counters.unentitled += len(arrivals)
+            else:
+                self._sort(prepared, grant, arrivals, stored_before, refused)
         for config_id, vin in refused.items():
             await self._tell_removed(config_id, vin)
-        return accepted
+        return prepared
+
+    def _sort(
+        self,
+        prepared: _Prepared,
+        grant: _Grant,
+        arrivals: list[Arrival],
+        stored_before: dict[tuple[int, bytes], StoredGroup],
+        refused: dict[int, str],
+    ) -> None:
+        """One config's arrivals: each new one into the config's group, and each one
+        acknowledged, unless its first copy is still being committed."""
+        config_id, vin = grant.ref.id, grant.ref.vin
+        newer, older = self._recent.generations(config_id)
+        committing = self._committing.get(config_id, ())
+        kept: set[bytes] = set()
+        group = NewGroup(grant.ref.client_id, vin)
+        acked: list[bytes] = []
+        for sender, _, topic, txid, payload, signals, is_resend in arrivals:
+            if sender != vin:  # another car's config
+                refused[config_id] = sender
+                self.counters.unentitled += 1
+                continue
+            if txid in kept or txid in newer or txid in older:
+                self.counters.duplicates += 1
+            elif txid in committing:
+                # Its first copy is being committed: no ack yet (that commit may fail); the
+                # car sends it again, and then it is known.
+                self.counters.duplicates += 1
+                continue
+            elif is_resend and (config_id, txid) in stored_before:
+                # Stored before a restart: meter again (idempotent key) in case that was lost.
+                earlier = stored_before[config_id, txid]
+                if all(earlier is not seen for _, seen in prepared.recovered):
+                    prepared.recovered.append((config_id, earlier))
+                self.counters.duplicates += 1
+            else:
+                kept.add(txid)
+                group.add(txid, topic, signals, payload)
+            acked.append(txid)
+        if kept:
+            self._committing.setdefault(config_id, set()).update(kept)
+        prepared.taken[config_id] = kept
+        if group.txids:
+            prepared.groups[config_id] = group
+        if acked:
+            prepared.acks.append((vin, config_id, acked))
+
+    def _finish(self, prepared: _Prepared, firsts: list[int], frames: int) -> _Settlement:
+        """A committed batch: remembered, handed to the streams, its usage and acks listed."""
+        for config_id, txids in prepared.taken.items():
+            self._recent.remember(config_id, txids)
+        now, grants = prepared.now, prepared.grants
+        published: list[StreamRecord] = []
+        usage: list[UsageEvent] = []
+        for (config_id, group), first in zip(prepared.groups.items(), firsts, strict=True):
+            published += stream_records(group, first, now)
+            signals = sum(group.signals)
+            last = first + len(group) - 1
+            stored = StoredGroup(first, last, group.client_id, group.vin, signals, now)
+            self._count(stored, len(group))
+            usage += self._usage(grants[config_id], stored)
+        for config_id, stored in prepared.recovered:
+            usage += self._usage(grants[config_id], stored)
+        if published:
+            try:
+                self._publish(published)
+            except Exception:  # stored all the same: streams and sinks also read the log
+                log.exception("handing records to the streams failed", records=len(published))
+        return _Settlement(usage, prepared.acks, frames)
+
+    async def _stored_before(
+        self, batch: list[Arrival], grants: dict[int, _Grant]
+    ) -> dict[tuple[int, bytes], StoredGroup]:
+        """Where the batch's resends this process does not remember are already stored."""
+        wanted: dict[int, set[bytes]] = {}
+        for vin, config_id, _, txid, _, _, is_resend in batch:
+            grant = grants.get(config_id)
+            if (
+                is_resend
+                and grant is not None
+                and grant.ref.vin == vin
+                and not self._recent.seen(config_id, txid)
+            ):
+                wanted.setdefault(config_id, set()).add(txid)
+        found: dict[tuple[int, bytes], StoredGroup] = {}
+        for config_id, txids in wanted.items():
+            ref = grants[config_id].ref
+            names = {txid.decode(errors="replace"): txid for txid in txids}
+            groups = await self._records.find_txids(ref.client_id, ref.vin, names)
+            found.update({(config_id, names[name]): group for name, group in groups.items()})
+        return found
+
+    def _usage(self, grant: _Grant, stored: StoredGroup) -> list[UsageEvent]:
+        """The group's streaming signals, billed to the app's owner (none for first-party
+        apps or signal-less records); keyed by the group, so metering it again counts once."""
+        if self._meter is None or grant.account_id is None or stored.signals == 0:
+            return []
+        return [
+            UsageEvent(
+                key=f"signals:{stored.vin}:{stored.first_cursor}-{stored.last_cursor}",
+                account_id=grant.account_id,
+                client_id=stored.client_id,
+                device=f"vehicle:{stored.vin}",
+                category=Category.STREAMING,
+                quantity=stored.signals,
+                occurred_at=stored.created_at,
+            )
+        ]
+
+    async def _settle(self, done: _Settlement) -> None:
+        """Meter a committed batch, then acknowledge it."""
+        try:
+            if self._meter is not None:
+                for event in done.usage:  # durable on return: the usage journal
+                    self._meter.record(event)
+            await self._acks.acknowledge(done.acks)
+            self.counters.acks_dropped = self._acks.dropped
+        except Exception:
+            # Not acknowledged: resent, found stored, metered again under the same key.
+            log.exception("telemetry ingest settlement failed", frames=done.frames)
+        finally:
+            self._settled += done.frames
+            self._progress.set()
+
+    async def _entitled(self, batch: list[Arrival]) -> dict[int, _Grant]:
+        """The batch's configs whose app has the car owner's consent, by id; configs and
+        consent are looked up once per batch, not once per record."""
+        refs = await self._entitlements.configs({arrival[1] for arrival in batch})
+        known = [ref for ref in refs.values() if ref is not None]
+        apps = await self._entitlements.consented_all([(ref.client_id, ref.vin) for ref in known])
+        return {
+            ref.id: _Grant(ref, app.owner_id)
+            for ref, app in zip(known, apps, strict=True)
+            if app is not None
+        }
 
     async def _tell_removed(self, config_id: int, vin: str) -> None:
         """Tell a car its config is gone (or not its own), at most once per REMOVED_NOTICE_S."""
@@ -283,67 +426,12 @@ class Ingest:
             removed = protocol.encode(FrameType.TELEMETRY_CONFIG_REMOVED, b"", config_id)
             await self._hub.send_to(vin, removed)
 
-    async def _acknowledge(self, accepted: list[Accepted]) -> None:
-        """Ack each committed (or already stored) record to its car, in arrival order."""
-        encode, send_to = protocol.encode, self._hub.send_to
-        for entry in accepted:
-            arrival = entry.arrival
-            await send_to(
-                arrival.vin, encode(FrameType.STREAM_ACK, arrival.record.txid, arrival.config_id)
-            )
-
-    def _remember(self, keys: set[tuple[int, str]]) -> None:
-        for key in keys:
-            self._recent[key] = None
-        while len(self._recent) > RECENT_TXIDS:
-            self._recent.popitem(last=False)
-
-    def _meter_all(self, entries: list[Accepted]) -> None:
-        """Bill each record's signals to the app's owner (durable on return: the journal)."""
-        if self._meter is None:
-            return
-        for entry in entries:
-            if entry.signals == 0 or entry.account_id is None:
-                continue  # nothing billable, or a first-party app
-            ref = entry.ref
-            self._meter.record(
-                UsageEvent(
-                    key=f"signals:{ref.id}:{entry.arrival.txid}",
-                    account_id=entry.account_id,
-                    client_id=ref.client_id,
-                    device=f"vehicle:{ref.vin}",
-                    category=Category.STREAMING,
-                    quantity=entry.signals,
-                    occurred_at=entry.arrival.received_at,
-                )
-            )
-
-    def _count(self, fresh: list[Accepted], duplicates: int) -> None:
-        counters = self.counters
-        counters.stored += len(fresh)
-        counters.duplicates += duplicates
-        by_app = counters.signals_by_app
-        for entry in fresh:
-            client_id = entry.ref.client_id
-            by_app[client_id] = by_app.get(client_id, 0) + entry.signals
+    def _count(self, stored: StoredGroup, records: int) -> None:
+        self.counters.stored += records
+        by_app = self.counters.signals_by_app
+        by_app[stored.client_id] = by_app.get(stored.client_id, 0) + stored.signals
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def _new_record(accepted: Accepted) -> NewRecord:
-    """The row to store: the VIN is the link's, the payload as the reference server rewrites it."""
-    arrival = accepted.arrival
-    record = arrival.record
-    return NewRecord(
-        client_id=accepted.ref.client_id,
-        vin=arrival.vin,
-        topic=record.topic,
-        txid=arrival.txid,
-        signals=accepted.signals,
-        created_at=arrival.received_at,
-        payload=record.payload,
-        envelope=arrival.frame,
-    )

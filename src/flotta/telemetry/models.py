@@ -1,5 +1,5 @@
 """Streaming telemetry's tables: configs per app and vehicle, errors cars report, the record
-log the streams resume from, and each app's sinks with their delivery log."""
+log the streams resume from (in groups), and each app's sinks with their delivery log."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -32,7 +33,8 @@ class TelemetryConfigRow(Base):
     """
 
     __tablename__ = "telemetry_configs"
-    __table_args__ = (UniqueConstraint("client_id", "vin"),)
+    # AUTOINCREMENT: an id names a config to cars and ingest, so SQLite must never reuse one.
+    __table_args__ = (UniqueConstraint("client_id", "vin"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
     client_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -61,20 +63,34 @@ class TelemetryErrorRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class TelemetryRecordRow(Base):
-    """A streamed record as ingested, for one app: `id` is the cursor streams resume from and
-    webhooks replay by. `payload` is the fleet-telemetry protobuf message of the `topic`."""
+class TelemetryRecordGroupRow(Base):
+    """Streamed records as ingested, for one app and one car: the records of that pair that
+    one ingest batch committed, in arrival order.
 
-    __tablename__ = "telemetry_records"
+    Each record has its own cursor (what streams resume from, sinks and receivers deliver
+    through): `first_cursor` + its index in the group, up to `last_cursor`. Cursors increase
+    in commit order across all groups and are never reused. `body` holds each record's topic,
+    signals and protobuf payload (`flotta.telemetry.recordlog` encodes it); `txids` each
+    record's txid, one per line, with a newline before the first and after the last, so a
+    resend can be found by its txid. All records of a group share `created_at`, the time the
+    batch was taken for commit.
+    """
 
-    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
-    client_id: Mapped[str] = mapped_column(String(64), index=True)
-    vin: Mapped[str] = mapped_column(String(17))
-    topic: Mapped[str] = mapped_column(String(16))  # "V", "alerts", "errors", "connectivity"
-    txid: Mapped[str] = mapped_column(String(64))
-    signals: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    __tablename__ = "telemetry_record_groups"
+    __table_args__ = (
+        Index("ix_telemetry_record_groups_client_cursor", "client_id", "last_cursor"),
+        Index("ix_telemetry_record_groups_client_time", "client_id", "created_at"),
+    )
+
+    first_cursor: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=False)
+    last_cursor: Mapped[int] = mapped_column(BigInteger)
+    client_id: Mapped[str] = mapped_column(String(64))
+    vin: Mapped[str] = mapped_column(String(17), index=True)
+    records: Mapped[int] = mapped_column(Integer)
+    signals: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    txids: Mapped[str] = mapped_column(Text)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class TelemetrySinkRow(Base):

@@ -1,47 +1,61 @@
 """The durable record log: ingested records committed in groups, read back by cursor or time.
 
-Every streamed record an app is entitled to is one `TelemetryRecordRow`; its id is the cursor
-the Fleet API streams resume from and the position sinks deliver through. A group is one
-multi-row INSERT. On a SQLite file, groups commit through a connection and thread of the log's
-own, one hop from the event loop per group: through the pool, each of the session's five or so
-hops waits behind every frame the busy loop has queued, while holding SQLite's write lock.
+Every streamed record an app is entitled to has a cursor: what the Fleet API streams resume
+from and sinks and receivers deliver through. Records are stored a group per app, car and
+ingest batch (`flotta.telemetry.record_groups`); a group holds the consecutive cursors
+`first_cursor`..`last_cursor`. Cursors are handed out inside the committing transaction, after
+the newest group's, so they become visible in increasing order: on SQLite the transaction
+holds the only write lock, on PostgreSQL a transaction-scoped advisory lock.
+
+On a SQLite file, groups commit through a connection and thread of the log's own
+(`recordlog_sqlite`); elsewhere through the pool.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, and_, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import Select, Table, and_, func, insert, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from flotta.telemetry.envelope import stream_envelope
-from flotta.telemetry.models import TelemetryRecordRow
+from flotta.telemetry.models import TelemetryRecordGroupRow
+from flotta.telemetry.record_groups import (
+    ROW_COLUMNS,
+    NewGroup,
+    StoredGroup,
+    expand,
+    group_row,
+    stream_records,
+    txid_needle,
+)
+from flotta.telemetry.recordlog_sqlite import NEWEST_SQL, SQLiteWriter
 from flotta.telemetry.records import StreamRecord
 
-_TABLE = cast(Table, TelemetryRecordRow.__table__)
-# 7 parameters a row, under SQLite's limit of 32,766 per statement.
-SQLITE_ROWS_PER_INSERT = 4_000
-_COLUMNS = (
-    _TABLE.c.id,
+_TABLE = cast(Table, TelemetryRecordGroupRow.__table__)
+_READ = (
+    _TABLE.c.first_cursor,
     _TABLE.c.client_id,
     _TABLE.c.vin,
-    _TABLE.c.topic,
-    _TABLE.c.txid,
-    _TABLE.c.signals,
     _TABLE.c.created_at,
-    _TABLE.c.payload,
+    _TABLE.c.txids,
+    _TABLE.c.body,
 )
+# Groups read per query while collecting a page of records.
+GROUPS_PER_READ = 32
+# Txids looked for per query when checking resends against the log.
+TXIDS_PER_LOOKUP = 50
+# PostgreSQL: the transaction-scoped advisory lock that orders record-log commits ("FLOTTA").
+COMMIT_ORDER_LOCK = 0x464C4F545441
 
 
 @dataclass(frozen=True, slots=True)
 class NewRecord:
-    """A record about to be stored: `envelope` is the frame as the car sent it."""
+    """A record about to be stored on its own (`append`); ingest stores `NewGroup`s."""
 
     client_id: str
     vin: str
@@ -54,11 +68,14 @@ class NewRecord:
 
 
 class RecordLog:
-    """Appends records in one transaction per group and reads them back in cursor order."""
+    """Appends groups of records in one transaction per batch and reads them in cursor order."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self._writer = _SQLiteWriter.for_engine(sessions.kw.get("bind"))
+        self._writer = SQLiteWriter.for_engine(sessions.kw.get("bind"), _TABLE)
+        # Appends through the pool read the newest cursor, then insert: one at a time here
+        # (other processes wait on PostgreSQL's advisory lock).
+        self._appending = asyncio.Lock()
 
     def close(self) -> None:
         """Close the log's own SQLite connection, if it has one (after the last append)."""
@@ -66,56 +83,77 @@ class RecordLog:
             self._writer.close()
             self._writer = None  # appends after this go through the pool
 
-    async def append(self, records: Sequence[NewRecord]) -> list[StreamRecord]:
-        """Commit the records in one transaction; return them with their cursors, in order."""
-        if not records:
-            return []
+    def commit(self, groups: Sequence[NewGroup], created_at: datetime) -> asyncio.Future[list[int]]:
+        """Start committing the groups in one transaction now; the future gives each group's
+        first cursor, in order. (On a SQLite file the work is handed to the log's thread at
+        once, so the caller can do other work meanwhile.)"""
+        if not groups:
+            done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+            done.set_result([])
+            return done
         if self._writer is not None:
-            return _stream_records(records, await self._writer.insert(records))
-        async with self._sessions() as db, db.begin():
-            if db.get_bind().dialect.name == "sqlite":
-                ids: list[int] = []
-                for start in range(0, len(records), SQLITE_ROWS_PER_INSERT):
-                    chunk = records[start : start + SQLITE_ROWS_PER_INSERT]
-                    ids += await _insert_sqlite(db, chunk)
-            else:
-                statement = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
-                rows = [_row(r) for r in records]
-                ids = [int(i) for i in (await db.execute(statement, rows)).scalars().all()]
-        return _stream_records(records, ids)
+            return self._writer.submit(groups, created_at)
+        return asyncio.ensure_future(self._append_pooled(groups, created_at))
+
+    async def append_groups(self, groups: Sequence[NewGroup], created_at: datetime) -> list[int]:
+        """Commit the groups in one transaction; return each one's first cursor, in order."""
+        return await self.commit(groups, created_at)
+
+    async def _append_pooled(self, groups: Sequence[NewGroup], created_at: datetime) -> list[int]:
+        async with self._appending, self._sessions() as db, db.begin():
+            if db.get_bind().dialect.name == "postgresql":
+                await db.execute(select(func.pg_advisory_xact_lock(COMMIT_ORDER_LOCK)))
+            newest = (await db.execute(text(NEWEST_SQL))).scalar()
+            firsts = _first_cursors(int(newest or 0), groups)
+            rows = [
+                dict(zip(ROW_COLUMNS, group_row(g, first, created_at), strict=True))
+                for g, first in zip(groups, firsts, strict=True)
+            ]
+            await db.execute(insert(_TABLE), rows)
+        return firsts
+
+    async def append(self, records: Sequence[NewRecord]) -> list[StreamRecord]:
+        """Commit records in one transaction (consecutive ones of the same app, car and time
+        as one group); return them with their cursors, in order."""
+        runs = [
+            list(run)
+            for _, run in groupby(records, key=lambda r: (r.client_id, r.vin, r.created_at))
+        ]
+        stored: list[StreamRecord] = []
+        for run in runs:  # one transaction per creation time: a group has one
+            group = NewGroup(run[0].client_id, run[0].vin)
+            for r in run:
+                group.add(r.txid.encode(), r.topic, r.signals, r.payload)
+            first = (await self.append_groups([group], run[0].created_at))[0]
+            stored += stream_records(group, first, run[0].created_at, [r.envelope for r in run])
+        return stored
 
     async def after(self, client_id: str, cursor: int, limit: int) -> list[StreamRecord]:
-        """The app's records with an id above `cursor`, oldest first, at most `limit`."""
-        query = (
-            select(*_COLUMNS)
-            .where(_TABLE.c.client_id == client_id, _TABLE.c.id > cursor)
-            .order_by(_TABLE.c.id)
-            .limit(limit)
-        )
-        return await self._read(query)
+        """The app's records with a cursor above `cursor`, oldest first, at most `limit`."""
+        return await self._collect(_TABLE.c.client_id == client_id, cursor, limit)
+
+    async def car_records(
+        self, client_id: str, vin: str, after: int, limit: int
+    ) -> list[StreamRecord]:
+        """One car's records for one app with a cursor above `after`, oldest first."""
+        where = and_(_TABLE.c.client_id == client_id, _TABLE.c.vin == vin)
+        return await self._collect(where, after, limit)
 
     async def between(
         self, client_id: str, start: datetime, end: datetime, after: int, limit: int
     ) -> list[StreamRecord]:
-        """The app's records created in [start, end] with an id above `after`, oldest first."""
-        query = (
-            select(*_COLUMNS)
-            .where(
-                and_(
-                    _TABLE.c.client_id == client_id,
-                    _TABLE.c.created_at >= start,
-                    _TABLE.c.created_at <= end,
-                    _TABLE.c.id > after,
-                )
-            )
-            .order_by(_TABLE.c.id)
-            .limit(limit)
+        """The app's records created in [start, end] with a cursor above `after`, oldest
+        first."""
+        where = and_(
+            _TABLE.c.client_id == client_id,
+            _TABLE.c.created_at >= start,
+            _TABLE.c.created_at <= end,
         )
-        return await self._read(query)
+        return await self._collect(where, after, limit)
 
     async def count_between(self, client_id: str, start: datetime, end: datetime) -> int:
         """How many of the app's records were created in [start, end]."""
-        query = select(func.count()).where(
+        query = select(func.coalesce(func.sum(_TABLE.c.records), 0)).where(
             _TABLE.c.client_id == client_id,
             _TABLE.c.created_at >= start,
             _TABLE.c.created_at <= end,
@@ -123,20 +161,44 @@ class RecordLog:
         async with self._sessions() as db:
             return int((await db.execute(query)).scalar_one())
 
+    async def find_txids(
+        self, client_id: str, vin: str, txids: Collection[str]
+    ) -> dict[str, StoredGroup]:
+        """The groups holding the records this car already delivered with these txids for
+        the app, by txid (resends after a restart)."""
+        found: dict[str, StoredGroup] = {}
+        wanted = list(dict.fromkeys(txids))
+        async with self._sessions() as db:
+            contains = func.strpos if db.get_bind().dialect.name == "postgresql" else func.instr
+            for start in range(0, len(wanted), TXIDS_PER_LOOKUP):
+                chunk = wanted[start : start + TXIDS_PER_LOOKUP]
+                needles = [txid_needle(txid) for txid in chunk]
+                query = select(
+                    _TABLE.c.first_cursor,
+                    _TABLE.c.last_cursor,
+                    _TABLE.c.signals,
+                    _TABLE.c.created_at,
+                    _TABLE.c.txids,
+                ).where(
+                    _TABLE.c.client_id == client_id,
+                    _TABLE.c.vin == vin,
+                    or_(*(contains(_TABLE.c.txids, needle) > 0 for needle in needles)),
+                )
+                for first, last, signals, created_at, stored in (await db.execute(query)).all():
+                    group = StoredGroup(first, last, client_id, vin, signals, created_at)
+                    for txid, needle in zip(chunk, needles, strict=True):
+                        if needle in stored:
+                            found.setdefault(txid, group)
+        return found
+
     async def exists(self, client_id: str, vin: str, txid: str) -> bool:
         """Whether this car already delivered a record with this txid for the app."""
-        query = (
-            select(_TABLE.c.id)
-            .where(_TABLE.c.client_id == client_id, _TABLE.c.vin == vin, _TABLE.c.txid == txid)
-            .limit(1)
-        )
-        async with self._sessions() as db:
-            return (await db.execute(query)).first() is not None
+        return bool(await self.find_txids(client_id, vin, [txid]))
 
     async def last_cursor(self) -> int:
         """The newest cursor in the log (0 when empty)."""
         async with self._sessions() as db:
-            return int((await db.execute(select(func.max(_TABLE.c.id)))).scalar() or 0)
+            return int((await db.execute(text(NEWEST_SQL))).scalar() or 0)
 
     async def signal_totals(self) -> dict[str, int]:
         """Exact streamed signals per app, from the log itself (what billing may consume)."""
@@ -144,154 +206,41 @@ class RecordLog:
         async with self._sessions() as db:
             return {str(c): int(n or 0) for c, n in (await db.execute(query)).all()}
 
-    async def _read(self, query: Select[Any]) -> list[StreamRecord]:
-        async with self._sessions() as db:
-            rows = (await db.execute(query)).all()
-        return [_stream_record(row) for row in rows]
+    async def _collect(self, where: Any, after: int, limit: int) -> list[StreamRecord]:
+        return await _collect(self._sessions, where, after, limit)
 
 
-async def _insert_sqlite(db: AsyncSession, records: Sequence[NewRecord]) -> list[int]:
-    """One multi-row `INSERT ... RETURNING id`: SQLAlchemy would otherwise fall back to a
-    statement per row (and a thread hop each, all holding SQLite's only write lock) to return
-    ids in order."""
-    connection = await db.connection()
-    stamp = _TABLE.c.created_at.type.bind_processor(connection.dialect)
-    params: list[Any] = []
-    for r in records:
-        at = stamp(r.created_at) if stamp is not None else r.created_at
-        params += (r.client_id, r.vin, r.topic, r.txid, r.signals, at, r.payload)
-    values = ",".join(["(?,?,?,?,?,?,?)"] * len(records))
-    result = await connection.exec_driver_sql(_INSERT_SQL % values, tuple(params))
-    return _in_order([int(i) for i in result.scalars().all()], len(records))
+async def _collect(
+    sessions: async_sessionmaker[AsyncSession], where: Any, after: int, limit: int
+) -> list[StreamRecord]:
+    """Records of the groups matching `where`, cursors above `after`, at most `limit`."""
+    records: list[StreamRecord] = []
+    async with sessions() as db:
+        while len(records) < limit:
+            rows = (await db.execute(_page(where, after))).all()
+            for first, client_id, vin, created_at, txids, body in rows:
+                records += expand(first, client_id, vin, created_at, txids, body, after)
+                if len(records) >= limit:
+                    break
+            if len(rows) < GROUPS_PER_READ:
+                break
+            after = records[-1].cursor
+    return records[:limit]
 
 
-class _SQLiteWriter:
-    """A connection of its own to a SQLite file, used from one thread, for group commits."""
-
-    def __init__(self, path: str, stamp: Any) -> None:
-        self._path = path
-        self._stamp = stamp  # created_at exactly as SQLAlchemy stores it, so queries compare
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="telemetry-record-log")
-        self._db: sqlite3.Connection | None = None
-
-    @classmethod
-    def for_engine(cls, engine: object) -> _SQLiteWriter | None:
-        """A writer for a SQLite file database; None for anything else (in-memory, servers)."""
-        if not isinstance(engine, AsyncEngine) or engine.dialect.name != "sqlite":
-            return None
-        path = engine.url.database
-        if not path or path == ":memory:" or path.startswith("file:"):
-            return None
-        return cls(path, _TABLE.c.created_at.type.bind_processor(engine.dialect))
-
-    async def insert(self, records: Sequence[NewRecord]) -> list[int]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._insert, records)
-
-    def close(self) -> None:
-        self._executor.submit(self._close).result()
-        self._executor.shutdown()
-
-    def _insert(self, records: Sequence[NewRecord]) -> list[int]:
-        db = self._db or self._open()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            ids: list[int] = []
-            for start in range(0, len(records), SQLITE_ROWS_PER_INSERT):
-                chunk = records[start : start + SQLITE_ROWS_PER_INSERT]
-                params: list[Any] = []
-                for r in chunk:
-                    at = self._stamp(r.created_at) if self._stamp else r.created_at
-                    params += (r.client_id, r.vin, r.topic, r.txid, r.signals, at, r.payload)
-                values = ",".join(["(?,?,?,?,?,?,?)"] * len(chunk))
-                rows = db.execute(_INSERT_SQL % values, params).fetchall()
-                ids += _in_order([int(row[0]) for row in rows], len(chunk))
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        return ids
-
-    def _open(self) -> sqlite3.Connection:
-        # Autocommit mode: the transaction is exactly the BEGIN ... COMMIT above.
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
-            db.execute(f"PRAGMA {pragma}")  # as flotta.db.engine sets up every connection
-        db.execute("PRAGMA busy_timeout=5000")
-        self._db = db
-        return db
-
-    def _close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-
-def _in_order(ids: list[int], count: int) -> list[int]:
-    """The ids a multi-row INSERT returned, in VALUES order.
-
-    SQLite assigns an INTEGER PRIMARY KEY max(rowid) + 1 row by row, in VALUES order, while
-    the transaction holds the only write lock: consecutive ids are the rows in order."""
-    ids.sort()
-    if len(ids) != count or ids[-1] - ids[0] != count - 1:
-        raise RuntimeError("telemetry record ids are not consecutive; refusing to guess cursors")
-    return ids
-
-
-def _stream_records(records: Sequence[NewRecord], ids: Sequence[int]) -> list[StreamRecord]:
-    return [
-        StreamRecord(
-            cursor=cursor,
-            client_id=r.client_id,
-            vin=r.vin,
-            topic=r.topic,
-            txid=r.txid,
-            created_at=r.created_at,
-            signals=r.signals,
-            payload=r.payload,
-            envelope=r.envelope,
-        )
-        for cursor, r in zip(ids, records, strict=True)
-    ]
-
-
-def _row(r: NewRecord) -> dict[str, Any]:
-    return {
-        "client_id": r.client_id,
-        "vin": r.vin,
-        "topic": r.topic,
-        "txid": r.txid,
-        "signals": r.signals,
-        "created_at": r.created_at,
-        "payload": r.payload,
-    }
-
-
-_INSERT_SQL = (
-    "INSERT INTO telemetry_records (client_id, vin, topic, txid, signals, created_at, payload) "
-    "VALUES %s RETURNING id"
-)
-
-
-def _stream_record(row: Row[Any]) -> StreamRecord:
-    """A stored row as a StreamRecord, its envelope rebuilt as the car would have framed it."""
-    created_at: datetime = row.created_at
-    topic: str = row.topic
-    txid: str = row.txid
-    vin: str = row.vin
-    payload: bytes = row.payload
-    envelope = stream_envelope(
-        topic, payload, vin=vin, created_at_s=created_at.timestamp(), txid=txid.encode()
+def _page(where: Any, after: int) -> Select[Any]:
+    return (
+        select(*_READ)
+        .where(where, _TABLE.c.last_cursor > after)
+        .order_by(_TABLE.c.last_cursor)
+        .limit(GROUPS_PER_READ)
     )
-    return StreamRecord(
-        cursor=int(row.id),
-        client_id=str(row.client_id),
-        vin=vin,
-        topic=topic,
-        txid=txid,
-        created_at=created_at,
-        signals=int(row.signals),
-        payload=payload,
-        envelope=envelope,
-    )
+
+
+def _first_cursors(newest: int, groups: Sequence[NewGroup]) -> list[int]:
+    """Each group's first cursor, right after the newest stored one and each other."""
+    firsts: list[int] = []
+    for group in groups:
+        firsts.append(newest + 1)
+        newest += len(group)
+    return firsts

@@ -40,17 +40,6 @@ class TelemetryRepository:
         )
         return rows.all()
 
-    async def configs_of(self, client_id: str, vins: Sequence[str]) -> Sequence[TelemetryConfigRow]:
-        """The app's configs on any of `vins`."""
-        if not vins:
-            return []
-        rows = await self.session.scalars(
-            select(TelemetryConfigRow).where(
-                TelemetryConfigRow.client_id == client_id, TelemetryConfigRow.vin.in_(vins)
-            )
-        )
-        return rows.all()
-
     async def other_apps_on(self, vin: str, client_id: str) -> int:
         """How many other apps stream from the vehicle (Tesla caps a car at five)."""
         count = await self.session.scalar(
@@ -75,6 +64,15 @@ class TelemetryRepository:
             select(OAuthClient.public_key).where(OAuthClient.client_id == client_id)
         )
         return key or None
+
+    async def apps_with_public_key(self, public_key: str) -> list[str]:
+        """The client ids of the apps that registered this public key (hex, any case)."""
+        rows = await self.session.scalars(
+            select(OAuthClient.client_id).where(
+                func.lower(OAuthClient.public_key) == public_key.lower()
+            )
+        )
+        return list(rows.all())
 
     async def errors_of(
         self, client_id: str, vin: str | None = None, limit: int = MAX_ERRORS_LISTED

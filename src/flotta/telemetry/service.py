@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from flotta.sim.vehicle_models import MODELS
 from flotta.telemetry.config import TelemetryConfig
 from flotta.telemetry.fields import VEHICLE_LOCATION_SCOPE_FIELDS
 from flotta.telemetry.models import TelemetryConfigRow, TelemetryErrorRow
@@ -25,6 +26,9 @@ MAX_CONFIGS_PER_VEHICLE = 5
 # Tesla: firmware 2023.20 for configs sent directly (legacy apps), 2024.26 through the proxy.
 MIN_FIRMWARE_DIRECT = (2023, 20)
 MIN_FIRMWARE_SIGNED = (2024, 26)
+# Tesla: pre-2021 Model S/X cannot stream, except those with the Intel Atom computer (MCU2)
+# on firmware 2025.20 or later (fleet-api.md §9.1).
+MIN_FIRMWARE_ATOM_SX = (2025, 20)
 
 SKIP_REASONS = ("missing_key", "unsupported_hardware", "unsupported_firmware", "max_configs")
 # Flotta's addition to Tesla's reasons: listed VINs the token cannot reach are named, not hidden.
@@ -45,6 +49,7 @@ class Target:
     vin: str
     firmware: str
     key_paired: bool
+    model: str = ""  # the model catalogue's key (flotta.sim.vehicle_models), for the hardware
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,20 +104,39 @@ def firmware_at_least(firmware: str, minimum: tuple[int, int]) -> bool:
     return (int(found.group(1)), int(found.group(2))) >= minimum
 
 
+def hardware_supported(model_key: str, firmware: str) -> bool:
+    """Whether the car's hardware can stream: not a pre-2021 S/X, unless Intel Atom on 2025.20+.
+
+    Models outside the catalogue (devices of other makes) are taken as supported.
+    """
+    model = MODELS.get(model_key)
+    if model is None or model.car_type not in ("models", "modelx") or model.model_year >= 2021:
+        return True
+    return model.mcu == "MCU2" and firmware_at_least(firmware, MIN_FIRMWARE_ATOM_SX)
+
+
 def is_key_paired(
     vehicle_config: Mapping[str, Any], app_public_key: str | None, *, first_party: bool
 ) -> bool:
     """Whether the app's virtual key is on the car, as far as the server knows.
 
-    Like fleet_status: the vehicle record's `key_paired` flag, or the app's public key among
-    the record's `paired_keys`. The owner's own (first-party) apps need no virtual key.
+    Like fleet_status: the app's public key among the record's `paired_keys`, or the record's
+    `key_paired` flag (the demo pairs every app) unless the owner removed that key since
+    (`removed_keys`). The owner's own (first-party) apps need no virtual key.
     """
-    if first_party or vehicle_config.get("key_paired") is True:
+    if first_party:
         return True
-    paired = vehicle_config.get("paired_keys")
-    if app_public_key is None or not isinstance(paired, list):
+    key = app_public_key.lower() if app_public_key else None
+    if key is not None and key in _keys(vehicle_config, "paired_keys"):
+        return True
+    if vehicle_config.get("key_paired") is not True:
         return False
-    return app_public_key.lower() in {str(key).lower() for key in paired}
+    return key is None or key not in _keys(vehicle_config, "removed_keys")
+
+
+def _keys(vehicle_config: Mapping[str, Any], name: str) -> set[str]:
+    found = vehicle_config.get(name)
+    return {str(key).lower() for key in found} if isinstance(found, list) else set()
 
 
 def location_fields(config: Mapping[str, Any] | TelemetryConfig) -> list[str]:
@@ -142,6 +166,8 @@ async def apply_config(
         existing = await repo.config(client_id, target.vin)
         if not target.key_paired:
             result.skipped["missing_key"].append(target.vin)
+        elif not hardware_supported(target.model, target.firmware):
+            result.skipped["unsupported_hardware"].append(target.vin)
         elif not firmware_at_least(target.firmware, minimum):
             result.skipped["unsupported_firmware"].append(target.vin)
         elif existing is None and await repo.other_apps_on(target.vin, client_id) >= (
@@ -259,32 +285,6 @@ async def record_ack(
         )
     await session.flush()
     return ConfigState.of(row)
-
-
-async def prune(
-    session: AsyncSession,
-    *,
-    client_id: str,
-    vins: Iterable[str],
-    reachable: Iterable[str],
-    scopes: Iterable[str],
-) -> list[ConfigState]:
-    """Remove the app's configs on `vins` that consent no longer covers; return them.
-
-    A config needs its vehicle among `reachable`, the vehicle_device_data scope, and
-    vehicle_location when it streams location fields (Tesla removes configs on revocation).
-    """
-    keep_vins, granted = set(reachable), set(scopes)
-    repo = TelemetryRepository(session)
-    removed: list[ConfigState] = []
-    for row in await repo.configs_of(client_id, sorted(set(vins))):
-        allowed = row.vin in keep_vins and DATA_SCOPE in granted
-        if allowed and location_fields(row.config) and LOCATION_SCOPE not in granted:
-            allowed = False
-        if not allowed:
-            removed.append(ConfigState.of(row))
-            await repo.remove(row)
-    return removed
 
 
 def error_entries(rows: Iterable[TelemetryErrorRow]) -> list[dict[str, str]]:

@@ -1,4 +1,5 @@
-"""Sink management for an app (partner token): create, list, delete, delivery log, replay."""
+"""Sink management for an app (partner token): create, list, delete, delivery log, replay; the
+config receivers' positions and delivery log; and the vehicle CA's certificate."""
 
 from __future__ import annotations
 
@@ -14,16 +15,20 @@ from flotta.fleet.deps import PrincipalDep, RuntimeDep
 from flotta.fleet.errors_doc import ErrorEnvelope
 from flotta.fleet.responses import envelope
 from flotta.runtime import Runtime
+from flotta.telemetry.leases import forget_lease
 from flotta.telemetry.models import TelemetryDeliveryRow, TelemetrySinkRow
+from flotta.telemetry.receivers_api import router as receivers_router
 from flotta.telemetry.schemas import (
     ReplayRequest,
     SinkCreate,
     delivery_json,
     sink_json,
 )
-from flotta.telemetry.stream import stream_app, streams_of
+from flotta.telemetry.sink_worker import lease_name
+from flotta.telemetry.stream import StreamsOff, stream_app, streams_of
 
 router = APIRouter(tags=["telemetry"])
+router.include_router(receivers_router)
 
 SINKS = "/flotta/v1/telemetry/sinks"
 SinkId = Annotated[int, Path(ge=1, description="The sink's id")]
@@ -35,6 +40,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorEnvelope, "description": "Invalid kind, format or settings"},
     **_TOKEN,
     404: {"model": ErrorEnvelope, "description": "No such sink for this app"},
+}
+_REPLAY_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    503: {"model": ErrorEnvelope, "description": "The process delivering the sink is unreachable"},
 }
 
 
@@ -88,6 +97,7 @@ async def delete_sink(sink_id: SinkId, runtime: RuntimeDep, who: PrincipalDep) -
             delete(TelemetryDeliveryRow).where(TelemetryDeliveryRow.sink_id == sink_id)
         )
         await db.execute(delete(TelemetrySinkRow).where(TelemetrySinkRow.id == sink_id))
+        await forget_lease(db, lease_name(sink_id))  # whoever delivers it stops at its fence
     return envelope({"deleted": True, "id": sink_id})
 
 
@@ -116,7 +126,7 @@ async def deliveries(
 @router.post(
     SINKS + "/{sink_id}/replay",
     summary="Re-send the records created in a time range to a sink (marked replay)",
-    responses=_ERRORS,
+    responses=_REPLAY_ERRORS,
 )
 async def replay(
     sink_id: SinkId, body: ReplayRequest, runtime: RuntimeDep, who: PrincipalDep
@@ -128,7 +138,9 @@ async def replay(
     if body.start > body.end:
         raise InvalidRequest("from must not be after to")
     streams = streams_of(runtime)
-    if not row.enabled or not streams.dispatcher.replay(sink_id, body.start, body.end):
+    if not row.enabled:
         raise InvalidRequest("the sink is disabled: enable it to replay")
+    if not await streams.dispatcher.request_replay(sink_id, body.start, body.end):
+        raise StreamsOff("the process delivering this sink cannot be reached; try again")
     records = await streams.records.count_between(client_id, body.start, body.end)
     return envelope({"sink_id": sink_id, "records": records, "queued": True}, status=202)

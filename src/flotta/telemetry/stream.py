@@ -4,6 +4,7 @@
 `?cursor=`) and `WS /flotta/v1/telemetry/ws` (`?cursor=`), authorised by the app's partner
 token. Each starts from the record log after the cursor, then goes live without a gap or a
 duplicate: it subscribes before reading the log and skips live records it already sent.
+Records ingested by another process reach it from the log, without reconnecting.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ PAGE = 500
 # Above ingest's largest batch (MAX_BATCH), which a live subscriber is offered at once.
 BUFFER = 10_000
 KEEPALIVE_S = 15.0
+# An idle stream reads the log this often: records another process committed arrive within
+# it even if that process's announcement on the bus was lost.
+IDLE_POLL_S = 2.0
 SLOW_CLOSE = 4008
 
 Format = Literal["json", "protobuf"]
@@ -75,27 +79,39 @@ async def records_from(
     streams: TelemetryStreams, sub: Subscription, cursor: int
 ) -> AsyncIterator[list[StreamRecord] | None]:
     """The app's records after `cursor` in batches: the log first, then live; None is a
-    keep-alive. Entitlement is checked once per (app, car) of each batch."""
-    while True:
-        page = await streams.records.after(sub.client_id, cursor, PAGE)
-        if page:
-            cursor = page[-1].cursor
-            allowed = await _entitled(streams, page)
-            if allowed:
-                yield allowed
-        if len(page) < PAGE:
-            if not sub.lagged:
-                break
-            sub.catch_up_again()  # the buffer overflowed while catching up: the log has it all
-    sub.live = True
+    keep-alive. The log is read again whenever it holds records the buffer lacks (committed
+    by another process) and every IDLE_POLL_S of silence. Entitlement is checked once per
+    (app, car) of each batch."""
+    dispatcher = streams.dispatcher
+    from_log, silent_s = True, 0.0
     while sub.closed_reason is None:  # a slow consumer ends now, with the reason
+        if from_log or sub.behind(cursor, dispatcher.gap_at):
+            sub.live = False  # an overflow meanwhile only sends the reader back to the log
+            horizon = dispatcher.published_through or 0  # committed before the read starts
+            page = await streams.records.after(sub.client_id, cursor, PAGE)
+            if page:
+                cursor = page[-1].cursor
+                allowed = await _entitled(streams, page)
+                if allowed:
+                    silent_s = 0.0
+                    yield allowed
+            from_log = len(page) == PAGE or sub.lagged
+            if sub.lagged:
+                sub.catch_up_again()  # the buffer overflowed: the log has it all
+            if not from_log:
+                sub.covered, sub.live = max(sub.covered, horizon), True
+            continue
         if sub.queue.empty():
             sub.changed.clear()
             try:
-                await asyncio.wait_for(sub.changed.wait(), KEEPALIVE_S)
+                await asyncio.wait_for(sub.changed.wait(), IDLE_POLL_S)
             except TimeoutError:
-                yield None
+                from_log, silent_s = True, silent_s + IDLE_POLL_S
+                if silent_s >= KEEPALIVE_S:
+                    silent_s = 0.0
+                    yield None
             continue
+        silent_s = 0.0
         batch: list[StreamRecord] = []
         while not sub.queue.empty() and len(batch) < PAGE:
             record = sub.queue.get_nowait()

@@ -24,9 +24,12 @@ from tesla_protocol.telemetry import (
 
 from flotta.telemetry.emitter import Location, TelemetryRecord, TelemetryValue
 from flotta.telemetry.envelope import (
+    MESSAGE_ACK,
+    MESSAGE_STREAM,
     Envelope,
     WireError,
     decode_envelope,
+    scan_record,
     stream_envelope,
 )
 from flotta.telemetry.fields import FIELD_NUMBERS, FIRST_ALWAYS_TYPED_NUMBER
@@ -39,6 +42,13 @@ TOPIC_CONNECTIVITY = "connectivity"
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _SCIENTIFIC = re.compile(r"^[+-]?(\d*\.\d+|\d+\.\d*)([eE][+-]?\d+)$")
 _LOCATION_TEXT = re.compile(r"^\(\s*([0-9.]+)\s*([NS]),\s*([0-9.]+)\s*([EW])\)$")
+# Byte patterns every text `normalise_payload` rewrites contains (supersets: `\d` and `\s` of
+# the text patterns also match non-ASCII digits and spaces, whose UTF-8 bytes are >= 0x80).
+# A `V` payload matching neither needs no rewrite, so ingest skips walking its data.
+_MAY_BE_SCIENTIFIC = re.compile(rb"\.(?:[0-9]|[\x80-\xff])*[eE]")
+_MAY_BE_LOCATION = re.compile(rb"\([^)]*[NS],")
+MAX_TXID_BYTES = 64
+"""Longer txids are refused: fleet-telemetry's are UUIDs, and the record log keeps 64."""
 
 DecodedValue: TypeAlias = TelemetryValue | Mapping[str, bool]
 """A decoded value: our plain values, plus flag maps for `Doors` and `TireLocation`."""
@@ -48,6 +58,11 @@ _MESSAGES: Mapping[str, Any] = {
     TOPIC_ALERTS: vehicle_alert_pb2.VehicleAlerts,
     TOPIC_ERRORS: vehicle_error_pb2.VehicleErrors,
     TOPIC_CONNECTIVITY: vehicle_connectivity_pb2.VehicleConnectivity,
+}
+
+
+_STREAMABLE: Mapping[bytes, tuple[str, Any]] = {
+    topic.encode(): (topic, message) for topic, message in _MESSAGES.items()
 }
 
 
@@ -290,6 +305,37 @@ def decode_record(buf: bytes, *, normalise: bool = True) -> DecodedRecord:
         raise WireError(f"malformed {envelope.topic!r} payload: {exc}") from exc
     rewritten = normalise and envelope.topic == TOPIC_DATA and normalise_payload(message)
     return DecodedRecord(envelope, message, rewritten)
+
+
+def decode_stream(body: bytes) -> tuple[str, bytes, bytes, int, bool]:
+    """What ingest keeps of a STREAM frame's envelope: (topic, txid, payload as the reference
+    server dispatches it, billable signals, is_resend). `WireError` for anything that is not a
+    record of a known topic with a usable txid.
+
+    The lean path of `decode_record`: only the envelope fields it needs, and the normalising
+    walk over a `V` payload's data only when its bytes could hold a text to rewrite."""
+    kind, topic_bytes, txid, payload = scan_record(body)
+    known = _STREAMABLE.get(topic_bytes)
+    if kind != MESSAGE_STREAM or known is None:
+        what = "an ack" if kind == MESSAGE_ACK else repr(topic_bytes.decode(errors="replace"))
+        raise WireError(f"a STREAM frame must carry a record of a known topic, not {what}")
+    if not txid:
+        raise WireError("the record has no txid to acknowledge it by")
+    if len(txid) > MAX_TXID_BYTES or b"\n" in txid or b"\x00" in txid:
+        raise WireError(f"a txid must be 1-{MAX_TXID_BYTES} bytes, without NUL or newline")
+    topic, message_class = known
+    try:
+        message = message_class.FromString(payload)
+    except DecodeError as exc:
+        raise WireError(f"malformed {topic!r} payload: {exc}") from exc
+    if topic == TOPIC_DATA:
+        if (
+            _MAY_BE_SCIENTIFIC.search(payload)
+            or (b"(" in payload and _MAY_BE_LOCATION.search(payload))
+        ) and normalise_payload(message):
+            payload = message.SerializeToString()
+        return topic, txid, payload, len(message.data), message.is_resend
+    return topic, txid, payload, len(message.alerts) if topic == TOPIC_ALERTS else 0, False
 
 
 def normalise_payload(payload: Any) -> bool:

@@ -1,0 +1,119 @@
+"""`flotta admin vehicles`: transfer a vehicle to another account (sold), or delete it.
+
+Both remove the vehicle's streaming configs. The cars hear of it at once through the bus when
+the server is scaled (NATS); on the embedded profile the server's ingest tells a streaming car
+within seconds, and every car is reconciled when it next connects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flotta.accounts.repository import UserRepository
+from flotta.adapters import open_bus
+from flotta.cli.admin import DataDir, _fail, _say, settings_for
+from flotta.clock import SystemClock
+from flotta.db.engine import make_engine, make_sessionmaker
+from flotta.db.migrate import upgrade_to_head
+from flotta.devices.models import Vehicle
+from flotta.devices.repository import VehicleRepository
+from flotta.errors import FlottaError
+from flotta.ports.bus import BusError
+from flotta.settings import Settings
+from flotta.telemetry.service import ConfigState
+from flotta.telemetry.sync import SUBJECT_PREFIX, removed_frame
+from flotta.vehicles.lifecycle import delete_vehicle, transfer_vehicle
+
+vehicles_app = typer.Typer(
+    help="Vehicles: transfer to another account, delete.", no_args_is_help=True
+)
+
+Work = Callable[[AsyncSession], Awaitable[list[ConfigState]]]
+
+
+def _run(data_dir: Path, work: Work) -> list[ConfigState]:
+    """`work` in one committed unit of work, then the cars are told of the removed configs."""
+    settings = settings_for(data_dir)
+
+    async def main() -> list[ConfigState]:
+        engine = make_engine(settings.database_url)
+        try:
+            await upgrade_to_head(engine)
+            async with make_sessionmaker(engine)() as db, db.begin():
+                removed = await work(db)
+        finally:
+            await engine.dispose()
+        await _tell_cars(settings, removed)
+        return removed
+
+    try:
+        return asyncio.run(main())
+    except FlottaError as exc:
+        raise _fail(exc.description) from exc
+
+
+async def _tell_cars(settings: Settings, removed: list[ConfigState]) -> None:
+    """Publish TELEMETRY_CONFIG_REMOVED where the server processes listen (scaled only)."""
+    if not removed or not settings.bus.url:
+        return
+    bus = await open_bus(settings.bus.url, settings.namespace)
+    try:
+        for state in removed:
+            await bus.publish(SUBJECT_PREFIX + state.vin, removed_frame(state.id))
+    except BusError as exc:
+        _say(f"warning: the cars were not told at once ({exc}); they sync when they reconnect")
+    finally:
+        await bus.close()
+
+
+async def _vehicle(db: AsyncSession, vin: str) -> Vehicle:
+    vehicle = await VehicleRepository(db).by_vin(vin.strip().upper())
+    if vehicle is None:
+        raise FlottaError(f"no vehicle with VIN {vin!r}")
+    return vehicle
+
+
+def _configs(removed: list[ConfigState]) -> str:
+    return f"{len(removed)} telemetry config{'' if len(removed) == 1 else 's'} removed"
+
+
+@vehicles_app.command("transfer")
+def transfer(
+    vin: Annotated[str, typer.Argument(help="The vehicle's VIN")],
+    to: Annotated[str, typer.Option("--to", help="E-mail address of the new owner's account")],
+    data_dir: DataDir = Path("./data"),
+) -> None:
+    """Give a vehicle to another account (sold): drivers, invitations and configs go."""
+
+    async def work(db: AsyncSession) -> list[ConfigState]:
+        owner = await UserRepository(db).by_email(to)
+        if owner is None:
+            raise FlottaError(f"no account with the e-mail address {to!r}")
+        vehicle = await _vehicle(db, vin)
+        return await transfer_vehicle(db, vehicle, owner, SystemClock().now())
+
+    removed = _run(data_dir, work)
+    _say(f"{vin.upper()} now belongs to {to}; {_configs(removed)}")
+
+
+@vehicles_app.command("delete")
+def delete(
+    vin: Annotated[str, typer.Argument(help="The vehicle's VIN")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+    data_dir: DataDir = Path("./data"),
+) -> None:
+    """Remove a vehicle from the platform with its drivers, configs and history."""
+    if not yes and not typer.confirm(f"Delete {vin.upper()} and everything recorded for it?"):
+        raise typer.Exit(1)
+
+    async def work(db: AsyncSession) -> list[ConfigState]:
+        return await delete_vehicle(db, await _vehicle(db, vin))
+
+    removed = _run(data_dir, work)
+    _say(f"{vin.upper()} deleted; {_configs(removed)}")

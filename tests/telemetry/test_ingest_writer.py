@@ -1,0 +1,224 @@
+"""Ingest's writer with its neighbours held still: what a car gets acknowledged, and when, if the
+queue is full, a commit fails or is slow, a record comes twice, or a car does not read."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+import pytest
+
+from flotta.clock import SystemClock
+from flotta.devices.directory import AppRecord
+from flotta.gateway import protocol
+from flotta.gateway.protocol import FrameError, FrameType
+from flotta.telemetry import wire
+from flotta.telemetry.emitter import TelemetryRecord
+from flotta.telemetry.entitlements import ConfigRef
+from flotta.telemetry.ingest import ACK_WAIT_S, ACKS_PER_FRAME, Ingest
+from flotta.telemetry.record_groups import NewGroup, StoredGroup
+from flotta.telemetry.records import StreamRecord
+
+VINS = {1: "5YJ3E1EA7KF000001", 2: "5YJ3E1EA7KF000002"}  # config id -> its car
+
+
+def body(config_id: int, seq: int, *, resend: bool = False) -> bytes:
+    record = TelemetryRecord(seq=seq, created_at_s=1_790_000_000.0, data={"Soc": 50.0 + seq},
+                             is_resend=resend)  # fmt: skip
+    return wire.encode_data(record, vin=VINS[config_id], prefer_typed=True)
+
+
+@dataclass
+class Session:
+    batched_acks: bool
+
+
+@dataclass
+class Hub:
+    """The gateway as ingest sees it: sessions by VIN and a way to send them frames."""
+
+    sessions: dict[str, Session]
+    stream_listeners: list[Any] = field(default_factory=list)
+    sent: list[tuple[str, protocol.Frame]] = field(default_factory=list)
+    blocked: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    async def send_to(self, vin: str, data: bytes) -> bool:
+        if vin in self.blocked:
+            await self.blocked[vin].wait()  # a car that does not read its link
+        self.sent.append((vin, protocol.decode(data, 10**7)))
+        return True
+
+    def acked(self, vin: str) -> list[bytes]:
+        txids: list[bytes] = []
+        for to, frame in self.sent:
+            if to == vin and frame.type == FrameType.STREAM_ACK:
+                txids.append(frame.body)
+            elif to == vin and frame.type == FrameType.STREAM_ACKS:
+                txids += protocol.decode_txids(frame.body)
+        return txids
+
+
+class Entitlements:
+    async def configs(self, ids: set[int]) -> dict[int, ConfigRef | None]:
+        return {i: ConfigRef(i, "app", VINS[i], "", 0, None) if i in VINS else None for i in ids}
+
+    async def consented_all(self, pairs: list[tuple[str, str]]) -> list[AppRecord | None]:
+        return [AppRecord(1, "app", True, False, True, True, owner_id=7) for _ in pairs]
+
+
+class RecordLog:
+    """Commits when the test says so (or at once), or fails."""
+
+    def __init__(self, *, hold: bool = False) -> None:
+        self.hold = hold
+        self.fail_next = False
+        self.pending: list[tuple[asyncio.Future[list[int]], list[int]]] = []
+        self.stored: list[tuple[str, str]] = []  # (vin, txid) in cursor order
+        self._cursors = itertools.count(1)
+
+    def commit(self, groups: Sequence[NewGroup], created_at: datetime) -> asyncio.Future[list[int]]:
+        done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        if not groups:  # as the real one: nothing to wait for
+            done.set_result([])
+            return done
+        if self.fail_next:
+            self.fail_next = False
+            done.set_exception(OSError("disk full"))
+            return done
+        firsts = []
+        for group in groups:
+            firsts.append(next(self._cursors))
+            for _ in group.txids[1:]:
+                next(self._cursors)
+        self.stored += [(g.vin, t.decode()) for g in groups for t in g.txids]
+        if self.hold:
+            self.pending.append((done, firsts))
+        else:
+            done.set_result(firsts)
+        return done
+
+    def release(self) -> None:
+        for done, firsts in self.pending:
+            done.set_result(firsts)
+        self.pending.clear()
+
+    async def find_txids(self, client_id: str, vin: str, txids: Any) -> dict[str, StoredGroup]:
+        return {}
+
+
+def ingest(hub: Hub, log: RecordLog, **options: Any) -> tuple[Ingest, list[StreamRecord]]:
+    published: list[StreamRecord] = []
+    made = Ingest(cast(Any, hub), cast(Any, log), cast(Any, Entitlements()), SystemClock(),
+                  meter=None, publish=published.extend, **options)  # fmt: skip
+    return made, published
+
+
+async def settled(made: Ingest) -> None:
+    await asyncio.wait_for(made.drained(), 5)
+
+
+def test_stream_acks_bodies_round_trip_and_a_cut_one_is_an_error() -> None:
+    txids = [b"1", b"", b"x" * 255, "é".encode()]
+    assert protocol.decode_txids(protocol.encode_txids(txids)) == txids
+    with pytest.raises(FrameError):
+        protocol.decode_txids(protocol.encode_txids([b"abc"])[:-1])
+
+
+async def test_a_full_queue_acknowledges_nothing_it_dropped() -> None:
+    hub = Hub({VINS[1]: Session(batched_acks=True)})
+    log = RecordLog()
+    made, published = ingest(hub, log, queue_size=3)
+    made.start()
+    for seq in range(1, 6):  # all on one loop turn: the writer has not run yet
+        made.on_stream(VINS[1], 1, body(1, seq))
+    await settled(made)
+    assert made.counters.backpressure == 2
+    assert hub.acked(VINS[1]) == [b"1", b"2", b"3"]
+    made.on_stream(VINS[1], 1, body(1, 4, resend=True))  # the car sends what was not acked
+    await settled(made)
+    assert hub.acked(VINS[1]) == [b"1", b"2", b"3", b"4"]
+    assert [r.txid for r in published] == ["1", "2", "3", "4"]
+    await made.stop()
+
+
+async def test_a_batch_that_fails_to_commit_is_not_acknowledged_and_the_next_one_is() -> None:
+    hub = Hub({VINS[1]: Session(batched_acks=False)})
+    log = RecordLog()
+    made, published = ingest(hub, log)
+    made.start()
+    log.fail_next = True
+    made.on_stream(VINS[1], 1, body(1, 1))
+    await settled(made)
+    assert hub.acked(VINS[1]) == [] and published == []
+    made.on_stream(VINS[1], 1, body(1, 1, resend=True))
+    made.on_stream(VINS[1], 1, body(1, 2))
+    await settled(made)
+    # Not remembered while it failed: stored (and acked) when it comes again.
+    assert hub.acked(VINS[1]) == [b"1", b"2"]
+    assert [f.type for _, f in hub.sent] == [FrameType.STREAM_ACK] * 2
+    assert [r.txid for r in published] == ["1", "2"]
+    await made.stop()
+
+
+async def test_a_copy_arriving_while_its_first_commits_waits_for_that_commit() -> None:
+    hub = Hub({VINS[1]: Session(batched_acks=True)})
+    log = RecordLog(hold=True)
+    made, _ = ingest(hub, log)
+    made.start()
+    made.on_stream(VINS[1], 1, body(1, 1))
+    await asyncio.sleep(0.05)  # the first batch is handed over and held
+    made.on_stream(VINS[1], 1, body(1, 1, resend=True))
+    made.on_stream(VINS[1], 1, body(1, 2))
+    await asyncio.sleep(0.05)
+    assert hub.acked(VINS[1]) == []  # nothing before its commit
+    log.release()
+    await asyncio.sleep(0.05)
+    log.release()
+    await settled(made)
+    # The copy was neither stored again nor acked (its first copy's commit might have failed);
+    # the car sends it once more, and then it is known.
+    assert log.stored == [(VINS[1], "1"), (VINS[1], "2")]
+    assert hub.acked(VINS[1]) == [b"1", b"2"]
+    made.on_stream(VINS[1], 1, body(1, 1, resend=True))
+    await settled(made)
+    assert hub.acked(VINS[1]) == [b"1", b"2", b"1"] and len(log.stored) == 2
+    await made.stop()
+
+
+async def test_acks_are_batched_for_cars_that_asked_and_one_by_one_for_the_others() -> None:
+    hub = Hub({VINS[1]: Session(batched_acks=True), VINS[2]: Session(batched_acks=False)})
+    made, _ = ingest(hub, RecordLog())
+    made.start()
+    count = ACKS_PER_FRAME + 5
+    for seq in range(count):
+        made.on_stream(VINS[1], 1, body(1, seq))
+    for seq in range(3):
+        made.on_stream(VINS[2], 2, body(2, seq))
+    await settled(made)
+    to_one = [f for vin, f in hub.sent if vin == VINS[1]]
+    assert [f.type for f in to_one] == [FrameType.STREAM_ACKS] * 2
+    assert all(f.correlation_id == 1 for f in to_one)
+    assert hub.acked(VINS[1]) == [str(seq).encode() for seq in range(count)]
+    assert [f.type for vin, f in hub.sent if vin == VINS[2]] == [FrameType.STREAM_ACK] * 3
+    await made.stop()
+
+
+async def test_a_car_that_does_not_read_holds_up_no_other_car() -> None:
+    hub = Hub({VINS[1]: Session(batched_acks=True), VINS[2]: Session(batched_acks=True)})
+    hub.blocked[VINS[1]] = asyncio.Event()
+    made, _ = ingest(hub, RecordLog())
+    made.start()
+    made.on_stream(VINS[1], 1, body(1, 1))
+    made.on_stream(VINS[2], 2, body(2, 1))
+    await settled(made)
+    made.on_stream(VINS[2], 2, body(2, 2))
+    await asyncio.wait_for(made.drained(), ACK_WAIT_S + 2)
+    assert hub.acked(VINS[2]) == [b"1", b"2"] and hub.acked(VINS[1]) == []
+    hub.blocked.pop(VINS[1]).set()  # it reads again: its ack was kept for it
+    await asyncio.sleep(0.05)
+    assert hub.acked(VINS[1]) == [b"1"]
+    await made.stop()
