@@ -25,7 +25,7 @@ from flotta.gateway import protocol
 from flotta.gateway.protocol import Frame, FrameType, PowerState
 from flotta.sim.power import PowerManager
 from flotta.sim.reconnect import stay_linked
-from flotta.sim.telemetry_stream import TelemetryStreams
+from flotta.sim.telemetry_stream import HELLO_STREAM_ACKS, TelemetryStreams
 from flotta.sim.vcp import ImmediateReply, KeyWhitelist, VehicleVerifier
 from flotta.sim.vehicle_state import SimVehicle
 from flotta.vehicles.alerts import encode_alerts
@@ -121,6 +121,7 @@ class SimDevice:
             "power": "online" if self.power.accepts_commands else "asleep",
             "config": self.vehicle.config(),
             "client": "flotta-sim/0.1",
+            **HELLO_STREAM_ACKS,  # it reads batched acks: fewer frames for a streaming car
         }
 
     async def _send(self, data: bytes) -> None:
