@@ -60,3 +60,18 @@ def test_every_operation_documents_the_error_envelope() -> None:
         for method, operation in item.items():
             codes = set(operation["responses"])
             assert "401" in codes, f"{method.upper()} {path} does not declare 401"
+
+
+def test_validation_failures_are_documented_as_they_are_answered() -> None:
+    """A request that fails validation is answered 400 in Tesla's envelope (errors.py), never
+    FastAPI's 422 body: the document must not promise that body anywhere."""
+    document = openapi_document()
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            for code in ("400", "422"):
+                schema = responses.get(code, {}).get("content", {}).get("application/json", {})
+                assert "HTTPValidationError" not in json.dumps(schema), f"{method} {path} {code}"
+            if operation.get("parameters") or operation.get("requestBody"):
+                assert "400" in responses, f"{method.upper()} {path} does not declare 400"

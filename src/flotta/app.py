@@ -17,6 +17,7 @@ from flotta.fleet import commands, partner, sharing, subscriptions, users, vehic
 from flotta.fleet import energy as fleet_energy
 from flotta.fleet import keys as fleet_keys
 from flotta.fleet import telemetry as fleet_telemetry
+from flotta.fleet.errors_doc import declare_validation_errors
 from flotta.gateway import endpoints as gateway_endpoints
 from flotta.logs import configure_logging
 from flotta.oauth import authorize as oauth_authorize
@@ -108,6 +109,7 @@ def create_app(
         app.router.routes.extend(module.router.routes)
     declare_limited_responses(app.router.routes)
     declare_billing_headers(app.router.routes)
+    declare_validation_errors(app)
     static = Path(__file__).parent / "portal" / "static"
     app.mount(f"{PORTAL}/static", StaticFiles(directory=static), name="portal-static")
     return app
