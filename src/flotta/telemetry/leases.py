@@ -12,6 +12,8 @@ Expiry compares the processes' clocks: run them on synchronised (NTP) system clo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import secrets
 import socket
@@ -150,3 +152,33 @@ async def forget_lease(db: AsyncSession, name: str) -> None:
 def _aware(value: datetime) -> datetime:
     # Core selects bypass the UTCDateTime type on some paths; SQLite gives naive datetimes.
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class LeasedWork:
+    """Work that one process at a time does under a lease (a sink's delivery, an app's
+    receivers): woken when there is more to do, stopped with or without giving the lease up."""
+
+    def __init__(self, lease: str, leases: Leases) -> None:
+        self.lease = lease
+        self._leases = leases
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop; with `release`, expire the lease so another process may take over at once."""
+        self._stopping = True
+        self._wake.set()
+        if self.task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        await self._stopped()
+        if release and self._leases.holds(self.lease):
+            with contextlib.suppress(Exception):  # the database is gone: the lease expires
+                await self._leases.release([self.lease])
+
+    async def _stopped(self) -> None:
+        """Called once the work has ended, before the lease is given up."""

@@ -29,7 +29,7 @@ from flotta.ports.sinks import Sink
 from flotta.telemetry.delivery import DeliveryPolicy
 from flotta.telemetry.delivery_models import TelemetryReceiverRow
 from flotta.telemetry.entitlements import ConfigRef
-from flotta.telemetry.leases import LeaseLost
+from flotta.telemetry.leases import LeasedWork, LeaseLost
 from flotta.telemetry.receiver_lane import ReceiverLane, has_receiver
 from flotta.telemetry.receiver_positions import receiver_configs, recover
 
@@ -47,12 +47,12 @@ def group_lease(client_id: str) -> str:
     return f"receivers:{client_id}"
 
 
-class ReceiverGroup:
+class ReceiverGroup(LeasedWork):
     """Delivers one app's records to its configs' receivers while this process holds the lease."""
 
     def __init__(self, client_id: str, deps: Dispatcher) -> None:
+        super().__init__(group_lease(client_id), deps.leases)
         self.client_id = client_id
-        self.lease = group_lease(client_id)
         self.deps = deps
         # config id -> last record delivered; authoritative while the lease is held
         self.positions: dict[int, int] = {}
@@ -60,22 +60,6 @@ class ReceiverGroup:
         self.lanes: dict[str, ReceiverLane] = {}
         # The newest record of the app read so far; None while the app names no receiver.
         self._mark: int | None = None
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self.task: asyncio.Task[None] | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def stop(self, *, release: bool = True) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self.task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-        if release and self.deps.leases.holds(self.lease):
-            with contextlib.suppress(Exception):  # the database is gone: the lease expires
-                await self.deps.leases.release([self.lease])
 
     async def run(self) -> None:
         """Take the lease, resume every car that has records left, then follow the log."""

@@ -19,7 +19,7 @@ from sqlalchemy import update
 
 from flotta.ports.sinks import Sink
 from flotta.telemetry.delivery import error_text, opened
-from flotta.telemetry.leases import LeaseLost
+from flotta.telemetry.leases import LeasedWork, LeaseLost
 from flotta.telemetry.models import TelemetryDeliveryRow, TelemetrySinkRow
 from flotta.telemetry.records import StreamRecord
 
@@ -52,24 +52,18 @@ def lease_name(sink_id: int) -> str:
     return f"sink:{sink_id}"
 
 
-class SinkWorker:
+class SinkWorker(LeasedWork):
     """Delivers one sink's records in order, from the log, through retries and dead letters."""
 
     def __init__(self, row: TelemetrySinkRow, deps: Dispatcher) -> None:
+        super().__init__(lease_name(row.id), deps.leases)
         self.sink_id = row.id
         self.client_id = row.client_id
-        self.lease = lease_name(row.id)
         self.through = row.delivered_through
         self._row = row
         self._deps = deps
         self._sink: Sink | None = None
         self._replays: deque[_Replay] = deque()
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self.task: asyncio.Task[None] | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
 
     def settings_differ(self, row: TelemetrySinkRow) -> bool:
         """Whether `row` (the sink as stored now) delivers differently from this worker's."""
@@ -85,17 +79,8 @@ class SinkWorker:
         self._replays.append(_Replay(start, end))
         self._wake.set()
 
-    async def stop(self, *, release: bool = True) -> None:
-        """Stop; with `release`, expire the lease so another process may take over at once."""
-        self._stopping = True
-        self._wake.set()
-        if self.task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+    async def _stopped(self) -> None:
         await self._forget_sink()
-        if release and self._deps.leases.holds(self.lease):
-            with contextlib.suppress(Exception):  # the database is gone: the lease expires
-                await self._deps.leases.release([self.lease])
 
     async def run(self) -> None:
         """Take the lease, then deliver until stopped or the lease is lost."""
