@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import websockets
+from sqlalchemy.ext.asyncio import AsyncSession
 from websockets.asyncio.client import ClientConnection
 
 from flotta.auth.tokens import OWNER_SCOPES
@@ -39,47 +40,43 @@ class StreamingCar:
     grant_id: int
 
 
+async def add_streaming_car(s: AsyncSession, runtime: Any) -> StreamingCar:
+    """In `s`: a car, a billed third-party app its owner consented to, and a synced config.
+    `runtime` needs `settings` and `clock` (a live Runtime, or a namespace holding them)."""
+    clock, settings = runtime.clock, runtime.settings
+    now, tag = clock.now(), uuid.uuid4().hex[:8]
+    owner = await ensure_owner(s, f"owner-{tag}@example.com", "Owner", clock)
+    developer = await ensure_owner(s, f"dev-{tag}@example.com", "Dev", clock)
+    vin = make_vin("modely", secrets.randbelow(800_000) + 100_000)
+    made = await provision_vehicle(
+        s, owner=owner, vin=vin, model="modely", display_name="streamer", option_codes="",
+        config={}, secret_key=settings.secret_key, clock=clock,
+    )  # fmt: skip
+    app, _ = await oauth_service(s, runtime).register_client(
+        name=f"Streamer {tag}", owner_id=developer.id, confidential=True,
+        scopes=OWNER_SCOPES, redirect_uris=["https://app.example.com/cb"],
+    )  # fmt: skip
+    app.status, app.partner_registered_at = "approved", now
+    await s.flush()
+    grant = ConsentGrant(
+        user_id=owner.id, client_pk=app.id, scopes=list(OWNER_SCOPES),
+        devices=[f"vehicle:{made.vehicle.id}"], created_at=now, updated_at=now,
+    )  # fmt: skip
+    config = TelemetryConfigRow(
+        client_id=app.client_id, vin=vin, config={"fields": {"VehicleSpeed": {}}},
+        version=1, status="synced", created_at=now, updated_at=now, synced_at=now,
+    )  # fmt: skip
+    s.add_all([grant, config])
+    await s.flush()
+    return StreamingCar(vin, made.credential, app.client_id, config.id, developer.id, grant.id)
+
+
 def streaming_car(live: LiveDemo) -> StreamingCar:
     runtime = live.handle.runtime
 
     async def make() -> StreamingCar:
-        now = runtime.clock.now()
-        tag = uuid.uuid4().hex[:8]
         async with runtime.sessions() as s, s.begin():
-            owner = await ensure_owner(s, f"owner-{tag}@example.com", "Owner", runtime.clock)
-            developer = await ensure_owner(s, f"dev-{tag}@example.com", "Dev", runtime.clock)
-            vin = make_vin("modely", secrets.randbelow(800_000) + 100_000)
-            made = await provision_vehicle(
-                s,
-                owner=owner,
-                vin=vin,
-                model="modely",
-                display_name="streamer",
-                option_codes="",
-                config={},
-                secret_key=runtime.settings.secret_key,
-                clock=runtime.clock,
-            )
-            app, _ = await oauth_service(s, runtime).register_client(
-                name=f"Streamer {tag}", owner_id=developer.id, confidential=True,
-                scopes=OWNER_SCOPES, redirect_uris=["https://app.example.com/cb"],
-            )  # fmt: skip
-            app.status = "approved"
-            app.partner_registered_at = now
-            await s.flush()
-            grant = ConsentGrant(
-                user_id=owner.id, client_pk=app.id, scopes=list(OWNER_SCOPES),
-                devices=[f"vehicle:{made.vehicle.id}"], created_at=now, updated_at=now,
-            )  # fmt: skip
-            config = TelemetryConfigRow(
-                client_id=app.client_id, vin=vin, config={"fields": {"VehicleSpeed": {}}},
-                version=1, status="synced", created_at=now, updated_at=now, synced_at=now,
-            )  # fmt: skip
-            s.add_all([grant, config])
-            await s.flush()
-            car = StreamingCar(
-                vin, made.credential, app.client_id, config.id, developer.id, grant.id
-            )
+            car = await add_streaming_car(s, runtime)
         runtime.directory.forget()
         return car
 

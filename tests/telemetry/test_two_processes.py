@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,20 +23,19 @@ import orjson
 import pytest
 import websockets
 
-from flotta.auth.tokens import OWNER_SCOPES
 from flotta.clock import SystemClock
 from flotta.db.engine import make_engine, make_sessionmaker
-from flotta.devices.service import ensure_owner, provision_vehicle
 from flotta.gateway import protocol
 from flotta.gateway.protocol import FrameType
-from flotta.oauth.grants import oauth_service
-from flotta.oauth.models import ConsentGrant
 from flotta.runtime import build_token_service
 from flotta.settings import Settings
-from flotta.sim.vehicle_models import make_vin
-from flotta.telemetry.models import TelemetryConfigRow
 from tests.scaled import clear_flotta_env, scaled_pair
-from tests.telemetry.test_ingest_support import DeviceClient, StreamingCar, frame_for
+from tests.telemetry.test_ingest_support import (
+    DeviceClient,
+    StreamingCar,
+    add_streaming_car,
+    frame_for,
+)
 
 RECORDS = 6
 
@@ -46,37 +43,10 @@ RECORDS = 6
 async def provision(settings: Settings) -> StreamingCar:
     """A car, a third-party app its owner consented to, and a config, straight in the DB."""
     engine = make_engine(settings.database_url)
-    clock = SystemClock()
-    now, tag = clock.now(), uuid.uuid4().hex[:8]
     try:
         async with make_sessionmaker(engine)() as s, s.begin():
-            owner = await ensure_owner(s, f"owner-{tag}@example.com", "Owner", clock)
-            developer = await ensure_owner(s, f"dev-{tag}@example.com", "Dev", clock)
-            vin = make_vin("modely", secrets.randbelow(800_000) + 100_000)
-            made = await provision_vehicle(
-                s, owner=owner, vin=vin, model="modely", display_name="streamer",
-                option_codes="", config={}, secret_key=settings.secret_key, clock=clock,
-            )  # fmt: skip
-            runtime: Any = SimpleNamespace(settings=settings, clock=clock)
-            app, _ = await oauth_service(s, runtime).register_client(
-                name=f"Streamer {tag}", owner_id=developer.id, confidential=True,
-                scopes=OWNER_SCOPES, redirect_uris=["https://app.example.com/cb"],
-            )  # fmt: skip
-            app.status, app.partner_registered_at = "approved", now
-            await s.flush()
-            grant = ConsentGrant(
-                user_id=owner.id, client_pk=app.id, scopes=list(OWNER_SCOPES),
-                devices=[f"vehicle:{made.vehicle.id}"], created_at=now, updated_at=now,
-            )  # fmt: skip
-            config = TelemetryConfigRow(
-                client_id=app.client_id, vin=vin, config={"fields": {"VehicleSpeed": {}}},
-                version=1, status="synced", created_at=now, updated_at=now, synced_at=now,
-            )  # fmt: skip
-            s.add_all([grant, config])
-            await s.flush()
-            return StreamingCar(
-                vin, made.credential, app.client_id, config.id, developer.id, grant.id
-            )
+            runtime: Any = SimpleNamespace(settings=settings, clock=SystemClock())
+            return await add_streaming_car(s, runtime)
     finally:
         await engine.dispose()
 
