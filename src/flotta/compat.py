@@ -287,8 +287,9 @@ DECISIONS: tuple[tuple[str, str], ...] = (
     (
         "Consent prompts",
         "A grant that already covers every requested scope issues the code without the page, "
-        "unless `prompt=consent` or `prompt=login`; `prompt=login` shows the consent page again "
-        "but keeps the session (Tesla probably asks for the password). `prompt=none` never "
+        "unless `prompt=consent`. `prompt=login` (in Tesla's example URL) ends the browser's "
+        "session and sends the customer to the sign-in page, then continues the request without "
+        "it (OpenID Connect; Tesla's page asks for the password too). `prompt=none` never "
         "shows a page (`login_required` / `consent_required`). `prompt_missing_scopes=true` "
         "offers only scopes not yet granted; `require_requested_scopes=true` is all or nothing; "
         "`openid` and `offline_access` cannot be unticked; no scope left means `access_denied`.",

@@ -7,7 +7,7 @@ use, client authentication and binding, expiry.
 from __future__ import annotations
 
 import logging
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
@@ -256,9 +256,31 @@ def test_consent_is_remembered_unless_the_app_asks_again(live: LiveDemo, owner: 
         assert "code" in redirect_query(follow_consent(client, authorize_params(app, Pkce())))
         again = client.get(authorize_url(authorize_params(app, Pkce())))
         assert again.status_code == 303 and "code" in redirect_query(again)
-        for prompt in ("consent", "login"):
-            shown = client.get(authorize_url(authorize_params(app, Pkce(), prompt=prompt)))
-            assert shown.status_code == 200 and "Allow" in shown.text
+        shown = client.get(authorize_url(authorize_params(app, Pkce(), prompt="consent")))
+        assert shown.status_code == 200 and "Allow" in shown.text
+
+
+def test_prompt_login_signs_the_customer_in_again_then_continues(
+    live: LiveDemo, owner: Owner
+) -> None:
+    app = register_app(live)
+    pkce = Pkce()
+    with browser(live, owner) as client:
+        follow_consent(client, authorize_params(app, Pkce()))
+        params = authorize_params(app, pkce, prompt="login consent")
+        answer = client.get(authorize_url(params))
+        # The session the browser held is over: even a plain request now needs a sign-in.
+        plain = client.get(authorize_url(authorize_params(app, Pkce())))
+    assert answer.status_code == 303
+    assert plain.status_code == 303 and plain.headers["location"].startswith("/portal/login?")
+    resume = parse_qs(urlsplit(answer.headers["location"]).query)["next"][0]
+    assert urlsplit(answer.headers["location"]).path == "/portal/login"
+    assert parse_qs(urlsplit(resume).query)["prompt"] == ["consent"]  # login asked once only
+    with browser(live, owner) as signed_in_again:
+        page = signed_in_again.get(resume)
+        assert page.status_code == 200 and "Allow" in page.text
+        query = redirect_query(signed_in_again.post(AUTHORIZE, data=consent_form(page.text)))
+    assert exchange(live, app, query["code"], pkce).status_code == 200
 
 
 def test_prompt_missing_scopes_asks_only_for_new_ones(live: LiveDemo, owner: Owner) -> None:

@@ -38,12 +38,14 @@ from flotta.oauth.repository import OAuthRepository
 from flotta.oauth.scopes import MANDATORY_SCOPES, scope_words
 from flotta.portal.web import (
     PORTAL,
+    SESSION_COOKIE,
     PortalRedirect,
     read_form,
     redirect,
     render,
     require_account,
     runtime_of,
+    session_service,
     signed_in,
 )
 from flotta.runtime import Runtime
@@ -51,7 +53,6 @@ from flotta.telemetry.consent import prune_for_grant
 
 router = APIRouter()
 
-RESHOW = frozenset({"consent", "login"})
 CHOOSE = "The form was sent without a decision. Go back and choose Allow or Deny."
 
 
@@ -93,6 +94,11 @@ async def authorize(request: Request) -> Response:
         found = await signed_in(request, db)
         if (found is None or not found.complete) and "none" in req.prompt:
             return redirect(req.redirect(error="login_required"))
+        if "login" in req.prompt:
+            # OpenID Connect Core §3.1.2.1: the customer signs in again, whatever session the
+            # browser holds, and the request continues after it without the prompt.
+            await session_service(db, runtime).end(request.cookies.get(SESSION_COOKIE))
+            return redirect(f"{PORTAL}/login?next={quote(req.url_after_login(), safe='')}")
         user = (await require_account(request, db)).user
         return await _ask(request, db, runtime, req, user)
 
@@ -105,7 +111,7 @@ async def _ask(
         return await _issue(db, runtime, req, user, req.scopes)
     grant = await ConsentService(db, runtime.clock).active(user.id, req.client.id)
     granted = set(as_list(grant.scopes)) if grant is not None else set()
-    if set(req.scopes) <= granted and not (req.prompt & RESHOW):
+    if set(req.scopes) <= granted and "consent" not in req.prompt:
         return await _issue(db, runtime, req, user, req.scopes)
     if "none" in req.prompt:
         return redirect(req.redirect(error="consent_required"))

@@ -97,6 +97,14 @@ class AuthorizeRequest:
         """This request as a GET URL (the login page sends the browser back to it)."""
         return f"{AUTHORIZE_PATH}?{urlencode(self.params)}"
 
+    def url_after_login(self) -> str:
+        """This request without `prompt=login`: where a fresh sign-in continues, once."""
+        params = dict(self.params)
+        rest = " ".join(p for p in params.pop("prompt", "").split() if p != "login")
+        if rest:
+            params["prompt"] = rest
+        return f"{AUTHORIZE_PATH}?{urlencode(params)}"
+
     def redirect(self, **params: str | None) -> str:
         """The redirection back to the app, with `state` (RFC 6749 §4.1.2)."""
         return with_params(self.redirect_uri, {**params, "state": self.state})
