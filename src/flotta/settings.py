@@ -98,8 +98,11 @@ class RateLimitSettings(BaseModel):
     commands: str = "30/minute"
     wakes: str = "3/minute"
     token: str = "20/second"
+    # Portal sign-in, second-factor, password-reset and sign-up posts per client address: the
+    # per-account lock stops guessing one account, this stops trying one password on many.
+    sign_in: str = "10/minute"
 
-    @field_validator("data", "commands", "wakes", "token")
+    @field_validator("data", "commands", "wakes", "token", "sign_in")
     @classmethod
     def _parse_limit(cls, value: str) -> str:
         try:

@@ -26,6 +26,7 @@ from flotta.portal.web import (
     session_service,
     set_session_cookie,
     signed_in,
+    throttle_account_form,
 )
 from flotta.runtime import Runtime
 
@@ -53,6 +54,7 @@ async def signup_page(request: Request) -> Response:
 
 @router.post(f"{PORTAL}/signup")
 async def signup(request: Request) -> Response:
+    await throttle_account_form(request)
     runtime = runtime_of(request)
     cookie: str | None = None
     try:

@@ -24,6 +24,7 @@ from flotta.portal.web import (
     session_service,
     set_session_cookie,
     signed_in,
+    throttle_account_form,
 )
 from flotta.runtime import Runtime
 
@@ -73,6 +74,7 @@ async def login_page(request: Request) -> Response:
 
 @router.post(f"{PORTAL}/login")
 async def login(request: Request) -> Response:
+    await throttle_account_form(request)
     runtime = runtime_of(request)
     async with runtime.sessions() as db, db.begin():
         await signed_in(request, db)
@@ -110,6 +112,7 @@ async def mfa_page(request: Request) -> Response:
 
 @router.post(f"{PORTAL}/login/mfa")
 async def mfa_step(request: Request) -> Response:
+    await throttle_account_form(request)
     runtime = runtime_of(request)
     async with runtime.sessions() as db, db.begin():
         found = await signed_in(request, db)
@@ -148,6 +151,7 @@ async def forgot_page(request: Request) -> Response:
 
 @router.post(f"{PORTAL}/forgot")
 async def forgot(request: Request) -> Response:
+    await throttle_account_form(request)
     runtime = runtime_of(request)
     async with runtime.sessions() as db, db.begin():
         await signed_in(request, db)
@@ -178,6 +182,7 @@ async def reset_page(request: Request) -> Response:
 
 @router.post(f"{PORTAL}/reset")
 async def reset(request: Request) -> Response:
+    await throttle_account_form(request)
     runtime = runtime_of(request)
     async with runtime.sessions() as db, db.begin():
         await signed_in(request, db)

@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from flotta.accounts.models import User, WebSession
 from flotta.accounts.sessions import STAGE_MFA, SessionService, SignedIn
+from flotta.ratelimit.limiter import SIGN_IN
 from flotta.runtime import Runtime
 
 SESSION_COOKIE = "flotta_session"
@@ -205,6 +206,26 @@ def _unreadable(row: WebSession | User) -> bool:
     return bool(state.detached and state.unloaded)
 
 
+class PortalThrottled(Exception):
+    """Too many account-form posts from one address: answered 429 with Retry-After."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+async def throttle_account_form(request: Request) -> None:
+    """Count a sign-in, second-factor, reset or sign-up post against its client address
+    (`ratelimit.sign_in`); raise PortalThrottled past the limit. Call it before any work."""
+    limiter = runtime_of(request).limiter
+    if limiter is None:
+        return
+    address = request.client.host if request.client is not None else "unknown"
+    refusal = await limiter.hit(SIGN_IN, address)
+    if refusal is not None:
+        raise PortalThrottled(refusal.reset_s)
+
+
 def install_portal_handlers(app: FastAPI) -> None:
     """Portal failures are pages and redirects, not Fleet API JSON envelopes."""
 
@@ -221,5 +242,13 @@ def install_portal_handlers(app: FastAPI) -> None:
             request.state.signed_in = None
         return render(request, "forbidden.html", {"reason": exc.reason}, status=403)
 
+    async def on_throttled(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PortalThrottled)
+        context = {"retry_after_s": exc.retry_after_s}
+        page = render(request, "too_many_attempts.html", context, status=429)
+        page.headers["Retry-After"] = str(exc.retry_after_s)
+        return page
+
     app.add_exception_handler(PortalRedirect, on_redirect)
     app.add_exception_handler(PortalForbidden, on_forbidden)
+    app.add_exception_handler(PortalThrottled, on_throttled)

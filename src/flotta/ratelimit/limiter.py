@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 # The bucket of the token endpoint, next to the pricing categories of reference §8.
 TOKEN = "token"
+# The portal's account forms (sign-in, second factor, reset, sign-up), per client address.
+SIGN_IN = "sign_in"
 
 
 log = structlog.get_logger(__name__)
@@ -91,7 +93,7 @@ class RateLimiter:
     ) -> None:
         self._items = {
             bucket: limits.parse(getattr(settings, bucket))
-            for bucket in ("data", "commands", "wakes", TOKEN)
+            for bucket in ("data", "commands", "wakes", TOKEN, SIGN_IN)
         }
         self._storage = storage
         self._strategy = MovingWindowRateLimiter(storage)
