@@ -222,3 +222,25 @@ async def test_a_car_that_does_not_read_holds_up_no_other_car() -> None:
     await asyncio.sleep(0.05)
     assert hub.acked(VINS[1]) == [b"1"]
     await made.stop()
+
+
+async def test_telling_a_car_its_config_is_gone_never_holds_up_the_other_cars() -> None:
+    """Config 9 does not exist; its car does not read its link, so the notice cannot be
+    delivered. The other car's records in the same batch are stored and acked regardless."""
+    stray = "5YJ3E1EA7KF000009"
+    hub = Hub({VINS[1]: Session(batched_acks=True), stray: Session(batched_acks=True)})
+    hub.blocked[stray] = asyncio.Event()
+    log = RecordLog()
+    made, published = ingest(hub, log)
+    made.start()
+    made.on_stream(stray, 9, body(1, 1))
+    made.on_stream(VINS[1], 1, body(1, 2))
+    await settled(made)
+    assert hub.acked(VINS[1]) == [b"2"] and log.stored == [(VINS[1], "2")]
+    assert [r.txid for r in published] == ["2"]
+    hub.blocked[stray].set()  # the stray car reads again: it gets the notice
+    await asyncio.sleep(0.05)
+    assert [(to, f.type, f.correlation_id) for to, f in hub.sent if to == stray] == [
+        (stray, FrameType.TELEMETRY_CONFIG_REMOVED, 9)
+    ]
+    await made.stop()

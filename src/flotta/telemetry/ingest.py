@@ -60,6 +60,8 @@ COMMITS_IN_FLIGHT = 4
 RECENT_TXIDS = 200_000
 # A car streaming for a config that is gone is told at most this often per config.
 REMOVED_NOTICE_S = 5.0
+# Configs remembered as told "removed"; past it, those told longer ago are forgotten.
+NOTIFIED_MAX = 10_000
 
 Publish = Callable[[Sequence[StreamRecord]], None]
 # A decoded STREAM frame: (vin, config id, topic, txid, payload, signals, is_resend).
@@ -231,12 +233,16 @@ class Ingest:
 
     async def _start(self, batch: list[Arrival]) -> _InFlight:
         """Sort a batch out and hand its groups to the record log."""
+        prepared: _Prepared | None = None
         try:
             prepared = await self._prepare(batch)
             committing = self._records.commit(list(prepared.groups.values()), prepared.now)
         except Exception:
-            # Not acknowledged, so the cars resend them: nothing is lost, only delayed.
+            # Not acknowledged, so the cars resend them: nothing is lost, only delayed. Their
+            # txids must not stay marked as being committed, or the resends would wait forever.
             log.exception("telemetry ingest batch failed", records=len(batch))
+            if prepared is not None:
+                self._release(prepared)
             return _InFlight(None, None, len(batch))
         committing.add_done_callback(lambda _: self._wake.set())
         return _InFlight(prepared, committing, len(batch))
@@ -246,18 +252,22 @@ class Ingest:
         prepared, committing = done.prepared, done.committing
         if prepared is None or committing is None:
             return _Settlement([], [], done.frames)
-        for config_id, txids in prepared.taken.items():
-            still = self._committing.get(config_id)
-            if still is not None:
-                still.difference_update(txids)
-                if not still:
-                    del self._committing[config_id]
+        self._release(prepared)
         try:
             firsts = committing.result()
         except Exception:
             log.exception("telemetry ingest batch failed to commit", records=done.frames)
             return _Settlement([], [], done.frames)
         return self._finish(prepared, firsts, done.frames)
+
+    def _release(self, prepared: _Prepared) -> None:
+        """The batch's txids are no longer being committed (it committed, or it failed)."""
+        for config_id, txids in prepared.taken.items():
+            still = self._committing.get(config_id)
+            if still is not None:
+                still.difference_update(txids)
+                if not still:
+                    del self._committing[config_id]
 
     async def _prepare(self, batch: list[Arrival]) -> _Prepared:
         """Sort a batch out, config by config: refused, known already, or new."""
@@ -280,7 +290,8 @@ class Ingest:
             else:
                 self._sort(prepared, grant, arrivals, stored_before, refused)
         for config_id, vin in refused.items():
-            await self._tell_removed(config_id, vin)
+            # In the background: a car that does not read its link must not hold up the others.
+            self._tell_removed(config_id, vin)
         return prepared
 
     def _sort(
@@ -418,13 +429,16 @@ class Ingest:
             if app is not None
         }
 
-    async def _tell_removed(self, config_id: int, vin: str) -> None:
+    def _tell_removed(self, config_id: int, vin: str) -> None:
         """Tell a car its config is gone (or not its own), at most once per REMOVED_NOTICE_S."""
         now = self._clock.monotonic()
         if now - self._notified.get(config_id, -REMOVED_NOTICE_S) >= REMOVED_NOTICE_S:
+            if len(self._notified) >= NOTIFIED_MAX:  # ids are the cars' to choose: stay bounded
+                cutoff = now - REMOVED_NOTICE_S
+                self._notified = {c: at for c, at in self._notified.items() if at >= cutoff}
             self._notified[config_id] = now
             removed = protocol.encode(FrameType.TELEMETRY_CONFIG_REMOVED, b"", config_id)
-            await self._hub.send_to(vin, removed)
+            self._spawn(self._hub.send_to(vin, removed))
 
     def _count(self, stored: StoredGroup, records: int) -> None:
         self.counters.stored += records
