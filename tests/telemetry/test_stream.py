@@ -193,3 +193,46 @@ def test_an_idle_stream_finds_records_whose_announcement_was_lost(live: LiveDemo
     events, took = asyncio.run(scenario())
     assert [txid for _, txid in events] == ["1", "2"]
     assert took <= stream_module.IDLE_POLL_S + 1.0
+
+
+def _subscriptions(live: LiveDemo) -> int:
+    streams = live.handle.runtime.streams
+    assert streams is not None
+    return sum(len(subs) for subs in streams.dispatcher._subscribers.values())
+
+
+def test_cursors_and_ids_that_cannot_be_ones_get_400_and_leave_nothing_behind(
+    live: LiveDemo,
+) -> None:
+    car = streaming_car(live)
+    auth = {"Authorization": f"Bearer {partner_token(live, car.client_id)}"}
+    before = _subscriptions(live)
+    too_big = str(2**63)
+    with httpx.Client(base_url=live.base_url, timeout=10, headers=auth) as client:
+        answers = [
+            client.get(SSE, headers={"Last-Event-ID": b"\xb2"}),  # "²": a digit to str.isdigit()
+            client.get(SSE, headers={"Last-Event-ID": too_big}),
+            client.get(SSE, params={"cursor": too_big}),
+            client.get(f"/flotta/v1/telemetry/sinks/{too_big}/deliveries"),
+            client.delete(f"/flotta/v1/telemetry/sinks/{too_big}"),
+            client.patch(f"/flotta/v1/telemetry/sinks/{too_big}", json={"enabled": False}),
+        ]
+    for answer in answers:
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["response"] is None and answer.json()["error"]
+    assert "Last-Event-ID must be a cursor" in answers[0].json()["error_description"]
+    assert _subscriptions(live) == before
+
+    async def websocket_refusal() -> int:
+        url = live.base_url.replace("http", "ws", 1) + f"/flotta/v1/telemetry/ws?cursor={too_big}"
+        async with websockets.connect(url, additional_headers=auth) as ws:
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            assert ws.close_code is not None
+            return ws.close_code
+
+    try:
+        code = asyncio.run(websocket_refusal())
+    except websockets.InvalidStatus as refused:  # refused before the upgrade
+        code = refused.response.status_code
+    assert code == 400, code  # the envelope as the handshake answer, not a 1011 close

@@ -8,6 +8,10 @@ from sqlalchemy import DateTime, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 
+# The largest id or cursor a 64-bit integer column holds: a larger one in a request is refused
+# with 400 before it reaches (and overflows) a query.
+MAX_ROW_ID = 2**63 - 1
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from flotta.accounts.models import User
 from flotta.auth.tokens import Principal
+from flotta.db.base import MAX_ROW_ID
 from flotta.devices.directory import VehicleRecord
 from flotta.errors import InvalidRequest
 from flotta.fleet.body import json_object
@@ -28,7 +29,7 @@ Cmds = require_scopes("vehicle_cmds")
 ReadInvites = require_scopes("vehicle_device_data", "vehicle_cmds")
 AnyToken = require_scopes()
 
-MAX_ID = 2**63 - 1
+MAX_ID = MAX_ROW_ID
 CODE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 

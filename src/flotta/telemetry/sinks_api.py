@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from starlette.responses import Response
 
 from flotta.adapters.sinks import new_webhook_secret, validate_sink_settings
+from flotta.db.base import MAX_ROW_ID
 from flotta.errors import InvalidRequest, NotFound
 from flotta.fleet.deps import PrincipalDep, RuntimeDep
 from flotta.fleet.errors_doc import ErrorEnvelope
@@ -31,7 +32,7 @@ router = APIRouter(tags=["telemetry"])
 router.include_router(receivers_router)
 
 SINKS = "/flotta/v1/telemetry/sinks"
-SinkId = Annotated[int, Path(ge=1, description="The sink's id")]
+SinkId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The sink's id")]
 _TOKEN: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorEnvelope, "description": "Missing, malformed or expired access token"},
     403: {"model": ErrorEnvelope, "description": "Not the app's partner token"},

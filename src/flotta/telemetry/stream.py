@@ -22,7 +22,14 @@ from starlette.types import Message
 from starlette.websockets import WebSocketDisconnect
 
 from flotta.auth.tokens import Principal
-from flotta.errors import FlottaError, MissingScopes, Unauthorized, error_response
+from flotta.db.base import MAX_ROW_ID
+from flotta.errors import (
+    FlottaError,
+    InvalidRequest,
+    MissingScopes,
+    Unauthorized,
+    error_response,
+)
 from flotta.fleet.deps import PrincipalDep, RuntimeDep
 from flotta.fleet.errors_doc import ErrorEnvelope
 from flotta.runtime import Runtime
@@ -36,6 +43,7 @@ router = APIRouter(tags=["telemetry"])
 PAGE = 500
 # Above ingest's largest batch (MAX_BATCH), which a live subscriber is offered at once.
 BUFFER = 10_000
+MAX_CURSOR = MAX_ROW_ID  # cursors are record-log ids
 KEEPALIVE_S = 15.0
 # An idle stream reads the log this often: records another process committed arrive within
 # it even if that process's announcement on the bus was lost.
@@ -141,9 +149,19 @@ async def watch_disconnect(receive: Callable[[], Awaitable[Message]], sub: Subsc
             return
 
 
+def parse_cursor(text: str, name: str) -> int:
+    """A cursor sent as text (the WebSocket's query, SSE's Last-Event-ID); 400 otherwise."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_CURSOR:
+        raise InvalidRequest(f"{name} must be a cursor this stream sent: an integer from 0 to "
+                             f"{MAX_CURSOR}")  # fmt: skip
+    return int(text)
+
+
 def _start_cursor(query_cursor: int | None, last_event_id: str | None) -> int:
-    if last_event_id and last_event_id.strip().isdigit():
-        return int(last_event_id.strip())
+    """Last-Event-ID (what an SSE client sends on reconnect) wins over `?cursor=`."""
+    if last_event_id:
+        return parse_cursor(last_event_id, "Last-Event-ID")
     return query_cursor or 0
 
 
@@ -164,16 +182,20 @@ async def stream_sse(
     request: Request,
     runtime: RuntimeDep,
     who: PrincipalDep,
-    cursor: Annotated[int | None, Query(ge=0, description="Resume after this cursor")] = None,
+    cursor: Annotated[
+        int | None, Query(ge=0, le=MAX_CURSOR, description="Resume after this cursor")
+    ] = None,
     format: Annotated[Format, Query(description="json, or base64 protobuf payloads")] = "json",
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     client_id = await stream_app(who, runtime)
     streams = streams_of(runtime)
-    sub = streams.dispatcher.subscribe(client_id, BUFFER)
     start = _start_cursor(cursor, last_event_id)
 
     async def events() -> AsyncIterator[bytes]:
+        # Subscribed only once the response runs: a request refused or abandoned before that
+        # leaves no subscription behind to collect records for nobody.
+        sub = streams.dispatcher.subscribe(client_id, BUFFER)
         watcher = asyncio.create_task(watch_disconnect(request.receive, sub))
         try:
             yield b": flotta telemetry stream\nretry: 2000\n\n"
@@ -201,9 +223,7 @@ async def stream_ws(websocket: WebSocket) -> None:
     try:
         client_id = await _ws_client(websocket, runtime)
         fmt: Format = "protobuf" if websocket.query_params.get("format") == "protobuf" else "json"
-        raw_cursor = websocket.query_params.get("cursor", "0")
-        if not raw_cursor.isdigit():
-            raise FlottaError("cursor must be a non-negative integer")
+        start = parse_cursor(websocket.query_params.get("cursor", "0"), "cursor")
         streams = streams_of(runtime)
     except FlottaError as error:
         await _refuse(websocket, error)
@@ -212,7 +232,7 @@ async def stream_ws(websocket: WebSocket) -> None:
     sub = streams.dispatcher.subscribe(client_id, BUFFER)
     watcher = asyncio.create_task(watch_disconnect(websocket.receive, sub))
     try:
-        async for batch in records_from(streams, sub, int(raw_cursor)):
+        async for batch in records_from(streams, sub, start):
             for record in batch or ():
                 if fmt == "json":
                     await websocket.send_text(orjson.dumps(record_json(record)).decode())
