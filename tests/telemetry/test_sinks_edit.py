@@ -33,9 +33,13 @@ class Hook:
     url: str = ""
     posts: list[tuple[str, bytes]] = field(default_factory=list)
     runner: web.AppRunner | None = None
+    # Set: the endpoint takes each request and answers only once this is set (or in 60 s).
+    stall: asyncio.Event | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         self.posts.append((request.headers.get("content-type", ""), await request.read()))
+        if self.stall is not None:
+            await asyncio.wait_for(self.stall.wait(), 60)
         return web.Response(status=204)
 
     def txids(self) -> list[str]:
@@ -169,3 +173,29 @@ def test_a_bad_edit_names_every_problem_and_changes_nothing(live: LiveDemo) -> N
     assert missing.status_code == 404 and foreign.status_code == 404
     shown = {key: value for key, value in sink.items() if key != "secret"}
     assert after == [shown]  # untouched, and still enabled
+
+
+def test_pausing_or_deleting_a_sink_whose_endpoint_hangs_answers_at_once(
+    live: LiveDemo, hooks: tuple[Hook, Hook]
+) -> None:
+    hook, _ = hooks
+    hook.stall = asyncio.Event()
+    car = streaming_car(live)
+    headers = {"Authorization": f"Bearer {partner_token(live, car.client_id)}"}
+    settings = {"url": hook.url, "timeout_s": 60}
+    with httpx.Client(base_url=live.base_url, headers=headers, timeout=30) as api:
+        made = api.post(SINKS, json={"kind": "webhook", "settings": settings})
+        edit = f"{SINKS}/{made.json()['response']['id']}"
+        stream(live, car, range(1, 2))
+        until(lambda: hook.posts, "the delivery to start")
+        started = time.monotonic()
+        paused = api.patch(edit, json={"enabled": False})
+        deleted = api.delete(edit)
+        took = time.monotonic() - started
+    live.call(_set(hook.stall))
+    assert paused.status_code == 200 and deleted.status_code == 200
+    assert took < 10, f"pausing and deleting took {took:.1f} s"
+
+
+async def _set(event: asyncio.Event) -> None:
+    event.set()

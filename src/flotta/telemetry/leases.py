@@ -154,6 +154,10 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+# How long stop() lets the work finish what it is doing before cancelling it.
+STOP_GRACE_S = 1.0
+
+
 class LeasedWork:
     """Work that one process at a time does under a lease (a sink's delivery, an app's
     receivers): woken when there is more to do, stopped with or without giving the lease up."""
@@ -173,6 +177,11 @@ class LeasedWork:
         self._stopping = True
         self._wake.set()
         if self.task is not None:
+            # A delivery in progress may wait a minute on a slow endpoint, then back off: it
+            # gets a moment to finish, then is cancelled (positions move only once a batch is
+            # recorded, so what it was sending is sent again later).
+            await asyncio.wait({self.task}, timeout=STOP_GRACE_S)
+            self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
         await self._stopped()

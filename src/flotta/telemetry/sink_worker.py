@@ -93,6 +93,10 @@ class SinkWorker(LeasedWork):
             log.warning("sink lease taken over by another process", sink=self.sink_id)
         except Exception:  # the database went away: the next look for work starts again
             log.exception("sink worker stopped", sink=self.sink_id)
+        finally:
+            # Ended on its own too (the lease lost, the sink deleted elsewhere): nobody calls
+            # stop() then, and the sink's connection would stay open.
+            await self._forget_sink()
 
     async def _position(self) -> int:
         async with self._deps.sessions() as db:
