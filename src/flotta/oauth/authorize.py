@@ -49,7 +49,8 @@ from flotta.portal.web import (
     signed_in,
 )
 from flotta.runtime import Runtime
-from flotta.telemetry.consent import prune_for_grant
+from flotta.telemetry.consent import prune_for_grant, stop_streams
+from flotta.telemetry.service import ConfigState
 
 router = APIRouter()
 
@@ -209,14 +210,24 @@ async def decide(request: Request) -> Response:
             return redirect(denied)
         if decision != "allow":
             return await _refused(request, db, AuthorizeRefused("invalid_request", CHOOSE))
-        response = await _allow(db, runtime, req, found.user, form)
+        removed: list[ConfigState] = []
+        response = await _allow(db, runtime, req, found.user, form, removed)
     runtime.directory.forget()  # the new grant applies to the app's next request
+    # Only once the narrowed grant is committed: told earlier, ingest could cache the old
+    # consent again, and a failed commit would have stopped streams that still exist.
+    await stop_streams(runtime.telemetry, removed)
     return response
 
 
 async def _allow(
-    db: AsyncSession, runtime: Runtime, req: AuthorizeRequest, user: User, form: FormData
+    db: AsyncSession,
+    runtime: Runtime,
+    req: AuthorizeRequest,
+    user: User,
+    form: FormData,
+    removed: list[ConfigState],
 ) -> Response:
+    """Record the grant (and in `removed` the streaming configs it no longer covers)."""
     if req.client.first_party:
         return await _issue(db, runtime, req, user, req.scopes)
     consent = ConsentService(db, runtime.clock)
@@ -229,10 +240,7 @@ async def _allow(
     refs = frozenset(d["ref"] for d in offer.devices)
     choice = Choice(shown, chosen, refs, frozenset(_strings(form, "allow_device")) & refs)
     grant = await consent.record(user.id, req.client.id, choice)
-    removed = await prune_for_grant(db, grant)  # unticked vehicles stop streaming (issue 5)
-    if removed and runtime.telemetry is not None:
-        await db.flush()
-        await runtime.telemetry.push_removed(removed)
+    removed += await prune_for_grant(db, grant)  # unticked vehicles stop streaming
     scopes = [s for s in req.scopes if s in as_list(grant.scopes)]
     if not scopes:
         return redirect(req.redirect(error="access_denied", error_description="no scope allowed"))
