@@ -8,20 +8,23 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
-from flotta.clock import SystemClock
-from flotta.devices.directory import AppRecord
+from flotta.clock import ManualClock, SystemClock
+from flotta.devices.directory import AppRecord, Directory
 from flotta.gateway import protocol
 from flotta.gateway.protocol import FrameError, FrameType
 from flotta.telemetry import wire
 from flotta.telemetry.emitter import TelemetryRecord
-from flotta.telemetry.entitlements import ConfigRef
+from flotta.telemetry.entitlements import REFRESH_UNUSED_S, ConfigRef
+from flotta.telemetry.entitlements import Entitlements as RealEntitlements
 from flotta.telemetry.ingest import ACK_WAIT_S, ACKS_PER_FRAME, Ingest
 from flotta.telemetry.record_groups import NewGroup, StoredGroup
 from flotta.telemetry.records import StreamRecord
+from tests.billing.test_ledger import open_db
 
 VINS = {1: "5YJ3E1EA7KF000001", 2: "5YJ3E1EA7KF000002"}  # config id -> its car
 
@@ -244,3 +247,42 @@ async def test_telling_a_car_its_config_is_gone_never_holds_up_the_other_cars() 
         (stray, FrameType.TELEMETRY_CONFIG_REMOVED, 9)
     ]
     await made.stop()
+
+
+async def test_malformed_frames_from_a_car_that_does_not_read_queue_one_error_only() -> None:
+    hub = Hub({VINS[1]: Session(batched_acks=True)})
+    hub.blocked[VINS[1]] = asyncio.Event()
+    made, _ = ingest(hub, RecordLog())
+    made.start()
+    for _ in range(1_000):
+        made.on_stream(VINS[1], 1, b"not a record")
+    assert made.counters.malformed == 1_000
+    assert len(made._tasks) == 1  # not a thousand sends waiting on one link
+    hub.blocked[VINS[1]].set()
+    await asyncio.sleep(0.05)
+    made.on_stream(VINS[1], 1, b"still not a record")  # answered again once the car reads
+    await asyncio.sleep(0.05)
+    errors = [f for to, f in hub.sent if f.type == FrameType.ERROR]
+    assert len(errors) == 2 and all(b"bad_stream_record" in f.body for f in errors)
+    await made.stop()
+
+
+async def test_entitlements_forget_config_ids_nobody_asked_for_lately(tmp_path: Path) -> None:
+    """A car can send any correlation id: the cache of unknown ones must not keep them all."""
+    store = await open_db(tmp_path / "entitled.db", accounts=1)
+    clock = ManualClock()
+    try:
+        entitled = RealEntitlements(
+            store.sessions, Directory(store.sessions, clock), cast(Any, clock)
+        )
+        for config_id in range(1, 501):
+            assert await entitled.config(config_id) is None
+        assert len(entitled._by_id) == 500
+        await entitled.refresh()
+        assert len(entitled._by_id) == 500  # all looked up just now: kept
+        clock.advance(REFRESH_UNUSED_S + 1)
+        assert await entitled.config(7) is None
+        await entitled.refresh()
+        assert set(entitled._by_id) == {7}
+    finally:
+        await store.engine.dispose()

@@ -108,6 +108,13 @@ class Entitlements:
         self._by_id.update({i: (now, by_id.get(i)) for i in ids})
         self._by_car.update({pair: (now, by_car.get(pair)) for pair in cars})
         self._consent.update({pair: (now, app) for pair, app in consent.items()})
+        # Forget what nobody looked up lately: the ids are the cars' to choose, so the caches
+        # would otherwise grow with every id a car ever sent.
+        used = self._used
+        self._by_id = {i: hit for i, hit in self._by_id.items() if i in used}
+        self._by_car = {pair: hit for pair, hit in self._by_car.items() if pair in used}
+        wanted = pairs | {pair for pair in used if isinstance(pair, tuple)}
+        self._consent = {pair: hit for pair, hit in self._consent.items() if pair in wanted}
 
     async def config(self, config_id: int) -> ConfigRef | None:
         """The config with this id (the STREAM frame's correlation id), if it still exists."""

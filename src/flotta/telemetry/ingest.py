@@ -151,6 +151,7 @@ class Ingest:
         self._committing: dict[int, set[bytes]] = {}  # txids in batches not yet committed
         self._acks = Acknowledger(hub)
         self._notified: dict[int, float] = {}
+        self._erroring: set[str] = set()  # cars with an ERROR frame being sent
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writer: asyncio.Task[None] | None = None
         self.counters = IngestCounters()
@@ -195,8 +196,10 @@ class Ingest:
             topic, txid, payload, signals, is_resend = wire.decode_stream(body)
         except WireError as exc:
             self.counters.malformed += 1
-            error = protocol.error_frame("bad_stream_record", str(exc), config_id)
-            self._spawn(self._hub.send_to(vin, error))
+            if vin not in self._erroring:  # one ERROR on its way per car: a flood stays bounded
+                self._erroring.add(vin)
+                error = protocol.error_frame("bad_stream_record", str(exc), config_id)
+                self._spawn(self._send_error(vin, error))
             return
         if len(self._pending) >= self._queue_size or self._pending_bytes >= QUEUE_BYTES:
             # No ack: the car keeps the record and resends it once we have caught up.
@@ -444,6 +447,12 @@ class Ingest:
         self.counters.stored += records
         by_app = self.counters.signals_by_app
         by_app[stored.client_id] = by_app.get(stored.client_id, 0) + stored.signals
+
+    async def _send_error(self, vin: str, error: bytes) -> None:
+        try:
+            await self._hub.send_to(vin, error)
+        finally:
+            self._erroring.discard(vin)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
