@@ -131,3 +131,41 @@ def test_reset_refuses_a_weak_or_mistyped_password_and_keeps_the_link(live: Live
         )
         assert "two passwords differ" in text_of(differ)
         assert browser.get(link).status_code == 200  # still usable
+
+
+def test_a_signed_in_owner_changes_the_password_given_the_current_one(
+    demo_factory: Callable[..., LiveDemo],
+) -> None:
+    demo = demo_factory(vehicles=0)
+    first, second = "first passphrase here", "a brand new passphrase"
+    with Browser(demo.base_url) as laptop, Browser(demo.base_url) as phone:
+        reset_through_mail(demo, laptop, OWNER, first)
+        assert sign_in(laptop, OWNER, first).status_code == 303
+        assert sign_in(phone, OWNER, first).status_code == 303
+        refresh_token = issue_family(demo)
+        page = "/portal/account/password"
+
+        wrong = laptop.submit(page, page, current="not it", password=second, confirm=second)
+        differ = laptop.submit(page, page, current=first, password=second, confirm=second + "!")
+        short = laptop.submit(page, page, current=first, password="short", confirm="short")
+        assert [r.status_code for r in (wrong, differ, short)] == [400, 400, 400]
+        assert "current password is not right" in text_of(wrong)
+        assert "differ" in text_of(differ)
+        assert "at least 12 characters" in text_of(short)
+        assert phone.get("/portal/account").status_code == 200  # nothing changed yet
+
+        done = laptop.submit(page, page, current=first, password=second, confirm=second)
+        assert done.status_code == 303
+        assert done.headers["location"] == "/portal/login?notice=password_changed"
+        assert phone.get("/portal/account").status_code == 303  # signed out everywhere
+        assert laptop.get("/portal/account").status_code == 303
+        assert sign_in(laptop, OWNER, first).status_code == 400
+        assert sign_in(laptop, OWNER, second).status_code == 303
+    answer = post_token(
+        demo,
+        grant_type="refresh_token",
+        client_id=str(demo.info["client_id"]),
+        refresh_token=refresh_token,
+    )
+    assert answer.status_code == 401 and answer.json()["error"] == "login_required"
+    assert wait_for_mail(demo, OWNER, count=3)[-1].subject == "Your Flotta password was changed"

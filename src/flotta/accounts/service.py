@@ -212,16 +212,38 @@ class AccountService:
         user = await self.users.get(row.user_id)
         if user is None:
             raise AccountRefused("This account no longer exists.")
-        user.password_hash = await self.passwords.hash_async(password)
-        user.credentials_changed_at = now
         # Following the link proved the mailbox is theirs.
         user.email_verified_at = user.email_verified_at or now
+        await self._set_password(user, password, now)
+        return user
+
+    async def change_password(self, user: User, current: str, password: str) -> None:
+        """Set a new password from the signed-in account page, which asks for the current one:
+        a borrowed session alone cannot take the account over. A wrong current password counts
+        towards the lock, as at sign-in."""
+        locked = self._locked_until(user)
+        if locked is not None:
+            raise AccountRefused(lock_message(locked), field="current")
+        if user.password_hash is None or not await self.passwords.verify_async(
+            user.password_hash, current
+        ):
+            message = await self._count_failure(user, "The current password is not right.")
+            raise AccountRefused(message, field="current")
+        problem = password_problem(password)
+        if problem is not None:
+            raise AccountRefused(problem, field="password")
+        await self._set_password(user, password, self.clock.now())
+
+    async def _set_password(self, user: User, password: str, now: datetime) -> None:
+        """The new password, then as after any change: unlocked, reset links retired, signed
+        out everywhere, the apps' refresh tokens revoked, and a notice mailed."""
+        user.password_hash = await self.passwords.hash_async(password)
+        user.credentials_changed_at = now
         self._clear_failures(user)
         await self.links.retire_all(user.id, RESET, now)
         await self.sessions.end_all(user.id)
         await self.users.revoke_refresh_families(user.id, now, "password_changed")
         await self._mail(user.email, mails.password_changed(user.full_name, self.portal_url))
-        return user
 
     def _locked_until(self, user: User) -> datetime | None:
         until = user.locked_until

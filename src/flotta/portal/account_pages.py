@@ -18,6 +18,7 @@ from flotta.portal.login_pages import account_service, notice_for, text
 from flotta.portal.web import (
     PORTAL,
     SESSION_COOKIE,
+    clear_session_cookie,
     read_form,
     redirect,
     render,
@@ -139,6 +140,39 @@ async def _account_context(request: Request, db: Any, found: SignedIn) -> dict[s
     user = found.user
     unused = await mfa_service(request, db).unused_codes(user) if user.totp_enabled_at else 0
     return {"account": user, "unused_codes": unused}
+
+
+@router.get(f"{PORTAL}/account/password")
+async def password_page(request: Request) -> Response:
+    async with runtime_of(request).sessions() as db:
+        await require_account(request, db)
+    return render(request, "account_password.html")
+
+
+@router.post(f"{PORTAL}/account/password")
+async def change_password(request: Request) -> Response:
+    """A new password, given the current one; then signed out everywhere, as after a reset."""
+    runtime = runtime_of(request)
+    async with runtime.sessions() as db, db.begin():
+        found = await require_account(request, db)
+        form = await read_form(request)
+        password = text(form, "password", 10_000)
+        error = None
+        if password != text(form, "confirm", 10_000):
+            error = "The two new passwords differ. Type the same new password twice."
+        else:
+            try:
+                await account_service(db, runtime).change_password(
+                    found.user, text(form, "current", 10_000), password
+                )
+            except AccountRefused as refused:
+                error = refused.message
+        if error is not None:
+            return render(request, "account_password.html", {"error": error}, status=400)
+    runtime.mail.wake()
+    response = redirect(f"{PORTAL}/login?notice=password_changed")
+    clear_session_cookie(response)
+    return response
 
 
 @router.get(f"{PORTAL}/account/mfa")
