@@ -275,13 +275,12 @@ async def test_entitlements_forget_config_ids_nobody_asked_for_lately(tmp_path: 
         entitled = RealEntitlements(
             store.sessions, Directory(store.sessions, clock), cast(Any, clock)
         )
-        for config_id in range(1, 501):
-            assert await entitled.config(config_id) is None
+        assert set((await entitled.configs(set(range(1, 501)))).values()) == {None}
         assert len(entitled._by_id) == 500
         await entitled.refresh()
         assert len(entitled._by_id) == 500  # all looked up just now: kept
         clock.advance(REFRESH_UNUSED_S + 1)
-        assert await entitled.config(7) is None
+        assert await entitled.configs({7}) == {7: None}
         await entitled.refresh()
         assert set(entitled._by_id) == {7}
     finally:

@@ -116,16 +116,6 @@ class Entitlements:
         wanted = pairs | {pair for pair in used if isinstance(pair, tuple)}
         self._consent = {pair: hit for pair, hit in self._consent.items() if pair in wanted}
 
-    async def config(self, config_id: int) -> ConfigRef | None:
-        """The config with this id (the STREAM frame's correlation id), if it still exists."""
-        self._used[config_id] = self._clock.monotonic()
-        hit = self._by_id.get(config_id)
-        if hit is not None and self._clock.monotonic() - hit[0] < self._ttl:
-            return hit[1]
-        ref = await self._load(TelemetryConfigRow.id == config_id)
-        self._by_id[config_id] = (self._clock.monotonic(), ref)
-        return ref
-
     async def configs(self, config_ids: set[int]) -> dict[int, ConfigRef | None]:
         """Several configs by id, those not cached (or stale) loaded in one query."""
         now = self._clock.monotonic()
@@ -190,12 +180,6 @@ class Entitlements:
         configured = [pair for pair in pairs if self._by_car[pair][1] is not None]
         apps = await self.consented_all(configured)
         return {pair for pair, app in zip(configured, apps, strict=True) if app is not None}
-
-    async def streaming(self, client_id: str, vin: str) -> bool:
-        """Whether the app's records from this car may leave: a config and consent."""
-        if await self.config_for(client_id, vin) is None:
-            return False
-        return await self.consented(client_id, vin) is not None
 
     def forget(self) -> None:
         """Drop cached configs (after a config changes or consent is revoked in this process)."""

@@ -21,15 +21,9 @@ from urllib.parse import quote
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
-from tesla_protocol.telemetry import (
-    vehicle_alert_pb2,
-    vehicle_connectivity_pb2,
-    vehicle_data_pb2,
-    vehicle_error_pb2,
-)
 
+from flotta.telemetry import wire
 from flotta.telemetry.records import StreamRecord
-from flotta.telemetry.wire import TOPIC_ALERTS, TOPIC_CONNECTIVITY, TOPIC_DATA, TOPIC_ERRORS
 
 SinkFormat = Literal["json", "protobuf"]
 FORMATS: tuple[SinkFormat, ...] = ("json", "protobuf")
@@ -38,17 +32,10 @@ JSON_CONTENT_TYPE = "application/json"
 PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
 DELIMITED_CONTENT_TYPE = "application/x-protobuf; delimited=true"
 
-_MESSAGES: Mapping[str, Any] = {
-    TOPIC_DATA: vehicle_data_pb2.Payload,
-    TOPIC_ALERTS: vehicle_alert_pb2.VehicleAlerts,
-    TOPIC_ERRORS: vehicle_error_pb2.VehicleErrors,
-    TOPIC_CONNECTIVITY: vehicle_connectivity_pb2.VehicleConnectivity,
-}
-
 
 def decode_payload(record: StreamRecord) -> Any:
     """The record's protobuf message (`Payload`, `VehicleAlerts`, …), or None for other topics."""
-    message_class = _MESSAGES.get(record.topic)
+    message_class = wire.MESSAGES.get(record.topic)
     if message_class is None:
         return None
     message = message_class()

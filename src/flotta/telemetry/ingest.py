@@ -45,6 +45,7 @@ from flotta.telemetry.ingest_acks import Ack, Acknowledger, RecentTxids
 from flotta.telemetry.record_groups import NewGroup, StoredGroup, stream_records
 from flotta.telemetry.recordlog import RecordLog
 from flotta.telemetry.records import StreamRecord
+from flotta.telemetry.sync import removed_frame
 
 log = structlog.get_logger(__name__)
 
@@ -440,8 +441,7 @@ class Ingest:
                 cutoff = now - REMOVED_NOTICE_S
                 self._notified = {c: at for c, at in self._notified.items() if at >= cutoff}
             self._notified[config_id] = now
-            removed = protocol.encode(FrameType.TELEMETRY_CONFIG_REMOVED, b"", config_id)
-            self._spawn(self._hub.send_to(vin, removed))
+            self._spawn(self._hub.send_to(vin, removed_frame(config_id)))
 
     def _count(self, stored: StoredGroup, records: int) -> None:
         self.counters.stored += records

@@ -191,10 +191,6 @@ class RecordLog:
                             found.setdefault(txid, group)
         return found
 
-    async def exists(self, client_id: str, vin: str, txid: str) -> bool:
-        """Whether this car already delivered a record with this txid for the app."""
-        return bool(await self.find_txids(client_id, vin, [txid]))
-
     async def last_cursor(self) -> int:
         """The newest cursor in the log (0 when empty)."""
         async with self._sessions() as db:

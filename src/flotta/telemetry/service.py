@@ -127,14 +127,15 @@ def is_key_paired(
     if first_party:
         return True
     key = app_public_key.lower() if app_public_key else None
-    if key is not None and key in _keys(vehicle_config, "paired_keys"):
+    if key is not None and key in listed_keys(vehicle_config, "paired_keys"):
         return True
     if vehicle_config.get("key_paired") is not True:
         return False
-    return key is None or key not in _keys(vehicle_config, "removed_keys")
+    return key is None or key not in listed_keys(vehicle_config, "removed_keys")
 
 
-def _keys(vehicle_config: Mapping[str, Any], name: str) -> set[str]:
+def listed_keys(vehicle_config: Mapping[str, Any], name: str) -> set[str]:
+    """A list of public keys in a vehicle's config (e.g. `paired_keys`), lower-cased."""
     found = vehicle_config.get(name)
     return {str(key).lower() for key in found} if isinstance(found, list) else set()
 

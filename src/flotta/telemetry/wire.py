@@ -53,7 +53,8 @@ MAX_TXID_BYTES = 64
 DecodedValue: TypeAlias = TelemetryValue | Mapping[str, bool]
 """A decoded value: our plain values, plus flag maps for `Doors` and `TireLocation`."""
 
-_MESSAGES: Mapping[str, Any] = {
+# Each fleet-telemetry topic's protobuf message.
+MESSAGES: Mapping[str, Any] = {
     TOPIC_DATA: vehicle_data_pb2.Payload,
     TOPIC_ALERTS: vehicle_alert_pb2.VehicleAlerts,
     TOPIC_ERRORS: vehicle_error_pb2.VehicleErrors,
@@ -62,7 +63,7 @@ _MESSAGES: Mapping[str, Any] = {
 
 
 _STREAMABLE: Mapping[bytes, tuple[str, Any]] = {
-    topic.encode(): (topic, message) for topic, message in _MESSAGES.items()
+    topic.encode(): (topic, message) for topic, message in MESSAGES.items()
 }
 
 
@@ -295,7 +296,7 @@ def _frame(topic: str, message: Any, *, vin: str, created_at_s: float, txid: byt
 def decode_record(buf: bytes, *, normalise: bool = True) -> DecodedRecord:
     """Decode a frame; `normalise` applies the reference server's `V` rewrites (§9.5)."""
     envelope = decode_envelope(buf)
-    message_class = _MESSAGES.get(envelope.topic)
+    message_class = MESSAGES.get(envelope.topic)
     if envelope.is_ack or message_class is None:
         return DecodedRecord(envelope, None)
     message = message_class()

@@ -19,7 +19,7 @@ from flotta.devices.models import Vehicle
 from flotta.errors import InvalidRequest
 from flotta.telemetry.consent import prune_vehicle
 from flotta.telemetry.repository import TelemetryRepository
-from flotta.telemetry.service import ConfigState, is_key_paired
+from flotta.telemetry.service import ConfigState, is_key_paired, listed_keys
 
 _HEX_POINT = re.compile(r"04[0-9a-f]{128}")
 
@@ -47,8 +47,8 @@ def key_paired(vehicle: Vehicle, public_key: str) -> bool:
 async def pair_key(session: AsyncSession, vehicle: Vehicle, public_key: str) -> None:
     """Enrol the key on the car (the owner approved it, as in Tesla's app)."""
     config: dict[str, Any] = dict(vehicle.config or {})
-    config["paired_keys"] = sorted(_listed(config, "paired_keys") | {public_key})
-    _set_removed(config, _listed(config, "removed_keys") - {public_key})
+    config["paired_keys"] = sorted(listed_keys(config, "paired_keys") | {public_key})
+    _set_removed(config, listed_keys(config, "removed_keys") - {public_key})
     vehicle.config = config  # a new dict, so the JSON column is written
     await session.flush()
 
@@ -63,19 +63,14 @@ async def remove_key(
     if not key_paired(vehicle, public_key):
         return None
     config: dict[str, Any] = dict(vehicle.config or {})
-    config["paired_keys"] = sorted(_listed(config, "paired_keys") - {public_key})
+    config["paired_keys"] = sorted(listed_keys(config, "paired_keys") - {public_key})
     if config.get("key_paired") is True:
         # The demo's blanket pairing stays for the other apps; this key is out of it.
-        _set_removed(config, _listed(config, "removed_keys") | {public_key})
+        _set_removed(config, listed_keys(config, "removed_keys") | {public_key})
     vehicle.config = config
     await session.flush()
     apps = await TelemetryRepository(session).apps_with_public_key(public_key)
     return await prune_vehicle(session, vehicle, apps) if apps else []
-
-
-def _listed(config: dict[str, Any], name: str) -> set[str]:
-    found = config.get(name)
-    return {str(key).lower() for key in found} if isinstance(found, list) else set()
 
 
 def _set_removed(config: dict[str, Any], keys: set[str]) -> None:
