@@ -180,24 +180,6 @@ async def test_error_reply_and_missing_ack_are_nacks(
     assert len(state.headers) == 2
 
 
-async def test_reconnects_back_off_exponentially() -> None:
-    clock = ScaledClock(speed=1000)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed again: nothing listens there
-    ca = make_server_tls().ca_pem
-    sink = open_sink(
-        "receiver", {"hostname": "localhost", "port": port, "ca": ca}, "json", clock=clock
-    )
-    started = clock.monotonic()
-    for _ in range(3):
-        with pytest.raises(SinkError):
-            await sink.deliver([data_record(1)])
-    await sink.close()
-    # Waits of 1 s then 2 s (clock time) came before the second and third attempts.
-    assert clock.monotonic() - started >= 3.0
-
-
 def test_settings_name_what_is_wrong() -> None:
     with pytest.raises(SinkSettingsError) as caught:
         validate_sink_settings("receiver", {"hostname": "x", "ca": "not a pem"})

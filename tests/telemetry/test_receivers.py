@@ -127,7 +127,7 @@ def start(live: LiveDemo) -> Dispatcher:
     runtime = live.handle.runtime
     streams = runtime.streams
     assert streams is not None and streams.vehicle_ca is not None
-    receivers = open_receiver(runtime.clock, streams.vehicle_ca.leaf)
+    receivers = open_receiver(streams.vehicle_ca.leaf)
 
     async def go() -> Dispatcher:
         dispatcher = Dispatcher(

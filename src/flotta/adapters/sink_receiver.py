@@ -30,13 +30,10 @@ from dataclasses import dataclass
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
-from flotta.clock import Clock
 from flotta.ports.sinks import SinkError
 from flotta.telemetry.envelope import MAX_MESSAGE_BYTES, WireError, decode_envelope
 from flotta.telemetry.records import StreamRecord
 
-BACKOFF_START_S = 1.0
-BACKOFF_CAP_S = 30.0
 CLIENT_VERSION = "1.0.0"
 """The `Version` header: the vehicle telemetry client whose behaviour Flotta follows."""
 NETWORK_INTERFACE = "wifi"
@@ -97,40 +94,15 @@ def _load_client_cert(context: ssl.SSLContext, cert_pem: str, key_pem: str) -> N
         os.unlink(path)
 
 
-class _Backoff:
-    """Exponential reconnect delays, capped, reset by a successful connect."""
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._failures = 0
-        self._retry_at = 0.0
-
-    def failed(self) -> None:
-        self._failures += 1
-        delay = min(BACKOFF_CAP_S, BACKOFF_START_S * 2 ** (self._failures - 1))
-        self._retry_at = self._clock.monotonic() + delay
-
-    def succeeded(self) -> None:
-        self._failures, self._retry_at = 0, 0.0
-
-    async def wait(self) -> None:
-        """Sleep until the next connect attempt is due."""
-        remaining = self._retry_at - self._clock.monotonic()
-        if remaining > 0:
-            await self._clock.sleep(remaining)
-
-
 class ReceiverSink:
     """Streams records to a fleet-telemetry-compatible server, one socket per VIN."""
 
-    def __init__(self, target: ReceiverTarget, *, clock: Clock) -> None:
+    def __init__(self, target: ReceiverTarget) -> None:
         self._target = target
         self._ssl = ssl_context(target)  # refuse a bad CA or client cert at open time
         self._url = f"wss://{target.hostname}:{target.port}/"
         self._sockets: dict[str, ClientConnection] = {}
-        self._backoff: dict[str, _Backoff] = {}
         self._contexts: dict[str, ssl.SSLContext] = {}
-        self._clock = clock
 
     def _ssl_for(self, vin: str) -> ssl.SSLContext:
         """The TLS context a VIN connects with: its own certificate, when there is one."""
@@ -142,30 +114,24 @@ class ReceiverSink:
         return context
 
     async def _socket(self, vin: str) -> ClientConnection:
-        """The VIN's open socket, (re)connecting after its backoff delay when needed."""
+        """The VIN's open socket, connecting when needed (the delivery's retry policy spaces
+        the attempts: a failed sink is closed and opened anew)."""
         socket = self._sockets.get(vin)
         if socket is not None and socket.state.name == "OPEN":
             return socket
-        backoff = self._backoff.setdefault(vin, _Backoff(self._clock))
-        await backoff.wait()
-        try:
-            socket = await connect(
-                self._url,
-                ssl=self._ssl_for(vin),
-                open_timeout=self._target.connect_timeout_s,
-                proxy=None,  # a car connects directly
-                compression=None,
-                max_size=MAX_MESSAGE_BYTES,
-                additional_headers={
-                    "Version": CLIENT_VERSION,
-                    "X-Network-Interface": NETWORK_INTERFACE,
-                    "X-TXID": str(uuid.uuid4()),
-                },
-            )
-        except BaseException:
-            backoff.failed()
-            raise
-        backoff.succeeded()
+        socket = await connect(
+            self._url,
+            ssl=self._ssl_for(vin),
+            open_timeout=self._target.connect_timeout_s,
+            proxy=None,  # a car connects directly
+            compression=None,
+            max_size=MAX_MESSAGE_BYTES,
+            additional_headers={
+                "Version": CLIENT_VERSION,
+                "X-Network-Interface": NETWORK_INTERFACE,
+                "X-TXID": str(uuid.uuid4()),
+            },
+        )
         self._sockets[vin] = socket
         return socket
 
@@ -217,9 +183,8 @@ class ReceiverSink:
 async def _await_acks(socket: ClientConnection, records: Sequence[StreamRecord]) -> None:
     """Read replies until every record is acked or refused; RecordRefused names the refused
     ones (the others were taken, and need not be sent again)."""
-    # Match on what is inside the frames, since that is what the receiver echoes.
-    sent = [decode_envelope(record.envelope) for record in records]
-    pending = {(envelope.txid, envelope.topic) for envelope in sent}
+    # The receiver echoes the txid and topic the frames carry: the records' own.
+    pending = {(record.txid.encode(), record.topic) for record in records}
     refused: dict[str, str] = {}  # txid -> the receiver's reason
     while pending:
         reply = await socket.recv()

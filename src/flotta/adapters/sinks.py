@@ -219,7 +219,7 @@ def open_sink(
             parsed.url, parsed.stream_prefix, parsed.maxlen, fmt, timeout_s=parsed.timeout_s
         )
     assert isinstance(parsed, ReceiverSettings)
-    return ReceiverSink(_receiver_target(parsed, client_certs), clock=clock)
+    return ReceiverSink(_receiver_target(parsed, client_certs))
 
 
 def new_webhook_secret() -> str:

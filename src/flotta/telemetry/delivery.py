@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
-
-from flotta.ports.sinks import Sink
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,17 +31,6 @@ class DeliveryPolicy:
         """Seconds to wait after the `failures`-th failed attempt: doubling, capped."""
         exponent = min(failures - 1, 32)  # 2**32 * base is past any cap
         return float(min(self.backoff_max_s, self.backoff_base_s * 2**exponent))
-
-
-SinkFactory = Callable[[Any], Sink | Awaitable[Sink]]
-
-
-async def opened(opener: SinkFactory, target: Any) -> Sink:
-    """Call an opener that may or may not be async."""
-    sink = opener(target)
-    if inspect.isawaitable(sink):
-        return await sink
-    return sink
 
 
 def error_text(exc: BaseException) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +31,8 @@ from flotta.devices.directory import Directory
 from flotta.gateway.hub import Hub
 from flotta.ports.bus import Bus, BusError, BusMessage
 from flotta.ports.bus import Subscription as BusSubscription
-from flotta.telemetry.delivery import DeliveryPolicy, SinkFactory
+from flotta.ports.sinks import Sink
+from flotta.telemetry.delivery import DeliveryPolicy
 from flotta.telemetry.entitlements import Entitlements
 from flotta.telemetry.ingest import Ingest
 from flotta.telemetry.leases import Leases
@@ -47,7 +48,7 @@ log = structlog.get_logger(__name__)
 RECORDS_SUBJECT = "flotta.telemetry.records"
 REPLAY_SUBJECT = "flotta.telemetry.replay"
 
-SinkOpener = SinkFactory
+SinkOpener = Callable[[TelemetrySinkRow], Sink]
 
 
 class Subscription:
@@ -399,7 +400,7 @@ class TelemetryStreams:
             self.entitlements,
             clock,
             opener=opener,
-            receivers=receivers if receivers is not None else open_receiver(clock, certs),
+            receivers=receivers if receivers is not None else open_receiver(certs),
             policy=policy,
             bus=bus,
             client_certs=certs,

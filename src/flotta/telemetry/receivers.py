@@ -24,7 +24,6 @@ import structlog
 from sqlalchemy import Table, bindparam, update
 
 from flotta.adapters.sink_receiver import ClientCertificates, ReceiverSink, ReceiverTarget
-from flotta.clock import Clock
 from flotta.ports.sinks import Sink
 from flotta.telemetry.delivery import DeliveryPolicy
 from flotta.telemetry.delivery_models import TelemetryReceiverRow
@@ -176,7 +175,7 @@ class ReceiverGroup(LeasedWork):
                 self.dirty.discard(config_id)
 
 
-def open_receiver(clock: Clock, client_certs: ClientCertificates | None = None) -> ReceiverOpener:
+def open_receiver(client_certs: ClientCertificates | None = None) -> ReceiverOpener:
     """Receiver sinks that trust only the config's CA and present each car's own certificate."""
 
     def opener(ref: ConfigRef) -> Sink:
@@ -187,6 +186,6 @@ def open_receiver(clock: Clock, client_certs: ClientCertificates | None = None) 
             wait_for_ack=ref.awaits_acks,
             client_certs=client_certs,
         )
-        return ReceiverSink(target, clock=clock)
+        return ReceiverSink(target)
 
     return opener

@@ -18,7 +18,7 @@ import structlog
 from sqlalchemy import update
 
 from flotta.ports.sinks import Sink
-from flotta.telemetry.delivery import error_text, opened
+from flotta.telemetry.delivery import error_text
 from flotta.telemetry.leases import LeasedWork, LeaseLost
 from flotta.telemetry.models import TelemetryDeliveryRow, TelemetrySinkRow
 from flotta.telemetry.records import StreamRecord
@@ -150,7 +150,7 @@ class SinkWorker(LeasedWork):
             entry.attempts += 1
             try:
                 if self._sink is None:
-                    self._sink = await opened(self._deps.opener, self._row)
+                    self._sink = self._deps.opener(self._row)
                 await self._sink.deliver(allowed)
                 entry.status, entry.error = "delivered", None
             except Exception as exc:  # every failure is a nack, whatever the adapter raised

@@ -48,7 +48,7 @@ _REPLAY_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _owned(runtime: Runtime, client_id: str, sink_id: int) -> TelemetrySinkRow:
+async def owned_sink(runtime: Runtime, client_id: str, sink_id: int) -> TelemetrySinkRow:
     async with runtime.sessions() as db:
         row = await db.get(TelemetrySinkRow, sink_id)
     if row is None or row.client_id != client_id:
@@ -91,7 +91,7 @@ async def list_sinks(runtime: RuntimeDep, who: PrincipalDep) -> Response:
 @router.delete(SINKS + "/{sink_id}", summary="Remove a telemetry sink", responses=_ERRORS)
 async def delete_sink(sink_id: SinkId, runtime: RuntimeDep, who: PrincipalDep) -> Response:
     client_id = await stream_app(who, runtime)
-    await _owned(runtime, client_id, sink_id)
+    await owned_sink(runtime, client_id, sink_id)
     await streams_of(runtime).dispatcher.remove_sink(sink_id)
     async with runtime.sessions() as db, db.begin():
         await db.execute(
@@ -115,7 +115,7 @@ async def deliveries(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
     client_id = await stream_app(who, runtime)
-    await _owned(runtime, client_id, sink_id)
+    await owned_sink(runtime, client_id, sink_id)
     query = select(TelemetryDeliveryRow).where(TelemetryDeliveryRow.sink_id == sink_id)
     if status is not None:
         query = query.where(TelemetryDeliveryRow.status == status)
@@ -133,7 +133,7 @@ async def replay(
     sink_id: SinkId, body: ReplayRequest, runtime: RuntimeDep, who: PrincipalDep
 ) -> Response:
     client_id = await stream_app(who, runtime)
-    row = await _owned(runtime, client_id, sink_id)
+    row = await owned_sink(runtime, client_id, sink_id)
     if body.start.tzinfo is None or body.end.tzinfo is None:
         raise InvalidRequest("from and to need a time zone, e.g. 2026-01-31T12:00:00Z")
     if body.start > body.end:

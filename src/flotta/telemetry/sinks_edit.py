@@ -26,7 +26,7 @@ from flotta.telemetry.leases import forget_lease
 from flotta.telemetry.models import TelemetrySinkRow
 from flotta.telemetry.schemas import sink_json
 from flotta.telemetry.sink_worker import lease_name
-from flotta.telemetry.sinks_api import SINKS, SinkId
+from flotta.telemetry.sinks_api import SINKS, SinkId, owned_sink
 from flotta.telemetry.stream import stream_app, streams_of
 
 router = APIRouter(tags=["telemetry"])
@@ -78,14 +78,6 @@ def _checked(row: TelemetrySinkRow, body: SinkPatch) -> dict[str, Any] | None:
     return settings
 
 
-async def _load(runtime: Runtime, client_id: str, sink_id: int) -> TelemetrySinkRow:
-    async with runtime.sessions() as db:
-        row = await db.get(TelemetrySinkRow, sink_id)
-    if row is None or row.client_id != client_id:
-        raise NotFound(f"no telemetry sink {sink_id} for this app")
-    return row
-
-
 @router.patch(
     SINKS + "/{sink_id}",
     summary="Pause, resume or edit a telemetry sink (partner token)",
@@ -96,7 +88,7 @@ async def edit_sink(
 ) -> Response:
     client_id = await stream_app(who, runtime)
     dispatcher = streams_of(runtime).dispatcher
-    settings = _checked(await _load(runtime, client_id, sink_id), body)
+    settings = _checked(await owned_sink(runtime, client_id, sink_id), body)
     # Stop this process's worker first: it may move `delivered_through` until it has stopped,
     # and the restarted one resumes from where it really got to, with the new settings.
     await dispatcher.remove_sink(sink_id)
@@ -104,7 +96,7 @@ async def edit_sink(
         row = await _apply(runtime, sink_id, body, settings)
     except Exception:
         with contextlib.suppress(Exception):  # unchanged, then: deliver as before
-            dispatcher.add_sink(await _load(runtime, client_id, sink_id))
+            dispatcher.add_sink(await owned_sink(runtime, client_id, sink_id))
         raise
     dispatcher.add_sink(row)  # starts only when enabled
     return envelope(sink_json(row))
