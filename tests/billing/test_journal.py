@@ -12,12 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flotta.billing.categories import Category
 from flotta.billing.journal import Journal, read
 from flotta.billing.ledger import Ledger, UsageEvent, write_events
 from flotta.billing.models import UsageEventRow
-from tests.billing.test_ledger import daily_sum, open_db, stored_keys
+from flotta.db.engine import make_engine, make_sessionmaker
+from flotta.db.migrate import upgrade_to_head
+from tests.billing.test_ledger import add_accounts, daily_sum, open_db, stored_keys
+from tests.postgres import fresh_database
 
 AT = datetime(2026, 3, 31, 23, 59, 59, 999_999, tzinfo=UTC)
 
@@ -112,26 +116,44 @@ async def test_a_killed_process_segment_is_replayed_into_the_ledger_once(tmp_pat
         await store.engine.dispose()
 
 
+async def _inserts_count_each_key_once(
+    sessions: async_sessionmaker[AsyncSession], account: int
+) -> None:
+    first = [event(i, account) for i in range(3)]
+    async with sessions() as db, db.begin():
+        assert await write_events(db, first) == first
+    mixed = [event(1, account), event(7, account), event(7, account)]
+    async with sessions() as db, db.begin():
+        assert await write_events(db, mixed) == [mixed[1]]
+    async with sessions() as db:
+        rows = (await db.scalars(select(UsageEventRow).order_by(UsageEventRow.id))).all()
+    assert [(r.key, r.occurred_at, r.quantity, r.category) for r in rows] == [
+        (f"key-{i}", AT, 1, "data") for i in (0, 1, 2, 7)
+    ]
+    assert await daily_sum(sessions) == 4
+
+
 async def test_fast_and_careful_inserts_store_the_same_rows(tmp_path: Path) -> None:
     """SQLite's executemany path writes what the ORM reads back, and a batch with keys already
     stored falls back to the careful path and counts only the new ones."""
     store = await open_db(tmp_path / "ledger.db", accounts=1)
-    account = store.accounts[0]
     try:
-        first = [event(i, account) for i in range(3)]
-        async with store.sessions() as db, db.begin():
-            assert await write_events(db, first) == first
-        mixed = [event(1, account), event(7, account), event(7, account)]
-        async with store.sessions() as db, db.begin():
-            assert await write_events(db, mixed) == [mixed[1]]
-        async with store.sessions() as db:
-            rows = (await db.scalars(select(UsageEventRow).order_by(UsageEventRow.id))).all()
-        assert [(r.key, r.occurred_at, r.quantity, r.category) for r in rows] == [
-            (f"key-{i}", AT, 1, "data") for i in (0, 1, 2, 7)
-        ]
-        assert await daily_sum(store.sessions) == 4
+        await _inserts_count_each_key_once(store.sessions, store.accounts[0])
     finally:
         await store.engine.dispose()
+
+
+async def test_postgresql_counts_each_key_once_too() -> None:
+    """PostgreSQL takes the ON CONFLICT ... RETURNING path for every batch."""
+    async with fresh_database() as url:
+        engine = make_engine(url)
+        try:
+            await upgrade_to_head(engine)
+            sessions = make_sessionmaker(engine)
+            [account] = await add_accounts(sessions, 1)
+            await _inserts_count_each_key_once(sessions, account)
+        finally:
+            await engine.dispose()
 
 
 def test_segments_are_named_by_process(tmp_path: Path) -> None:

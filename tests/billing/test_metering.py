@@ -320,16 +320,16 @@ async def test_a_new_month_readmits_an_account_past_its_threshold(tmp_path: Path
     await meter.start()
     try:
         for i in range(5):
-            assert not await meter.exceeded(account_id)
+            assert not meter.past_threshold(await meter.month(account_id))
             event = UsageEvent(f"u{i}", account_id, "app", "", Category.DATA, 1, clock.now())
             meter.record(event)
-        assert await meter.exceeded(account_id)
+        assert meter.past_threshold(await meter.month(account_id))
         clock.advance(59)  # still 31 January: refused, from the database as from the cache
         await meter.ledger.flushed()
         meter.forget(account_id)
-        assert await meter.exceeded(account_id)
+        assert meter.past_threshold(await meter.month(account_id))
         clock.advance(1)  # 1 February 00:00 UTC
-        assert not await meter.exceeded(account_id)
+        assert not meter.past_threshold(await meter.month(account_id))
         month = await meter.month(account_id)
         assert (month.month, month.quantities()) == ("2026-02", {})
     finally:

@@ -53,9 +53,10 @@ HEADERS_INTRO = (
 
 LEDGER = [
     "Each billed request is one usage event (account, app, device, category, quantity, status, "
-    "time, idempotency key). Its response leaves only after the event is committed: a writer "
-    "task commits everything queued since its last commit in one transaction (group commit), "
-    "so under load many requests share one commit.",
+    "time, idempotency key). Its response leaves only after the event is in the local usage "
+    "journal (`<data dir>/usage-journal/`, which outlives a crash of the process); a writer "
+    "task then commits everything journaled since its last commit in one transaction, about "
+    "once a second (group commit), and deletes that part of the journal.",
     "Events and their per-day totals (per account, app, device and category, UTC days) are "
     "written in the same transaction, so the two never disagree; a batch written again after a "
     "commit of unknown outcome skips the keys already there, so nothing is counted twice.",

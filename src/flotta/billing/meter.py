@@ -58,7 +58,6 @@ class AccountMonth:
     month: str
     loaded_at: float
     threshold: Fraction
-    has_card: bool
     budgets: dict[str, Fraction]
     per_app: dict[str, dict[Category, int]] = field(default_factory=dict)
     spent: int = 0
@@ -245,7 +244,6 @@ class Meter:
             month=month,
             loaded_at=self._clock.monotonic(),
             threshold=threshold,
-            has_card=settings is not None and settings.card_last4 is not None,
             budgets=limits,
             threshold_atoms=self.atoms(threshold),
             budget_atoms={client_id: self.atoms(b) for client_id, b in limits.items()},
@@ -263,11 +261,6 @@ class Meter:
     def forget(self, account_id: int) -> None:
         """Drop the cached month, so a changed threshold or budget applies on the next request."""
         self._months.pop(account_id, None)
-
-    async def exceeded(self, account_id: int) -> bool:
-        """Past the excessive-bill threshold: the account's apps are refused until it is raised
-        or the month ends (reference §8)."""
-        return self.past_threshold(await self.month(account_id))
 
     @staticmethod
     def past_threshold(month: AccountMonth) -> bool:

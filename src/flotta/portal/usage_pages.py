@@ -22,7 +22,14 @@ from starlette.responses import Response
 
 from flotta.apps.repository import AppRepository
 from flotta.billing import accounts
-from flotta.billing.invoices import Invoice, app_names, closed_months, invoice_for, parse_month
+from flotta.billing.invoices import (
+    Invoice,
+    app_names,
+    closed_months,
+    draft,
+    invoice_for,
+    parse_month,
+)
 from flotta.billing.invoices import price as price_invoice
 from flotta.billing.models import InvoiceRow, UsageDaily
 from flotta.billing.prices import (
@@ -218,7 +225,7 @@ async def invoices_page(request: Request) -> Response:
         account_id = found.user.id
         closed = {invoice.month: invoice for invoice in await closed_months(db, account_id)}
         for month in await usage_months(db, account_id, current):
-            invoice = closed.get(month) or await invoice_for(db, book, account_id, month)
+            invoice = closed.get(month) or await draft(db, book, account_id, month)
             listed.append(_listed(invoice, current))
     return render(request, "invoices.html", {"invoices": listed, "currency": book.currency})
 
