@@ -279,22 +279,24 @@ class Meter:
 
     async def _committed(self, events: Sequence[UsageEvent]) -> None:
         """Move a committed batch out of the uncommitted counts, then send due warnings."""
-        touched: set[int] = set()
+        # Summed first: a batch holds a second's requests, mostly of a few apps.
+        committed: dict[tuple[int, str, str, Category], int] = defaultdict(int)
         for event in events:
-            month = month_of(event.day)
-            by_month = self._uncommitted.get(event.account_id, {})
-            usage = by_month.get(month, {}).get(event.client_id, {})
-            left = usage.get(event.category, 0) - event.quantity
+            month = self._month_of(event.day)
+            committed[event.account_id, month, event.client_id, event.category] += event.quantity
+        for (account_id, month, client_id, category), quantity in committed.items():
+            by_month = self._uncommitted.get(account_id, {})
+            usage = by_month.get(month, {}).get(client_id, {})
+            left = usage.get(category, 0) - quantity
             if left > 0:
-                usage[event.category] = left
+                usage[category] = left
             else:
-                usage.pop(event.category, None)
+                usage.pop(category, None)
                 if not usage:
-                    by_month.get(month, {}).pop(event.client_id, None)
+                    by_month.get(month, {}).pop(client_id, None)
                 if not by_month.get(month, True):
                     by_month.pop(month, None)
-            touched.add(event.account_id)
-        for account_id in touched:
+        for account_id in {account_id for account_id, *_ in committed}:
             cached = self._months.get(account_id)
             if cached is None:
                 continue
