@@ -15,7 +15,7 @@ from flotta.clock import Clock
 from flotta.devices.models import Vehicle
 from flotta.devices.repository import VehicleRepository
 from flotta.oauth.consent import vehicle_ids
-from flotta.oauth.models import OAuthClient, as_list
+from flotta.oauth.models import ConsentGrant, OAuthClient, as_list
 from flotta.oauth.repository import OAuthRepository
 from flotta.sharing.repository import DriverRepository
 
@@ -95,6 +95,10 @@ class GrantRecord:
 
     scopes: frozenset[str]
     vehicle_ids: frozenset[int]
+
+    @classmethod
+    def of(cls, row: ConsentGrant) -> GrantRecord:
+        return cls(frozenset(as_list(row.scopes)), vehicle_ids(as_list(row.devices)))
 
 
 class Directory:
@@ -189,9 +193,7 @@ class Directory:
         user_id, _, app_pk = key.partition(":")
         async with self._sessions() as session:
             row = await OAuthRepository(session).active_grant(int(user_id), int(app_pk))
-        if row is None:
-            return None
-        return GrantRecord(frozenset(as_list(row.scopes)), vehicle_ids(as_list(row.devices)))
+        return None if row is None else GrantRecord.of(row)
 
     def forget(self) -> None:
         """Drop every cached entry (after provisioning, deleting or changing consent)."""

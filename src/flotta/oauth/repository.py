@@ -128,6 +128,22 @@ class OAuthRepository:
         )
         return result.scalar_one_or_none()
 
+    async def active_grants(
+        self, user_ids: set[int], client_pks: set[int]
+    ) -> dict[tuple[int, int], ConsentGrant]:
+        """`active_grant` for every (user, app) of the two sets, in one query."""
+        result = await self.session.execute(
+            select(ConsentGrant)
+            .where(
+                ConsentGrant.user_id.in_(user_ids),
+                ConsentGrant.client_pk.in_(client_pks),
+                ConsentGrant.revoked_at.is_(None),
+            )
+            .order_by(ConsentGrant.id)
+        )
+        # In id order, so the newest of a pair's grants is the one kept.
+        return {(row.user_id, row.client_pk): row for row in result.scalars().all()}
+
     async def grant_of_user(self, grant_id: int, user_id: int) -> ConsentGrant | None:
         """An unrevoked grant, only when it belongs to `user_id`."""
         result = await self.session.execute(

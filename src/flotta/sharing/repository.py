@@ -101,6 +101,16 @@ class DriverRepository:
         )
         return {int(v) for v in result.scalars().all()}
 
+    async def drivers_by_vehicle(self, vehicle_ids: set[int]) -> dict[int, set[int]]:
+        """`driver_ids` of several vehicles in one query (a vehicle without drivers is absent)."""
+        result = await self.session.execute(
+            select(Driver.vehicle_id, Driver.user_id).where(Driver.vehicle_id.in_(vehicle_ids))
+        )
+        drivers: dict[int, set[int]] = {}
+        for vehicle_id, user_id in result.all():
+            drivers.setdefault(int(vehicle_id), set()).add(int(user_id))
+        return drivers
+
     async def driven_vehicle_ids(self, user_id: int) -> set[int]:
         """Vehicles shared with this account as a driver."""
         result = await self.session.execute(

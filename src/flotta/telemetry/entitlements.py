@@ -19,8 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flotta.clock import Clock
-from flotta.devices.directory import AppRecord, Directory, VehicleRecord
+from flotta.devices.directory import AppRecord, Directory, GrantRecord, VehicleRecord
 from flotta.devices.models import Vehicle
+from flotta.oauth.repository import OAuthRepository
+from flotta.sharing.repository import DriverRepository
 from flotta.telemetry.models import TelemetryConfigRow
 
 log = structlog.get_logger(__name__)
@@ -101,7 +103,7 @@ class Entitlements:
         by_car = await self._load_pairs(cars) if cars else {}
         pairs = {(r.client_id, r.vin) for r in by_id.values()} | set(by_car)
         fresh = _Prefetched(self._sessions, self._clock)  # read now, each row once this round
-        await fresh.load_vehicles({vin for _, vin in pairs})
+        await fresh.load(pairs)
         consent = {pair: await _consented(fresh, *pair) for pair in pairs}
         if generation != self._generation:
             return  # forgotten meanwhile (consent revoked?): what was read may predate that
@@ -206,20 +208,48 @@ class Entitlements:
 
 
 class _Prefetched(Directory):
-    """A directory read afresh for one refresh round, its cars loaded in one query."""
+    """A directory read afresh for one refresh round: its cars, their drivers and the consents
+    that could cover them loaded in one query each. A query per car every quarter of the TTL
+    was most of what the refresher cost, and it grew with the fleet."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         super().__init__(sessions, clock)
         self._cars: dict[str, VehicleRecord] = {}
+        self._drivers_by_car: dict[int, frozenset[int]] = {}
+        self._grants_asked: tuple[set[int], set[int]] = (set(), set())
+        self._grants_found: dict[tuple[int, int], GrantRecord] = {}
         self._db = sessions
 
-    async def load_vehicles(self, vins: set[str]) -> None:
+    async def load(self, pairs: set[tuple[str, str]]) -> None:
+        """Everything `_consented` reads for these (app, car) pairs."""
+        apps = [await self.app(client_id) for client_id in {client_id for client_id, _ in pairs}]
         async with self._db() as db:
+            vins = {vin for _, vin in pairs}
             rows = (await db.execute(select(Vehicle).where(Vehicle.vin.in_(vins)))).scalars()
             self._cars = {row.vin: VehicleRecord.of(row) for row in rows}
+            ids = {car.id for car in self._cars.values()}
+            drivers = await DriverRepository(db).drivers_by_vehicle(ids) if ids else {}
+            self._drivers_by_car = {car: frozenset(drivers.get(car, ())) for car in ids}
+            accounts = {car.owner_id for car in self._cars.values()}
+            accounts.update(*self._drivers_by_car.values())
+            app_pks = {app.pk for app in apps if app is not None}
+            if accounts and app_pks:
+                grants = await OAuthRepository(db).active_grants(accounts, app_pks)
+                self._grants_asked = (accounts, app_pks)
+                self._grants_found = {key: GrantRecord.of(row) for key, row in grants.items()}
 
     async def vehicle(self, tag: str) -> VehicleRecord | None:
         return self._cars.get(tag) or await super().vehicle(tag)
+
+    async def drivers_of(self, fleet_id: int) -> frozenset[int]:
+        found = self._drivers_by_car.get(fleet_id)
+        return found if found is not None else await super().drivers_of(fleet_id)
+
+    async def grant(self, user_id: int, app_pk: int) -> GrantRecord | None:
+        accounts, app_pks = self._grants_asked
+        if user_id in accounts and app_pk in app_pks:
+            return self._grants_found.get((user_id, app_pk))
+        return await super().grant(user_id, app_pk)
 
 
 async def _consented(directory: Directory, client_id: str, vin: str) -> AppRecord | None:

@@ -1,0 +1,108 @@
+"""The entitlement refresher: right answers, and a cost that does not grow with the fleet."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flotta.auth.tokens import OWNER_SCOPES
+from flotta.clock import ManualClock
+from flotta.devices.directory import Directory
+from flotta.devices.service import ensure_owner, provision_vehicle
+from flotta.oauth.models import ConsentGrant, OAuthClient
+from flotta.settings import Settings
+from flotta.sharing.models import Driver
+from flotta.sim.vehicle_models import make_vin
+from flotta.telemetry.entitlements import Entitlements
+from flotta.telemetry.models import TelemetryConfigRow
+from tests.billing.test_ledger import open_db
+from tests.telemetry.test_ingest_support import add_streaming_car
+
+Pair = tuple[str, str]
+
+
+async def _car(s: AsyncSession, runtime: Any, app: OAuthClient, consent_by: str) -> Pair:
+    """A car with its own owner and a config for `app`; consented by its "owner", by a
+    "driver" it is shared with, or by "nobody"."""
+    clock, tag = runtime.clock, uuid.uuid4().hex[:8]
+    owner = await ensure_owner(s, f"owner-{tag}@example.com", "Owner", clock)
+    vin = make_vin("modely", secrets.randbelow(800_000) + 100_000)
+    made = await provision_vehicle(
+        s, owner=owner, vin=vin, model="modely", display_name=tag, option_codes="",
+        config={}, secret_key=runtime.settings.secret_key, clock=clock,
+    )  # fmt: skip
+    now = clock.now()
+    consenting = owner
+    if consent_by == "driver":
+        consenting = await ensure_owner(s, f"driver-{tag}@example.com", "Driver", clock)
+        s.add(Driver(vehicle_id=made.vehicle.id, user_id=consenting.id, created_at=now))
+    if consent_by != "nobody":
+        grant = ConsentGrant(
+            user_id=consenting.id, client_pk=app.id, scopes=list(OWNER_SCOPES),
+            devices=[f"vehicle:{made.vehicle.id}"], created_at=now, updated_at=now,
+        )  # fmt: skip
+        s.add(grant)
+    config = TelemetryConfigRow(
+        client_id=app.client_id, vin=vin, config={"fields": {"VehicleSpeed": {}}},
+        version=1, status="synced", created_at=now, updated_at=now, synced_at=now,
+    )  # fmt: skip
+    s.add(config)
+    await s.flush()
+    return app.client_id, vin
+
+
+async def _refresh_cost(tmp_path: Path, cars: int) -> tuple[int, set[Pair], set[Pair]]:
+    """Statements one refresh round runs for a fleet of one app's `cars` cars (one in three
+    consented by a driver, one not at all), what streams, and what should."""
+    db = await open_db(tmp_path / f"fleet-{cars}.db", accounts=1)
+    clock = ManualClock()
+    try:
+        settings = Settings(data_dir=tmp_path, secret_key=secrets.token_urlsafe(32))
+        runtime: Any = SimpleNamespace(settings=settings, clock=clock)
+        async with db.sessions() as s, s.begin():
+            first = await add_streaming_car(s, runtime)
+            app = (
+                await s.scalars(select(OAuthClient).where(OAuthClient.client_id == first.client_id))
+            ).one()
+            pairs = {(first.client_id, first.vin)}
+            expected = set(pairs)
+            for n in range(cars - 1):
+                how = "nobody" if n == 0 else ("driver" if n % 3 == 1 else "owner")
+                pair = await _car(s, runtime, app, how)
+                pairs.add(pair)
+                if how != "nobody":
+                    expected.add(pair)
+        entitlements = Entitlements(db.sessions, Directory(db.sessions, clock), clock)
+        assert await entitlements.streaming_pairs(pairs) == expected
+        statements: list[str] = []
+
+        def count(*args: Any) -> None:
+            statements.append(args[2])
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+        await entitlements.refresh()
+        ran = len(statements)
+        clock.advance(1.0)  # within the TTL of what the round read: no query at all
+        streaming = await entitlements.streaming_pairs(pairs)
+        assert len(statements) == ran
+        return ran, streaming, expected
+    finally:
+        await db.engine.dispose()
+
+
+def test_a_refresh_round_costs_the_same_queries_for_three_cars_as_for_twelve(
+    tmp_path: Path,
+) -> None:
+    small, streaming, expected = asyncio.run(_refresh_cost(tmp_path, 3))
+    assert streaming == expected
+    large, streaming, expected = asyncio.run(_refresh_cost(tmp_path, 12))
+    assert streaming == expected
+    assert len(expected) == 11  # the owners', and the drivers' consent alone, keep a stream
+    assert large == small
