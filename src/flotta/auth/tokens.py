@@ -44,6 +44,13 @@ class Principal:
     devices: frozenset[int] | None = None
 
 
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; None for any other value."""
+    scheme, _, token = (header or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def load_or_create_key(path: Path) -> ECKey:
     """Load the P-256 signing key, creating it (0600) on first start."""
     if path.exists():

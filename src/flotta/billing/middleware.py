@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from flotta.auth.tokens import bearer_token
 from flotta.billing.categories import Category
 from flotta.billing.events import UsageEvent
 from flotta.billing.meter import BILLING_CATEGORY_HEADER as CATEGORY
@@ -193,11 +194,11 @@ async def payer_of(scope: Scope, runtime: Runtime) -> Payer | None:
     credential = next((v for k, v in scope["headers"] if k == b"authorization"), None)
     if credential is None:
         return None
-    scheme, _, token = credential.decode("latin-1").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(credential.decode("latin-1"))
+    if token is None:
         return None
     try:
-        who = runtime.tokens.verify(token.strip())
+        who = runtime.tokens.verify(token)
     except FlottaError:
         return None
     app = await runtime.directory.app(who.client_id)

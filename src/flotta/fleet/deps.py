@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 
-from flotta.auth.tokens import Principal
+from flotta.auth.tokens import Principal, bearer_token
 from flotta.devices.directory import UserRecord, VehicleRecord
 from flotta.errors import FlottaError, MissingScopes, NotFound, Unauthorized
 from flotta.runtime import Runtime
@@ -51,11 +51,11 @@ async def principal(request: Request) -> Principal:
     header = request.headers.get("authorization")
     if not header:
         raise Unauthorized("send Authorization: Bearer <access token>")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(header)
+    if token is None:
         raise Unauthorized("the Authorization header must be 'Bearer <access token>'")
     runtime: Runtime = request.app.state.runtime
-    who = runtime.tokens.verify(token.strip())
+    who = runtime.tokens.verify(token)
     if who.partner or who.client_id == CLI_CLIENT_ID:
         return who  # partner endpoints check partner tokens; the CLI acts as the owner
     return await consented(who, runtime)

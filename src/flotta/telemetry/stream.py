@@ -21,7 +21,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Message
 from starlette.websockets import WebSocketDisconnect
 
-from flotta.auth.tokens import Principal
+from flotta.auth.tokens import Principal, bearer_token
 from flotta.db.base import MAX_ROW_ID
 from flotta.errors import (
     FlottaError,
@@ -249,11 +249,10 @@ async def stream_ws(websocket: WebSocket) -> None:
 
 
 async def _ws_client(websocket: WebSocket, runtime: Runtime) -> str:
-    header = websocket.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(websocket.headers.get("authorization"))
+    if token is None:
         raise Unauthorized("send Authorization: Bearer <the app's partner token>")
-    return await stream_app(runtime.tokens.verify(token.strip()), runtime)
+    return await stream_app(runtime.tokens.verify(token), runtime)
 
 
 async def _refuse(websocket: WebSocket, error: FlottaError) -> None:
