@@ -74,7 +74,8 @@ async def write_events(db: AsyncSession, events: Sequence[UsageEvent]) -> list[U
 
 # One statement for the whole batch: executemany steps SQLite once per row, and each step
 # hands the GIL over, so the request loop waited for the ledger's thread a few thousand times a
-# second; with json_each the thread takes the GIL back once per batch.
+# second; with json_each the thread takes the GIL back once per batch. SQLite itself does more
+# per row this way (about 4.5 µs against 2.6 µs here), but in the ledger's thread, GIL released.
 _SQLITE_INSERT = (
     "INSERT OR IGNORE INTO usage_events "
     "(key, account_id, client_id, device, category, quantity, status, occurred_at) "
@@ -87,12 +88,11 @@ _SQLITE_INSERT = (
 async def _insert_all_new(
     db: AsyncSession, events: Sequence[UsageEvent]
 ) -> list[UsageEvent] | None:
-    """SQLite's fast path: one INSERT of the batch as a JSON array (times as SQLAlchemy stores
-    them: naive UTC, with microseconds), a third of what the Core statement below costs per
-    event, and it runs for every billed request. When it inserted every event (a live batch:
-    fresh keys) they are the new ones. Otherwise some keys were already there (a replay, a
-    retried commit): it is undone to its savepoint and None says to insert the careful way,
-    which learns each inserted key."""
+    """SQLite's fast path, for every billed request: one INSERT of the batch as a JSON array of
+    plain tuples (times as SQLAlchemy stores them: naive UTC, with microseconds). When it
+    inserted every event (a live batch: fresh keys) they are the new ones. Otherwise some keys
+    were already there (a replay, a retried commit): it is undone to its savepoint and None says
+    to insert the careful way, which learns each inserted key."""
     if db.get_bind().dialect.name != "sqlite":
         return None
     rows = [
