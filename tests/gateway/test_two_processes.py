@@ -91,6 +91,9 @@ def _command_through_b(client: httpx.Client, vin: str) -> None:
     assert done.json()["response"]["result"] is True
     data = client.get(f"/api/1/vehicles/{vin}/vehicle_data", params={"endpoints": "vehicle_state"})
     assert data.json()["response"]["vehicle_state"]["sentry_mode"] is True
+    # Sentry mode keeps a car awake, and the next step puts this one to sleep.
+    off = client.post(f"/api/1/vehicles/{vin}/command/set_sentry_mode", json={"on": False})
+    assert off.json()["response"]["result"] is True
     limit = client.post(f"/api/1/vehicles/{vin}/command/set_charge_limit", json={"percent": 61})
     assert limit.json()["response"]["result"] is True
     charge = client.get(f"/api/1/vehicles/{vin}/vehicle_data", params={"endpoints": "charge_state"})
