@@ -149,6 +149,9 @@ EVERYTHING_ON = {
     "FLOTTA_BILLING__THRESHOLD": "1000000.00",
 }
 EVERYTHING_OFF = {"FLOTTA_RATELIMIT__ENABLED": "false", "FLOTTA_BILLING__METERING": "false"}
+# With --parts: each half alone too, so a change can be traced to the half that it moved.
+METERING_ONLY = {**EVERYTHING_ON, "FLOTTA_RATELIMIT__ENABLED": "false"}
+LIMITS_ONLY = {**EVERYTHING_ON, "FLOTTA_BILLING__METERING": "false"}
 TARGET_OVERHEAD = 0.10
 
 
@@ -158,17 +161,22 @@ def run_metering(
     repeats: int | None = None,
     duration_s: float | None = None,
     connections: int = CONNECTIONS,
+    parts: bool = False,
 ) -> list[h.Row]:
-    """P5: vehicle_data req/s on two demos, metering and rate limits on and off, interleaved."""
+    """P5: vehicle_data req/s on demos with metering and rate limits off and on (and, with
+    `parts`, each alone), runs interleaved."""
     repeats = repeats or 3
     duration_s = duration_s or (2.0 if quick else 5.0)
+    setups = [("off", EVERYTHING_OFF), ("on", EVERYTHING_ON)]
+    if parts:
+        setups += [("metering only", METERING_ONLY), ("rate limits only", LIMITS_ONLY)]
     with h.workspace("p5-metering") as (root, procs):
-        off = h.start_demo(root, procs, vehicles=vehicles, env=EVERYTHING_OFF)
-        on = h.start_demo(
-            root, procs, vehicles=vehicles, env=EVERYTHING_ON, name="flotta-demo-metered"
-        )
-        targets = [h.Target("demo", d.proc, d.base_url, d.token, d.vins) for d in (off, on)]
-        runs: list[list[float]] = [[], []]
+        targets = []
+        for index, (_, env) in enumerate(setups):
+            name = "flotta-demo" if index == 0 else f"flotta-demo-{index}"
+            d = h.start_demo(root, procs, vehicles=vehicles, env=env, name=name)
+            targets.append(h.Target("demo", d.proc, d.base_url, d.token, d.vins))
+        runs: list[list[float]] = [[] for _ in setups]
         failures = 0
         for index in range(repeats):
             for which, target in enumerate(targets):
@@ -182,28 +190,32 @@ def run_metering(
                 )
                 runs[which].append(rps)
                 failures += bad
-            h.log(
-                f"P5 run {index + 1}/{repeats}: off {runs[0][-1]:,.0f}, on {runs[1][-1]:,.0f} req/s"
+            latest = ", ".join(
+                f"{name} {r[-1]:,.0f}" for (name, _), r in zip(setups, runs, strict=True)
             )
-    bare, limited = h.median(runs[0]), h.median(runs[1])
-    ratio = limited / bare if bare else None
+            h.log(f"P5 run {index + 1}/{repeats}: {latest} req/s")
+    bare = h.median(runs[0])
+    medians = [h.median(r) for r in runs]
     notes = [
-        f"two `flotta demo` processes, {repeats} interleaved runs x {duration_s:g} s, "
-        f"{connections} connections; on: metering (a ledger commit before each response) and "
-        f"a {EVERYTHING_ON['FLOTTA_RATELIMIT__DATA']} data limit",
-        "runs: off "
-        + ", ".join(f"{v:,.0f}" for v in runs[0])
-        + "; on "
-        + ", ".join(f"{v:,.0f}" for v in runs[1]),
+        f"{len(setups)} `flotta demo` processes, {repeats} interleaved runs x {duration_s:g} s, "
+        f"{connections} connections; on: metering (a journal line before each response, "
+        f"committed to the ledger about once a second) and a "
+        f"{EVERYTHING_ON['FLOTTA_RATELIMIT__DATA']} data limit",
+        "runs: "
+        + "; ".join(
+            f"{name} " + ", ".join(f"{v:,.0f}" for v in r)
+            for (name, _), r in zip(setups, runs, strict=True)
+        ),
     ]
     if failures:
         notes.append(f"{failures} non-2xx answers or socket errors (not counted in req/s)")
+    ratio = medians[1] / bare if bare else None
     ok = ratio is not None and ratio >= 1 - TARGET_OVERHEAD
-    return [
+    rows = [
         h.Row(
             target_id="P5",
             what="vehicle_data with metering and rate limits on",
-            figure=f"{limited:,.0f} req/s",
+            figure=f"{medians[1]:,.0f} req/s",
             baseline=f"{bare:,.0f} req/s both off",
             ratio=ratio,
             ratio_note="of both off",
@@ -212,6 +224,20 @@ def run_metering(
             notes=notes,
         )
     ]
+    for (name, _), median in zip(setups[2:], medians[2:], strict=True):
+        rows.append(
+            h.Row(
+                target_id="P5",
+                what=f"vehicle_data with {name} (a part, no target)",
+                figure=f"{median:,.0f} req/s",
+                baseline=f"{bare:,.0f} req/s both off",
+                ratio=median / bare if bare else None,
+                ratio_note="of both off",
+                target="—",
+                verdict=h.verdict(None),
+            )
+        )
+    return rows
 
 
 def main() -> None:
@@ -232,11 +258,16 @@ def main() -> None:
         action="store_true",
         help="P5 instead: vehicle_data with metering and rate limits on vs off (two demos)",
     )
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="with --metering: also metering alone and rate limits alone (four demos)",
+    )
     args = parser.parse_args()
     print(h.env_summary())
     if args.metering:
         rows = run_metering(
-            args.quick, args.vehicles, args.repeats, args.duration, args.connections
+            args.quick, args.vehicles, args.repeats, args.duration, args.connections, args.parts
         )
         h.print_rows(rows, "P5 metering and rate limits on vehicle_data")
         return
