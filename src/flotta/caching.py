@@ -19,6 +19,12 @@ class ExpiringCache(Generic[K, V]):
         self._max = max_entries
         self._entries: dict[K, tuple[float, V]] = {}
 
+    def fresh(self, key: K, now: float) -> tuple[float, V] | None:
+        """(expiry, value) while the entry is valid, without a coroutine: hot paths check this
+        first and `get` only on a miss."""
+        hit = self._entries.get(key)
+        return hit if hit is not None and hit[0] > now else None
+
     async def get(self, key: K, now: float, load: Callable[[K], Awaitable[V]]) -> V:
         """The cached value, or `load(key)` remembered until `now + ttl_s`."""
         hit = self._entries.get(key)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
+import limits
 import redis.asyncio as redis
+from limits.aio.strategies import MovingWindowRateLimiter
 
+from flotta.caching import ExpiringCache
 from flotta.ratelimit.limiter import RateLimiter
 from flotta.settings import RateLimitSettings
 from tests.conftest import service_reachable
@@ -43,3 +47,34 @@ async def test_an_unreachable_store_limits_nothing_and_raises_nothing() -> None:
         assert [await limiter.hit("data", "app", "vehicle:VIN") for _ in range(3)] == [None] * 3
     finally:
         await limiter.close()
+
+
+async def test_the_limiter_counts_in_the_window_limits_itself_reads() -> None:
+    """The limiter builds each window's key once and hits the storage directly: the window it
+    fills must be the one `limits`' own strategy reads (its stats give Retry-After)."""
+    limiter = await RateLimiter.open(RateLimitSettings(wakes="3/minute"), "", "")
+    try:
+        for _ in range(2):
+            assert await limiter.hit("wakes", "app", "vehicle:VIN") is None
+        item = limits.parse("3/minute")
+        stats = await MovingWindowRateLimiter(limiter._storage).get_window_stats(
+            item, "wakes", "app", "vehicle:VIN"
+        )
+        assert stats.remaining == 1
+        assert await limiter.hit("wakes", "app", "vehicle:VIN") is None
+        assert await limiter.hit("wakes", "app", "vehicle:VIN") is not None
+        assert await limiter.hit("wakes", "app", "vehicle:OTHER") is None  # its own window
+    finally:
+        await limiter.close()
+
+
+def test_an_expiring_cache_answers_fresh_entries_only() -> None:
+    cache: ExpiringCache[str, int] = ExpiringCache(ttl_s=1.0)
+
+    async def load(_: str) -> int:
+        return 7
+
+    assert cache.fresh("a", 0.0) is None
+    assert asyncio.run(cache.get("a", 0.0, load)) == 7
+    assert cache.fresh("a", 0.5) == (1.0, 7)
+    assert cache.fresh("a", 1.0) is None  # expired at now + ttl

@@ -125,10 +125,14 @@ class MeteringMiddleware:
         if credential is None:
             return None
 
+        now = runtime.clock.monotonic()
+        if (hit := self._payers.fresh(credential, now)) is not None:
+            return hit[1]
+
         async def load(_: bytes) -> Payer | None:
             return await payer_of(scope, runtime)
 
-        return await self._payers.get(credential, runtime.clock.monotonic(), load)
+        return await self._payers.get(credential, now, load)
 
 
 async def _bill(

@@ -32,11 +32,15 @@ class DeviceKeys:
         if credential is None:
             return None  # the endpoint answers 401
 
+        key = (credential, target.kind, target.tag)
+        now = runtime.clock.monotonic()
+        if (hit := self._cache.fresh(key, now)) is not None:
+            return hit[1]
+
         async def load(_: tuple[bytes, str, str]) -> tuple[str, str] | None:
             return await device_key(scope, target, runtime)
 
-        key = (credential, target.kind, target.tag)
-        return await self._cache.get(key, runtime.clock.monotonic(), load)
+        return await self._cache.get(key, now, load)
 
 
 async def device_key(scope: Scope, target: Target, runtime: Runtime) -> tuple[str, str] | None:
