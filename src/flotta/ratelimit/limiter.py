@@ -100,7 +100,7 @@ class RateLimiter:
         self._storage = storage
         self._strategy = MovingWindowRateLimiter(storage)
         # The strategy's hit is this storage call with `item.key_for(...)`: the key is built
-        # once per budget here instead of on every request (a fifth of the middleware's cost).
+        # once per budget here instead of on every request.
         self._window = cast(MovingWindowSupport, storage)
         self._keys: dict[tuple[str, ...], str] = {}
         self._pool = pool
