@@ -228,3 +228,52 @@ def test_a_restart_resumes_and_a_refused_record_becomes_a_dead_letter(
     assert dead[0]["attempts"] == POLICY.max_attempts
     assert "refused" in dead[0]["last_error"]
     assert dead[0]["first_record_id"] == dead[0]["last_record_id"]
+
+
+def test_a_batch_refused_whole_is_one_dead_letter_and_delivery_moves_on(
+    live: LiveDemo, receiver: CarReceiver
+) -> None:
+    car = streaming_car(live)
+    port = closed_port()
+    live.call(receiver.start(port))
+    receiver.refuse.update({"1", "2", "3"})
+    point_at(live, car, port, receiver.tls.ca_pem)
+    stream(live, car, range(1, 4))  # before any process delivers: read back as one batch
+    dispatcher = start(live)
+    try:
+        dead = wait_for(
+            lambda: api_get(live, car, "/flotta/v1/telemetry/receivers/deliveries?status=dead"),
+            what="the refused batch's dead letter",
+        )
+        stream(live, car, range(4, 5))
+        wait_for(lambda: receiver.txids() == ["4"], what="the next record delivered")
+    finally:
+        live.call(dispatcher.stop())
+    # One series for the batch: split, it would back off once per record.
+    assert len(dead) == 1 and dead[0]["records"] == 3
+    assert dead[0]["attempts"] == POLICY.max_attempts
+
+
+def test_a_retried_batch_with_one_record_refused_is_logged_delivered(
+    live: LiveDemo, receiver: CarReceiver
+) -> None:
+    car = streaming_car(live)
+    port = closed_port()
+    receiver.refuse.add("2")
+    point_at(live, car, port, receiver.tls.ca_pem)
+    stream(live, car, range(1, 4))
+    dispatcher = start(live)
+    try:
+        wait_for(lambda: log_of(live, car), what="a failed attempt in the delivery log")
+        live.call(receiver.start(port))  # back, and it refuses one of the three
+        wait_for(
+            lambda: [s for s, _, _ in log_of(live, car)] == ["delivered", "dead"],
+            what="the batch delivered and the refused record dead",
+        )
+    finally:
+        live.call(dispatcher.stop())
+    assert receiver.txids() == ["1", "3"]
+    assert [(status, records) for status, records, _ in log_of(live, car)] == [
+        ("delivered", 3),
+        ("dead", 1),
+    ]

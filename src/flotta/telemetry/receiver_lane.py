@@ -104,7 +104,8 @@ class ReceiverLane:
             batch = await deps.records.car_records(
                 self.ref.client_id, self.ref.vin, self.position, size
             )
-            self._lagged = len(batch) == size
+            # An overflow while reading (`offer` sets it) must survive: the buffer was dropped.
+            self._lagged = self._lagged or len(batch) == size
         else:
             batch = self._take()
         if batch:
@@ -193,10 +194,14 @@ class _Attempts:
             except (_ConfigGone, asyncio.CancelledError):
                 raise
             except RecordRefused as exc:
-                # The receiver took the others: only the refused ones are tried again.
                 refused = [r for r in self.batch if r.txid in exc.txids] or self.batch
-                if refused != self.batch or len(refused) > 1:
-                    for record in refused:  # each on its own, to its own dead letter
+                if len(refused) < len(self.batch):
+                    # The receiver took the others: this batch is delivered, and each refused
+                    # record is tried again on its own, to its own dead letter. A batch refused
+                    # whole stays one series: split, it would cost a backoff per record.
+                    if self.row_id is not None:
+                        await self._log("delivered", f"{len(refused)} refused, retried alone")
+                    for record in refused:
                         await _Attempts(lane, [record], self.refusals + 1).run()
                     return
                 self.refusals += 1
