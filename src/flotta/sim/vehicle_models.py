@@ -252,6 +252,12 @@ _WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 _YEAR_CODES = "ABCDEFGHJKLMNPRSTVWXY"
 
 
+def vin_model_year(vin: str) -> int | None:
+    """The model year VIN position 10 encodes (2010 onwards); None for anything else."""
+    index = _YEAR_CODES.find(vin[9:10]) if len(vin) == 17 else -1
+    return None if index < 0 else 2010 + index
+
+
 def vin_check_digit(vin: str) -> str:
     """ISO 3779 / 49 CFR 565 check digit for a 17-char VIN (position 9 ignored)."""
     total = sum(_TRANSLIT[c] * w for c, w in zip(vin.upper(), _WEIGHTS, strict=True))

@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flotta.sim.vehicle_models import MODELS, VehicleModel
+from flotta.sim.vehicle_models import MODELS, VehicleModel, vin_model_year
 
 # Tesla's US terms: battery & drive unit cover 150k mi on S/X/Cybertruck, 120k on 3/Y LR.
 BASIC = ("NEW_MFG_WARRANTY", "New Vehicle Limited Warranty", 4, 50_000)
 LONG_BATTERY_MODELS = frozenset({"models_plaid", "cybertruck"})
 DRIVE = {"model3_lr": "AWD", "modely": "AWD", "models_plaid": "AWD", "cybertruck": "AWD"}
 MOTORS = {"model3_lr": 2, "modely": 2, "models_plaid": 3, "cybertruck": 2}
-MODEL_YEARS = {"R": 2024, "S": 2025, "T": 2026, "V": 2027}
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,16 +151,12 @@ def upgrade_eligibility(vin: str, model_key: str, option_codes: str) -> dict[str
     }
 
 
-def model_year(vin: str) -> int | None:
-    return MODEL_YEARS.get(vin[9]) if len(vin) == 17 else None
-
-
 def specs(vin: str, model_key: str, option_codes: str) -> dict[str, Any]:
     """As-sold specification from the model catalogue (battery, range, drive, charging)."""
     model: VehicleModel | None = MODELS.get(model_key)
     base: dict[str, Any] = {
         "vin": vin,
-        "model_year": model_year(vin),
+        "model_year": vin_model_year(vin),
         "option_codes": option_codes.split(",") if option_codes else [],
     }
     if model is None:
