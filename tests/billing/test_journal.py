@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -11,11 +12,12 @@ import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flotta.billing.categories import Category
-from flotta.billing.journal import Journal, read
+from flotta.billing.journal import Journal, encode, read
 from flotta.billing.ledger import Ledger, UsageEvent, write_events
 from flotta.billing.models import UsageEventRow
 from flotta.db.engine import make_engine, make_sessionmaker
@@ -44,7 +46,7 @@ def test_a_full_segment_continues_in_the_next_and_rotate_hands_over_both(tmp_pat
     assert all(b"\0" not in path.read_bytes() for path in closed)
     journal.append(event(99))
     journal.close()
-    remaining = sorted(set(tmp_path.iterdir()) - set(closed))
+    remaining = sorted(set(tmp_path.glob("*.usage")) - set(closed))
     assert [e.key for path in remaining for e in read(path)] == ["key-99"]
 
 
@@ -85,7 +87,7 @@ def killed_writer(directory: Path, events: int) -> Path:
     )
     assert done.returncode == -signal.SIGKILL, done.stderr
     assert done.stdout == "appended\n"
-    [segment] = directory.iterdir()
+    [segment] = directory.glob("*.usage")  # beside it, the lock its death released
     return segment
 
 
@@ -159,6 +161,60 @@ async def test_postgresql_counts_each_key_once_too() -> None:
 def test_segments_are_named_by_process(tmp_path: Path) -> None:
     journal = Journal(tmp_path)
     journal.append(event(1))
-    [segment] = tmp_path.iterdir()
+    [segment] = tmp_path.glob("*.usage")
     assert segment.name.startswith(f"{os.getpid()}-")
     journal.close()
+
+
+def _segment_of(directory: Path, name: str, events: int) -> Path:
+    """A segment as a process that is gone left it: `events` lines."""
+    path = directory / name
+    path.write_bytes(b"".join(encode(event(i)) for i in range(events)))
+    return path
+
+
+def test_a_gone_run_with_this_very_pid_is_replayed_not_overwritten(tmp_path: Path) -> None:
+    # A restarted container is PID 1 again: the crashed run's files are orphans all the same.
+    pid = os.getpid()
+    legacy = _segment_of(tmp_path, f"{pid}-000000001.usage", 2)
+    tokened = _segment_of(tmp_path, f"{pid}-0badc0de-000000001.usage", 1)
+    (tmp_path / f"{pid}-0badc0de.lock").touch()  # its lock, released when it died
+    journal = Journal(tmp_path)
+    try:
+        assert journal.orphans() == [legacy, tokened]
+        assert [e.key for e in read(legacy)] == ["key-0", "key-1"]  # not truncated
+        assert not (tmp_path / f"{pid}-0badc0de.lock").exists()
+    finally:
+        journal.close()
+
+
+def test_a_live_journal_in_the_same_directory_is_not_an_orphan(tmp_path: Path) -> None:
+    first = Journal(tmp_path)
+    first.append(event(1))
+    second = Journal(tmp_path)
+    try:
+        assert second.orphans() == []
+    finally:
+        second.close()
+        first.close()
+    assert [p.suffix for p in tmp_path.iterdir()] == [".usage"]  # first's line, for a replay
+
+
+def test_a_refused_segment_fails_the_append_not_the_writer(tmp_path: Path) -> None:
+    """A disk that refuses the next segment: rotate still hands over what was written, the
+    next append raises OSError, and once there is room the journal goes on."""
+    journal = Journal(tmp_path, segment_bytes=64 * 1024)
+    journal.append(event(1))
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, limit[1]))  # Python ignores SIGXFSZ
+        [closed] = journal.rotate()
+        with pytest.raises(OSError):
+            journal.append(event(2))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+    journal.append(event(3))
+    [current] = journal.rotate()
+    journal.close()
+    assert [e.key for e in read(closed)] == ["key-1"]
+    assert [e.key for e in read(current)] == ["key-3"]

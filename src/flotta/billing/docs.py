@@ -62,7 +62,10 @@ LEDGER = [
     "commit of unknown outcome skips the keys already there, so nothing is counted twice.",
     "A crash (even SIGKILL) loses no usage a client saw served: its Flotta-Usage-Id is in the "
     "ledger. Requests in flight at the crash whose response never arrived may be in the ledger "
-    "or not, each at most once. A clean stop commits what is queued.",
+    "or not, each at most once. A clean stop commits what is queued. The next process to "
+    "start on the data dir replays what a stopped one left, the same pid included (each "
+    "process's journal has its own name and lock file); processes sharing a data dir must "
+    "share a host, as the lock is a local `flock`.",
     "If the database refuses a commit, the events stay queued and are retried; the response "
     "still goes out (the endpoint already acted).",
     "Each process keeps its accounts' month totals in memory, refreshed from the database every "

@@ -16,8 +16,10 @@ ledger; the idempotency keys make a replay of already committed lines harmless.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import mmap
 import os
+import secrets
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +33,7 @@ from flotta.billing.events import UsageEvent
 log = structlog.get_logger(__name__)
 
 SUFFIX = ".usage"
+LOCK_SUFFIX = ".lock"
 # One segment holds about 25,000 events; a busier second simply opens the next segment.
 SEGMENT_BYTES = 4 << 20
 
@@ -80,13 +83,18 @@ def _alive(pid: int) -> bool:
 
 
 class Journal:
-    """This process's usage segments in `directory` (`<pid>-<sequence>.usage`)."""
+    """This process's usage segments in `directory`: `<owner>-<sequence>.usage`, where the
+    owner is the pid and a random token (a restarted container's PID 1 is a new owner), and
+    `<owner>.lock` is locked for as long as the journal is open, so a file whose owner's lock
+    can be taken belongs to a process that is gone."""
 
     def __init__(self, directory: Path, segment_bytes: int = SEGMENT_BYTES) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self._segment_bytes = segment_bytes
-        self._pid = os.getpid()
+        self._owner = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._lock = os.open(directory / f"{self._owner}{LOCK_SUFFIX}", os.O_RDWR | os.O_CREAT)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
         self._sequence = 0
         self._map: mmap.mmap | None = None
         self._offset = 0
@@ -97,31 +105,39 @@ class Journal:
 
     def _open_next(self) -> None:
         self._sequence += 1
-        self._path = self.directory / f"{self._pid}-{self._sequence:09d}{SUFFIX}"
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        path = self.directory / f"{self._owner}-{self._sequence:09d}{SUFFIX}"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.ftruncate(fd, self._segment_bytes)  # sparse: disk is used as lines arrive
+            # Reserved now: a full disk is an error here, not a SIGBUS on a later append.
+            os.posix_fallocate(fd, 0, self._segment_bytes)
             self._map = mmap.mmap(fd, self._segment_bytes)
+        except OSError:
+            path.unlink(missing_ok=True)
+            raise
         finally:
             os.close(fd)
-        self._offset = 0
+        self._path, self._offset = path, 0
 
-    def _close_current(self) -> Path:
-        """Unmap the current segment and cut it to what was written."""
-        assert self._map is not None and self._path is not None
+    def _close_current(self) -> list[Path]:
+        """Unmap the current segment (if one is open) and cut it to what was written."""
+        if self._map is None or self._path is None:
+            return []
         self._map.close()
         self._map = None
         os.truncate(self._path, self._offset)
-        return self._path
+        return [self._path]
 
     def append(self, event: UsageEvent) -> None:
-        """Write one event; it survives a crash of this process from now on."""
+        """Write one event; it survives a crash of this process from now on. An OSError (a
+        full disk) leaves the journal as it was: the request fails, the next one tries again."""
         line = encode(event)
+        if self._map is None:
+            self._open_next()
         end = self._offset + len(line)
         if end > self._segment_bytes:
             if len(line) > self._segment_bytes:
                 raise ValueError("usage event larger than a journal segment")
-            self._filled.append(self._close_current())
+            self._filled += self._close_current()
             self._open_next()
             end = len(line)
         assert self._map is not None
@@ -129,29 +145,60 @@ class Journal:
         self._offset = end
 
     def rotate(self) -> list[Path]:
-        """Close the segments holding everything appended so far and start the next one."""
-        closed = [*self._filled, self._close_current()]
+        """Close the segments holding everything appended so far and start the next one (or
+        leave that to the next append, if the disk refuses it now)."""
+        closed = [*self._filled, *self._close_current()]
         self._filled = []
-        self._open_next()
+        try:
+            self._open_next()
+        except OSError as exc:
+            log.error("cannot open a usage journal segment", error=str(exc))
         return closed
 
     def close(self) -> None:
-        """Close the current segment; if it is empty, remove it."""
-        if self._map is None:
+        """Close the current segment (removed if empty) and release the owner's lock."""
+        if self._lock < 0:
             return
-        path = self._close_current()
-        if self._offset == 0:
-            path.unlink(missing_ok=True)
+        written = self._offset
+        for path in self._close_current():
+            if written == 0:
+                path.unlink(missing_ok=True)
+        (self.directory / f"{self._owner}{LOCK_SUFFIX}").unlink(missing_ok=True)
+        os.close(self._lock)
+        self._lock = -1
 
     def orphans(self) -> list[Path]:
         """Files of processes that are gone (a crash, or a stop that could not commit)."""
-        found = []
+        segments: dict[str, list[Path]] = {}
         for path in sorted(self.directory.glob(f"*{SUFFIX}")):
-            pid_text = path.name.split("-", 1)[0]
-            pid = int(pid_text) if pid_text.isdigit() else 0
-            if pid != self._pid and not _alive(pid):
-                found.append(path)
+            segments.setdefault(path.name.rsplit("-", 1)[0], []).append(path)
+        owners = set(segments) | {p.name.removesuffix(LOCK_SUFFIX) for p in self._locks()}
+        found = []
+        for owner in sorted(owners - {self._owner}):
+            if self._gone(owner):
+                found += segments.get(owner, [])
         return found
+
+    def _locks(self) -> list[Path]:
+        return list(self.directory.glob(f"*{LOCK_SUFFIX}"))
+
+    def _gone(self, owner: str) -> bool:
+        """Whether `owner` stopped; its lock file, once taken, is removed."""
+        if owner.isdigit():  # `<pid>`: a segment of a version before owner tokens
+            return int(owner) == os.getpid() or not _alive(int(owner))
+        path = self.directory / f"{owner}{LOCK_SUFFIX}"
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return True  # closed without committing, or its lock was taken before
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+        path.unlink(missing_ok=True)
+        return True
 
 
 def read(path: Path) -> Iterator[UsageEvent]:

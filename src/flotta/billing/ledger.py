@@ -2,10 +2,10 @@
 
 A request's usage must be durable before its response leaves, or a crash could serve what was
 never billed; a database commit per request would cost most of P3's throughput. With a journal
-(the running server), `append` writes the event to the local usage journal (one write(2)) and
-returns at once; one writer task commits everything appended since its last commit in a single
-transaction, then deletes that part of the journal. Without one (unit tests), `record` waits
-for the group commit instead.
+(the running server), `append` copies the event into the local usage journal (a memory-mapped
+segment, no system call) and returns at once; one writer task commits everything appended
+since its last commit in a single transaction, then deletes that part of the journal. Without
+one (unit tests), `record` waits for the group commit instead.
 
 Each event carries an idempotency key. If a commit fails with an unknown outcome, or a journal
 is replayed after a crash, rows whose key already exists are skipped: the daily totals add only
@@ -212,7 +212,7 @@ class Ledger:
                     async with self._sessions() as db, db.begin():
                         await write_events(db, events[first : first + MAX_BATCH])
                 log.info("replayed a usage journal", file=path.name, events=len(events))
-                path.unlink()
+                path.unlink(missing_ok=True)  # another process may have replayed it too
         self._task = asyncio.get_running_loop().create_task(self._run(), name="usage-ledger")
 
     async def stop(self) -> None:
