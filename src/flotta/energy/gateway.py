@@ -24,6 +24,7 @@ from flotta.energy.routing import SiteRouter
 from flotta.errors import FlottaError, SiteUnavailable
 from flotta.gateway import protocol
 from flotta.gateway.cluster import RPC_MARGIN_S, epoch_ms
+from flotta.gateway.link_io import LinkClosed
 from flotta.gateway.protocol import MAX_CORRELATION_ID, Frame, FrameError, FrameType
 from flotta.ports.bus import Bus
 from flotta.ports.kv import KV
@@ -68,6 +69,8 @@ class SiteSession:
         try:
             await self._send(protocol.encode_json(FrameType.COMMAND, body, correlation_id))
             return await asyncio.wait_for(future, timeout_s)
+        except LinkClosed:
+            raise SiteUnavailable("the energy site disconnected") from None
         except TimeoutError:
             raise SiteUnavailable(f"energy site did not answer within {timeout_s:g} s") from None
         finally:

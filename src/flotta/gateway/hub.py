@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 import structlog
 from google.protobuf.message import DecodeError
-from starlette.websockets import WebSocketDisconnect
 from tesla_protocol.telemetry import vehicle_data_pb2
 
 from flotta.adapters.bus_memory import MemoryBus
@@ -276,9 +275,7 @@ class Hub:
             return False
         try:
             await session.send(data)
-        except (VehicleUnavailable, WebSocketDisconnect, RuntimeError, OSError):
-            # The link closed under us (Starlette raises RuntimeError once it is closed): the
-            # device is as unreachable as if it had never been linked.
+        except VehicleUnavailable:  # the link closed under us: as if it were never here
             return False
         return True
 

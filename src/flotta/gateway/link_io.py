@@ -9,9 +9,14 @@ from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 
+class LinkClosed(Exception):
+    """`send` on a link the peer or the server has closed meanwhile."""
+
+
 @dataclass(frozen=True, slots=True)
 class LinkIO:
-    """`receive()` answers None once the peer is gone, so hubs need not know Starlette."""
+    """`receive()` answers None once the peer is gone and `send` raises LinkClosed, so hubs
+    need not know Starlette."""
 
     receive: Callable[[], Awaitable[bytes | str | None]]
     send: Callable[[bytes], Awaitable[None]]
@@ -29,7 +34,14 @@ def link_io(websocket: WebSocket) -> LinkIO:
         data: bytes | str | None = message.get("bytes")
         return data if data is not None else message.get("text", "")
 
+    async def send(data: bytes) -> None:
+        try:
+            await websocket.send_bytes(data)
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+            # Starlette raises RuntimeError once the socket is closed; the transport, OSError.
+            raise LinkClosed(str(exc)) from exc
+
     async def close(code: int, reason: str) -> None:
         await websocket.close(code=code, reason=reason)
 
-    return LinkIO(receive, websocket.send_bytes, close)
+    return LinkIO(receive, send, close)

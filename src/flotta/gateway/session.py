@@ -10,6 +10,7 @@ from typing import Any
 
 from flotta.devices.directory import VehicleRecord
 from flotta.errors import DeviceTimeout, VehicleUnavailable
+from flotta.gateway.link_io import LinkClosed
 from flotta.gateway.protocol import MAX_CORRELATION_ID, Frame, FrameType, PowerState, encode
 
 Sender = Callable[[bytes], Awaitable[None]]
@@ -80,7 +81,10 @@ class DeviceSession:
     async def send(self, data: bytes) -> None:
         if self.closed:
             raise VehicleUnavailable()
-        await self._send(data)
+        try:
+            await self._send(data)
+        except LinkClosed:
+            raise VehicleUnavailable("the vehicle disconnected") from None
 
     def _allocate_id(self) -> int:
         self._next_id = self._next_id % MAX_CORRELATION_ID + 1
