@@ -86,7 +86,9 @@ class _Prepared:
     groups: dict[int, NewGroup]  # by config id
     taken: dict[int, set[bytes]]  # txids stored now, by config id
     acks: list[Ack]
-    recovered: list[tuple[int, StoredGroup]]  # stored before a restart: (config id, group)
+    # Stored before a restart, by (config id, first cursor): each group once, however many of
+    # its records a car resends.
+    recovered: dict[tuple[int, int], StoredGroup]
 
 
 @dataclass(slots=True)
@@ -284,7 +286,7 @@ class Ingest:
                 by_config[arrival[1]] = [arrival]
             else:
                 same.append(arrival)
-        prepared = _Prepared(self._clock.now(), grants, {}, {}, [], [])
+        prepared = _Prepared(self._clock.now(), grants, {}, {}, [], {})
         refused: dict[int, str] = {}
         for config_id, arrivals in by_config.items():
             grant = grants.get(config_id)
@@ -329,8 +331,7 @@ class Ingest:
             elif is_resend and (config_id, txid) in stored_before:
                 # Stored before a restart: meter again (idempotent key) in case that was lost.
                 earlier = stored_before[config_id, txid]
-                if all(earlier is not seen for _, seen in prepared.recovered):
-                    prepared.recovered.append((config_id, earlier))
+                prepared.recovered.setdefault((config_id, earlier.first_cursor), earlier)
                 self.counters.duplicates += 1
             else:
                 kept.add(txid)
@@ -358,7 +359,7 @@ class Ingest:
             stored = StoredGroup(first, last, group.client_id, group.vin, signals, now)
             self._count(stored, len(group))
             usage += self._usage(grants[config_id], stored)
-        for config_id, stored in prepared.recovered:
+        for (config_id, _), stored in prepared.recovered.items():
             usage += self._usage(grants[config_id], stored)
         if published:
             try:
