@@ -21,7 +21,8 @@ from flotta.telemetry import wire
 from flotta.telemetry.emitter import TelemetryRecord
 from flotta.telemetry.entitlements import REFRESH_UNUSED_S, ConfigRef
 from flotta.telemetry.entitlements import Entitlements as RealEntitlements
-from flotta.telemetry.ingest import ACK_WAIT_S, ACKS_PER_FRAME, Ingest
+from flotta.telemetry.ingest import Ingest
+from flotta.telemetry.ingest_acks import ACK_WAIT_S, ACKS_PER_FRAME
 from flotta.telemetry.record_groups import NewGroup, StoredGroup
 from flotta.telemetry.records import StreamRecord
 from tests.billing.test_ledger import open_db

@@ -34,13 +34,8 @@ from flotta.gateway import protocol
 from flotta.gateway.hub import Hub
 from flotta.gateway.protocol import Frame, FrameType
 from flotta.telemetry import wire
-
-# Re-exported: receivers and older callers import them from here.
-from flotta.telemetry.entitlements import ConfigRef as ConfigRef
-from flotta.telemetry.entitlements import Entitlements as Entitlements
+from flotta.telemetry.entitlements import ConfigRef, Entitlements
 from flotta.telemetry.envelope import WireError
-from flotta.telemetry.ingest_acks import ACK_WAIT_S as ACK_WAIT_S
-from flotta.telemetry.ingest_acks import ACKS_PER_FRAME as ACKS_PER_FRAME
 from flotta.telemetry.ingest_acks import Ack, Acknowledger, RecentTxids
 from flotta.telemetry.record_groups import NewGroup, StoredGroup, stream_records
 from flotta.telemetry.recordlog import RecordLog
@@ -217,10 +212,10 @@ class Ingest:
         """Up to MAX_BATCH queued arrivals, oldest first."""
         batch = self._pending
         if len(batch) <= MAX_BATCH:
-            self._pending = []
+            self._pending, self._pending_bytes = [], 0
         else:
             batch, self._pending = batch[:MAX_BATCH], batch[MAX_BATCH:]
-        self._pending_bytes = sum(len(arrival[4]) for arrival in self._pending)
+            self._pending_bytes -= sum(len(arrival[4]) for arrival in batch)
         return batch
 
     async def _run(self) -> None:
