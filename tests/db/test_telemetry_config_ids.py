@@ -8,17 +8,16 @@ from pathlib import Path
 from sqlalchemy import text
 
 from flotta.db.engine import make_engine
-from flotta.db.migrate import _migrate, upgrade_to_head
+from flotta.db.migrate import upgrade_to, upgrade_to_head
 
 NOW = "2026-12-08 00:00:00"
 
 
 async def test_upgrading_keeps_rows_and_ids_are_never_reused(tmp_path: Path) -> None:
-    from alembic import command
 
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'ids.db'}")
     try:
-        await _migrate(engine, command.upgrade, "0009")
+        await upgrade_to(engine, "0009")
         async with engine.begin() as db:
             await db.execute(text(
                 "INSERT INTO users (id, uuid, email, full_name, region, created_at, is_admin) "

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flotta.db.engine import make_engine, make_sessionmaker
-from flotta.db.migrate import alembic_config, downgrade_to, upgrade_to_head
+from flotta.db.migrate import downgrade_to, upgrade_to, upgrade_to_head
 from flotta.telemetry.record_groups import NewGroup
 from flotta.telemetry.recordlog import RecordLog
 from tests.postgres import fresh_database
@@ -26,22 +21,10 @@ OLD_ROWS = [  # id, client_id, vin, topic, txid, signals, payload
 ]
 
 
-async def migrate(engine: AsyncEngine, step: Callable[[Config, str], None], to: str) -> None:
-    url = engine.url.render_as_string(hide_password=False)
-
-    def run(connection: Any) -> None:
-        config = alembic_config(url)
-        config.attributes["connection"] = connection
-        step(config, to)
-
-    async with engine.begin() as conn:
-        await conn.run_sync(run)
-
-
 async def check_round_trip(url: str) -> None:
     engine = make_engine(url)
     try:
-        await migrate(engine, command.upgrade, "0010")
+        await upgrade_to(engine, "0010")
         async with engine.begin() as conn:
             for row_id, client_id, vin, topic, txid, signals, payload in OLD_ROWS:
                 await conn.execute(

@@ -27,6 +27,11 @@ async def upgrade_to_head(engine: AsyncEngine) -> None:
     await _migrate(engine, command.upgrade, "head")
 
 
+async def upgrade_to(engine: AsyncEngine, revision: str) -> None:
+    """Migrate the engine's database forward to `revision` (tests of one migration)."""
+    await _migrate(engine, command.upgrade, revision)
+
+
 async def downgrade_to(engine: AsyncEngine, revision: str) -> None:
     """Migrate the engine's database back to `revision` (`base` empties it)."""
     await _migrate(engine, command.downgrade, revision)

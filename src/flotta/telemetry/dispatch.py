@@ -4,10 +4,11 @@ process or in several sharing the database.
 Live Fleet API streams get this process's records from memory through bounded buffers; they
 read the record log instead whenever records were committed elsewhere: another process
 announces "app X has records up to cursor N" on the bus, an idle stream polls, and a jump in
-this process's own cursors shows that someone else committed in between (ids commit in order,
-see migration 0009). Sinks and config receivers read the durable log from stored positions,
-each under a lease (`leases.py`) so that exactly one process delivers them; a dead process's
-leases expire and the others take its work over (`scan`).
+this process's own cursors shows that someone else committed in between (cursors commit in
+order: the record log writes under its write lock, on PostgreSQL an advisory lock). Sinks and
+config receivers read the durable log from stored positions, each under a lease (`leases.py`)
+so that exactly one process delivers them; a dead process's leases expire and the others take
+its work over (`scan`).
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ def upgrade() -> None:
         bind.execute(sa.insert(_GROUPS), [_group_of_one(row) for row in rows])
     op.drop_index("ix_telemetry_records_created_at", table_name="telemetry_records")
     op.drop_index("ix_telemetry_records_client_id", table_name="telemetry_records")
-    op.drop_table("telemetry_records")  # its commit-order trigger (0009) goes with it
+    op.drop_table("telemetry_records")
 
 
 def downgrade() -> None:
@@ -109,11 +109,6 @@ def downgrade() -> None:
         op.execute(
             "SELECT setval(pg_get_serial_sequence('telemetry_records', 'id'), "
             "coalesce(max(id), 0) + 1, false) FROM telemetry_records"
-        )
-        op.execute(
-            "DO $$ BEGIN IF to_regprocedure('telemetry_records_commit_order()') IS NOT NULL THEN "
-            "CREATE TRIGGER telemetry_records_commit_order BEFORE INSERT ON telemetry_records "
-            "FOR EACH STATEMENT EXECUTE FUNCTION telemetry_records_commit_order(); END IF; END $$"
         )
     op.drop_index("ix_telemetry_record_groups_vin", table_name="telemetry_record_groups")
     op.drop_index("ix_telemetry_record_groups_client_time", table_name="telemetry_record_groups")
