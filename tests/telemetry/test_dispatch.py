@@ -12,6 +12,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from flotta.adapters.bus_memory import MemoryBus
+from flotta.ports.bus import Bus
 from flotta.ports.sinks import SinkError
 from flotta.telemetry.delivery import DeliveryPolicy
 from flotta.telemetry.dispatch import Dispatcher
@@ -63,7 +65,7 @@ def add_sink(live: LiveDemo, car: StreamingCar) -> int:
     return live.call(make())
 
 
-def start(live: LiveDemo, sink: MemorySink) -> Dispatcher:
+def start(live: LiveDemo, sink: MemorySink, bus: Bus | None = None) -> Dispatcher:
     """A dispatcher as another process would run one: its own leases' owner name."""
     runtime = live.handle.runtime
     streams = runtime.streams
@@ -72,7 +74,7 @@ def start(live: LiveDemo, sink: MemorySink) -> Dispatcher:
     async def go() -> Dispatcher:
         dispatcher = Dispatcher(
             runtime.sessions, streams.records, streams.entitlements, runtime.clock,
-            opener=lambda row: sink, policy=POLICY,
+            opener=lambda row: sink, policy=POLICY, bus=bus,
         )  # fmt: skip
         await dispatcher.start()
         return dispatcher
@@ -170,6 +172,40 @@ def test_replay_resends_a_time_range_marked_replay(live: LiveDemo) -> None:
     assert sink.batches == [["1", "2"], ["3"], ["1", "2"], ["3"]]
     replays = [entry for entry in log_of(live, sink_id) if entry[3]]
     assert replays == [("delivered", 1, 2, True), ("delivered", 1, 1, True)]
+
+
+def test_a_replay_asked_of_any_process_is_queued_where_the_sink_is_delivered(
+    live: LiveDemo,
+) -> None:
+    car = streaming_car(live)
+    sink_id = add_sink(live, car)
+    stream(live, car, range(1, 3))
+    sink, bus = MemorySink(), MemoryBus()
+    first, second = start(live, sink, bus), start(live, sink, bus)
+    try:
+        wait_for(live, sink, 2)
+        [asked] = [d for d in (first, second) if sink_id not in d.delivering()[0]]
+        now = live.handle.runtime.clock.now()
+        window = (now - timedelta(minutes=5), now)
+        assert live.call(asked.request_replay(sink_id, *window))  # the holder answered
+        wait_for(live, sink, 4)
+        # Nobody delivers an unknown sink: refused (the API says try again), not "queued".
+        assert not live.call(asked.request_replay(sink_id + 1000, *window))
+    finally:
+        live.call(first.stop())
+        live.call(second.stop())
+    assert delivered(sink) == ["1", "2", "1", "2"]
+
+
+def test_a_replay_without_a_bus_or_a_worker_here_is_refused(live: LiveDemo) -> None:
+    car = streaming_car(live)
+    sink_id = add_sink(live, car)
+    dispatcher = start(live, MemorySink())
+    try:
+        now = live.handle.runtime.clock.now()
+        assert not live.call(dispatcher.request_replay(sink_id + 1000, now, now))
+    finally:
+        live.call(dispatcher.stop())
 
 
 def test_two_dispatchers_deliver_each_record_once(live: LiveDemo) -> None:

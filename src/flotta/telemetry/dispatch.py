@@ -48,6 +48,8 @@ log = structlog.get_logger(__name__)
 
 RECORDS_SUBJECT = "flotta.telemetry.records"
 REPLAY_SUBJECT = "flotta.telemetry.replay"
+# How long a replay request waits for the delivering process to say it queued it.
+REPLAY_REPLY_S = 2.0
 
 SinkOpener = Callable[[TelemetrySinkRow], Sink]
 
@@ -339,28 +341,32 @@ class Dispatcher:
         """Queue a re-send of the records created in [start, end] here; False if this
         process does not deliver the sink."""
         worker = self._workers.get(sink_id)
-        if worker is None:
+        # A worker still trying for the lease (or about to end without it) would never send it.
+        if worker is None or not self.leases.holds(worker.lease):
             return False
         worker.replay(start, end)
         return True
 
     async def request_replay(self, sink_id: int, start: datetime, end: datetime) -> bool:
-        """Queue a replay in whichever process delivers the sink; False if the bus failed."""
-        if self.replay(sink_id, start, end) or self.bus is None:
+        """Queue a replay in whichever process delivers the sink; False when none does now
+        (its lease is between holders) or the bus failed: the caller says try again."""
+        if self.replay(sink_id, start, end):
             return True
+        if self.bus is None:
+            return False
         body = {"sink_id": sink_id, "from": start.isoformat(), "to": end.isoformat()}
         try:
-            await self.bus.publish(REPLAY_SUBJECT, orjson.dumps(body))
+            # Only the process delivering the sink answers, once it has queued the replay.
+            await self.bus.request(REPLAY_SUBJECT, orjson.dumps(body), REPLAY_REPLY_S)
         except BusError:
-            log.warning("could not pass a replay on over the bus", sink=sink_id, exc_info=True)
+            log.warning("no process took the replay", sink=sink_id)
             return False
         return True
 
-    async def _on_replay(self, message: BusMessage) -> None:
+    async def _on_replay(self, message: BusMessage) -> bytes | None:
         data = orjson.loads(message.data)
         start, end = datetime.fromisoformat(data["from"]), datetime.fromisoformat(data["to"])
-        self.replay(int(data["sink_id"]), start, end)
-        return None
+        return b"queued" if self.replay(int(data["sink_id"]), start, end) else None
 
     def position(self, sink_id: int) -> int | None:
         """The last record this process delivered (or dead-lettered) to the sink."""
