@@ -19,11 +19,9 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,6 +29,7 @@ from flotta.billing.categories import Category
 from flotta.billing.events import UsageEvent
 from flotta.billing.journal import Journal, read
 from flotta.billing.models import UsageDaily, UsageEventRow
+from flotta.db.engine import dialect_insert
 
 log = structlog.get_logger(__name__)
 
@@ -54,11 +53,6 @@ def daily_totals(events: Iterable[UsageEvent]) -> dict[DailyKey, int]:
         key = (event.account_id, event.client_id, event.device, event.category.value, event.day)
         totals[key] += event.quantity
     return totals
-
-
-def _insert(db: AsyncSession) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL alike)."""
-    return postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 async def write_events(db: AsyncSession, events: Sequence[UsageEvent]) -> list[UsageEvent]:
@@ -120,7 +114,7 @@ async def _insert_all_new(
 
 async def _insert_new(db: AsyncSession, events: Sequence[UsageEvent]) -> list[UsageEvent]:
     """Insert the events whose key is new, on any database; return those (each key once)."""
-    insert = _insert(db)
+    insert = dialect_insert(db)
     events_table = UsageEventRow.__table__
     rows = [
         {
@@ -152,7 +146,7 @@ async def _insert_new(db: AsyncSession, events: Sequence[UsageEvent]) -> list[Us
 
 
 async def _add_daily_totals(db: AsyncSession, fresh: Sequence[UsageEvent]) -> None:
-    insert = _insert(db)
+    insert = dialect_insert(db)
     totals = daily_totals(fresh)
     if totals:
         daily = UsageDaily.__table__

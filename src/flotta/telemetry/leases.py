@@ -22,10 +22,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flotta.clock import Clock
+from flotta.db.engine import dialect_insert
 from flotta.telemetry.delivery_models import TelemetryLeaseRow
 
 _TABLE = cast(Table, TelemetryLeaseRow.__table__)
@@ -70,8 +70,7 @@ class Leases:
         """Take `name` if it is free, expired or ours already (one atomic upsert)."""
         now, until = self._clock.now(), self._until()
         async with self._sessions() as db, db.begin():
-            dialect = db.get_bind().dialect.name
-            upsert: Any = (postgresql if dialect == "postgresql" else sqlite).insert(_TABLE)
+            upsert: Any = dialect_insert(db)(_TABLE)
             statement = (
                 upsert.values(name=name, owner=self.owner, expires_at=until)
                 .on_conflict_do_update(
@@ -184,10 +183,6 @@ class LeasedWork:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
-        await self._stopped()
         if release and self._leases.holds(self.lease):
             with contextlib.suppress(Exception):  # the database is gone: the lease expires
                 await self._leases.release([self.lease])
-
-    async def _stopped(self) -> None:
-        """Called once the work has ended, before the lease is given up."""

@@ -25,7 +25,6 @@ from sqlalchemy import Table, bindparam, update
 
 from flotta.adapters.sink_receiver import ClientCertificates, ReceiverSink, ReceiverTarget
 from flotta.ports.sinks import Sink
-from flotta.telemetry.delivery import DeliveryPolicy
 from flotta.telemetry.delivery_models import TelemetryReceiverRow
 from flotta.telemetry.entitlements import ConfigRef
 from flotta.telemetry.leases import LeasedWork, LeaseLost
@@ -35,7 +34,7 @@ from flotta.telemetry.receiver_positions import receiver_configs, recover
 if TYPE_CHECKING:
     from flotta.telemetry.dispatch import Dispatcher
 
-__all__ = ["DeliveryPolicy", "ReceiverGroup", "ReceiverOpener", "open_receiver"]
+__all__ = ["ReceiverGroup", "ReceiverOpener", "open_receiver"]
 
 log = structlog.get_logger(__name__)
 

@@ -79,9 +79,6 @@ class SinkWorker(LeasedWork):
         self._replays.append(_Replay(start, end))
         self._wake.set()
 
-    async def _stopped(self) -> None:
-        await self._forget_sink()
-
     async def run(self) -> None:
         """Take the lease, then deliver until stopped or the lease is lost."""
         try:
