@@ -8,7 +8,7 @@ its position only moves forward, and the row goes with its config.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, and_, exists, select
 from sqlalchemy.exc import IntegrityError
@@ -72,6 +72,11 @@ class Recovered:
     pending: list[str]  # VINs
 
 
+def names_receiver(config: dict[str, Any] | None) -> bool:
+    """Whether a stored config names a receiver (hostname and port) to stream to."""
+    return bool(config and config.get("hostname") and config.get("port"))
+
+
 async def receiver_configs(
     sessions: async_sessionmaker[AsyncSession], client_id: str
 ) -> list[TelemetryConfigRow]:
@@ -79,7 +84,7 @@ async def receiver_configs(
     query = select(TelemetryConfigRow).where(TelemetryConfigRow.client_id == client_id)
     async with sessions() as db:
         configs = (await db.scalars(query)).all()
-    return [c for c in configs if (c.config or {}).get("hostname") and c.config.get("port")]
+    return [c for c in configs if names_receiver(c.config)]
 
 
 async def recover(

@@ -14,6 +14,7 @@ from flotta.fleet.errors_doc import ErrorEnvelope
 from flotta.fleet.responses import envelope
 from flotta.telemetry.delivery_models import TelemetryReceiverDeliveryRow, TelemetryReceiverRow
 from flotta.telemetry.models import TelemetryConfigRow, TelemetryRecordGroupRow
+from flotta.telemetry.receiver_positions import names_receiver
 from flotta.telemetry.stream import StreamsOff, stream_app, streams_of
 
 router = APIRouter(tags=["telemetry"])
@@ -60,7 +61,7 @@ async def list_receivers(
         configs = [
             c
             for c in await db.scalars(query.order_by(TelemetryConfigRow.id))
-            if (c.config or {}).get("hostname") and (c.config or {}).get("port")
+            if names_receiver(c.config)
         ][:limit]
         ids = [c.id for c in configs]
         rows = await db.scalars(
