@@ -65,11 +65,8 @@ async def _may_stream(
     if not is_key_paired(vehicle.config or {}, app.public_key, first_party=False):
         return False
     needed = {DATA_SCOPE, LOCATION_SCOPE} if location_fields(row.config) else {DATA_SCOPE}
-    for account in accounts:
-        grant = await oauth.active_grant(account, app.id)
-        if grant is not None and _covers(grant, vehicle.id, needed):
-            return True
-    return False
+    grants = await oauth.active_grants(set(accounts), {app.id})
+    return any(_covers(grant, vehicle.id, needed) for grant in grants.values())
 
 
 def _covers(grant: ConsentGrant, fleet_id: int, scopes: set[str]) -> bool:
