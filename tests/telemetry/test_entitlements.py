@@ -60,7 +60,8 @@ async def _car(s: AsyncSession, runtime: Any, app: OAuthClient, consent_by: str)
 
 async def _refresh_cost(tmp_path: Path, cars: int) -> tuple[int, set[Pair], set[Pair]]:
     """Statements one refresh round runs for a fleet of one app's `cars` cars (one in three
-    consented by a driver, one not at all), what streams, and what should."""
+    consented by a driver, one not at all) and `cars // 3` other apps' cars, what streams, and
+    what should."""
     db = await open_db(tmp_path / f"fleet-{cars}.db", accounts=1)
     clock = ManualClock()
     try:
@@ -79,6 +80,10 @@ async def _refresh_cost(tmp_path: Path, cars: int) -> tuple[int, set[Pair], set[
                 pairs.add(pair)
                 if how != "nobody":
                     expected.add(pair)
+            for _ in range(cars // 3):  # and more apps, each with a car of its own
+                other = await add_streaming_car(s, runtime)
+                pairs.add((other.client_id, other.vin))
+                expected.add((other.client_id, other.vin))
         entitlements = Entitlements(db.sessions, Directory(db.sessions, clock), clock)
         assert await entitlements.streaming_pairs(pairs) == expected
         statements: list[str] = []
@@ -97,12 +102,12 @@ async def _refresh_cost(tmp_path: Path, cars: int) -> tuple[int, set[Pair], set[
         await db.engine.dispose()
 
 
-def test_a_refresh_round_costs_the_same_queries_for_three_cars_as_for_twelve(
+def test_a_refresh_round_costs_the_same_queries_for_three_cars_as_for_twelve_and_more_apps(
     tmp_path: Path,
 ) -> None:
     small, streaming, expected = asyncio.run(_refresh_cost(tmp_path, 3))
     assert streaming == expected
     large, streaming, expected = asyncio.run(_refresh_cost(tmp_path, 12))
     assert streaming == expected
-    assert len(expected) == 11  # the owners', and the drivers' consent alone, keep a stream
+    assert len(expected) == 11 + 4  # the owners', and the drivers' consent alone, keep a stream
     assert large == small

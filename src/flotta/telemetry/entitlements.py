@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from flotta.clock import Clock
 from flotta.devices.directory import AppRecord, Directory, GrantRecord, VehicleRecord
 from flotta.devices.models import Vehicle
+from flotta.oauth.models import OAuthClient
 from flotta.oauth.repository import OAuthRepository
 from flotta.sharing.repository import DriverRepository
 from flotta.telemetry.models import TelemetryConfigRow
@@ -208,12 +209,13 @@ class Entitlements:
 
 
 class _Prefetched(Directory):
-    """A directory read afresh for one refresh round: its cars, their drivers and the consents
-    that could cover them loaded in one query each. A query per car every quarter of the TTL
-    was most of what the refresher cost, and it grew with the fleet."""
+    """A directory read afresh for one refresh round: its apps, cars, the cars' drivers and the
+    consents that could cover them, loaded in one query each. A query per car every quarter of
+    the TTL was most of what the refresher cost, and it grew with the fleet."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         super().__init__(sessions, clock)
+        self._apps_by_id: dict[str, AppRecord] = {}
         self._cars: dict[str, VehicleRecord] = {}
         self._drivers_by_car: dict[int, frozenset[int]] = {}
         self._grants_asked: tuple[set[int], set[int]] = (set(), set())
@@ -222,21 +224,29 @@ class _Prefetched(Directory):
 
     async def load(self, pairs: set[tuple[str, str]]) -> None:
         """Everything `_consented` reads for these (app, car) pairs."""
-        apps = [await self.app(client_id) for client_id in {client_id for client_id, _ in pairs}]
         async with self._db() as db:
+            ids_of_apps = {client_id for client_id, _ in pairs}
+            apps = await db.scalars(
+                select(OAuthClient).where(OAuthClient.client_id.in_(ids_of_apps))
+            )
+            self._apps_by_id = {app.client_id: AppRecord.of(app) for app in apps}
             vins = {vin for _, vin in pairs}
-            rows = (await db.execute(select(Vehicle).where(Vehicle.vin.in_(vins)))).scalars()
-            self._cars = {row.vin: VehicleRecord.of(row) for row in rows}
+            cars = await db.scalars(select(Vehicle).where(Vehicle.vin.in_(vins)))
+            self._cars = {car.vin: VehicleRecord.of(car) for car in cars}
             ids = {car.id for car in self._cars.values()}
             drivers = await DriverRepository(db).drivers_by_vehicle(ids) if ids else {}
             self._drivers_by_car = {car: frozenset(drivers.get(car, ())) for car in ids}
             accounts = {car.owner_id for car in self._cars.values()}
             accounts.update(*self._drivers_by_car.values())
-            app_pks = {app.pk for app in apps if app is not None}
+            app_pks = {app.pk for app in self._apps_by_id.values()}
             if accounts and app_pks:
                 grants = await OAuthRepository(db).active_grants(accounts, app_pks)
                 self._grants_asked = (accounts, app_pks)
                 self._grants_found = {key: GrantRecord.of(row) for key, row in grants.items()}
+
+    async def app(self, client_id: str) -> AppRecord | None:
+        found = self._apps_by_id.get(client_id)
+        return found if found is not None else await super().app(client_id)
 
     async def vehicle(self, tag: str) -> VehicleRecord | None:
         return self._cars.get(tag) or await super().vehicle(tag)
