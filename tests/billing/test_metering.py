@@ -36,7 +36,7 @@ BILLING_HEADERS = (
     "flotta-usage-id",
     "flotta-budget-warning",
 )
-USAGE_ID = re.compile(r"^[0-9a-f]{16}-[0-9a-f]+$")  # process prefix, counter
+USAGE_ID = re.compile(r"^[0-9a-f]{16}-[0-9a-f]{24}$")  # process prefix, 96 random bits
 
 
 def _demo(tmp: pytest.TempPathFactory, name: str, **options: Any) -> Iterator[LiveDemo]:

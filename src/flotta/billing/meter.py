@@ -9,8 +9,8 @@ processes shows up within that time (the ledger itself is exact either way).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
+import random
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -103,9 +103,11 @@ class Meter:
             category: self._category_headers(category.value, cost)
             for category, cost in self.cost_text.items()
         }
-        # Usage keys: a random prefix per process and a counter, unique without a system call.
+        # Usage keys: a random prefix per process and 96 random bits from a generator seeded
+        # once, unique without a system call per request; not a counter, which would tell every
+        # app how many requests the process has billed.
         self._key_prefix = os.urandom(8).hex()
-        self._key_numbers = itertools.count(1)
+        self._key_bits = random.Random(os.urandom(16))
         self._sessions = sessions
         self._clock = clock
         self._refresh_s = refresh_s
@@ -136,7 +138,7 @@ class Meter:
 
     def new_key(self) -> str:
         """A fresh idempotency key for a usage event recorded by this process."""
-        return f"{self._key_prefix}-{next(self._key_numbers):x}"
+        return f"{self._key_prefix}-{self._key_bits.getrandbits(96):024x}"
 
     def _month_of(self, day: date) -> str:
         """`month_of`, remembered per day (every request asks)."""
