@@ -287,9 +287,10 @@ DECISIONS: tuple[tuple[str, str], ...] = (
     (
         "Consent prompts",
         "A grant that already covers every requested scope issues the code without the page, "
-        "unless `prompt=consent`. `prompt=login` (in Tesla's example URL) ends the browser's "
-        "session and sends the customer to the sign-in page, then continues the request without "
-        "it (OpenID Connect; Tesla's page asks for the password too). `prompt=none` never "
+        "unless `prompt=consent`. `prompt=login` (in Tesla's example URL) sends the customer to "
+        "the sign-in page, even when signed in, and continues the request only after a sign-in "
+        "newer than it (OpenID Connect; Tesla's page asks for the password too); the session "
+        "the browser held is not ended, so a link cannot sign anyone out. `prompt=none` never "
         "shows a page (`login_required` / `consent_required`). `prompt_missing_scopes=true` "
         "offers only scopes not yet granted; `require_requested_scopes=true` is all or nothing; "
         "`openid` and `offline_access` cannot be unticked; no scope left means `access_denied`.",

@@ -269,13 +269,19 @@ def test_prompt_login_signs_the_customer_in_again_then_continues(
         follow_consent(client, authorize_params(app, Pkce()))
         params = authorize_params(app, pkce, prompt="login consent")
         answer = client.get(authorize_url(params))
-        # The session the browser held is over: even a plain request now needs a sign-in.
+        resume = parse_qs(urlsplit(answer.headers["location"]).query)["next"][0]
+        # The session the browser held is not ended (a link must not sign anyone out)...
         plain = client.get(authorize_url(authorize_params(app, Pkce())))
+        # ...but it is older than the prompt: the resumed request asks for a sign-in again,
+        # and the login page shows its form although the browser is signed in.
+        stale = client.get(resume)
+        form = client.get(stale.headers["location"])
     assert answer.status_code == 303
-    assert plain.status_code == 303 and plain.headers["location"].startswith("/portal/login?")
-    resume = parse_qs(urlsplit(answer.headers["location"]).query)["next"][0]
     assert urlsplit(answer.headers["location"]).path == "/portal/login"
     assert parse_qs(urlsplit(resume).query)["prompt"] == ["consent"]  # login asked once only
+    assert plain.status_code == 303 and "code" in redirect_query(plain)
+    assert stale.status_code == 303 and urlsplit(stale.headers["location"]).path == "/portal/login"
+    assert form.status_code == 200 and "sign in again" in form.text
     with browser(live, owner) as signed_in_again:
         page = signed_in_again.get(resume)
         assert page.status_code == 200 and "Allow" in page.text

@@ -18,8 +18,10 @@ from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, Response
 
 from flotta.accounts.models import User
+from flotta.accounts.sessions import SignedIn
 from flotta.oauth.authorize_request import (
     AUTHORIZE_PATH,
+    LOGIN_AFTER,
     AuthorizeError,
     AuthorizeRefused,
     AuthorizeRequest,
@@ -36,16 +38,15 @@ from flotta.oauth.grants import code_service
 from flotta.oauth.models import ConsentGrant, as_list
 from flotta.oauth.repository import OAuthRepository
 from flotta.oauth.scopes import MANDATORY_SCOPES, scope_words
+from flotta.portal.login_pages import SIGN_IN_AGAIN
 from flotta.portal.web import (
     PORTAL,
-    SESSION_COOKIE,
     PortalRedirect,
     read_form,
     redirect,
     render,
     require_account,
     runtime_of,
-    session_service,
     signed_in,
 )
 from flotta.runtime import Runtime
@@ -97,11 +98,28 @@ async def authorize(request: Request) -> Response:
             return redirect(req.redirect(error="login_required"))
         if "login" in req.prompt:
             # OpenID Connect Core §3.1.2.1: the customer signs in again, whatever session the
-            # browser holds, and the request continues after it without the prompt.
-            await session_service(db, runtime).end(request.cookies.get(SESSION_COOKIE))
-            return redirect(f"{PORTAL}/login?next={quote(req.url_after_login(), safe='')}")
+            # browser holds, and the request continues after it without the prompt. The
+            # session is kept (a link must not sign anyone out); the request now asks for a
+            # sign-in newer than this moment.
+            now_ms = int(runtime.clock.now().timestamp() * 1000)
+            return _sign_in_again(req.url_after_login(now_ms))
+        if not _signed_in_after(found, request.query_params.get(LOGIN_AFTER)):
+            return _sign_in_again(req.url())
         user = (await require_account(request, db)).user
         return await _ask(request, db, runtime, req, user)
+
+
+def _sign_in_again(resume: str) -> Response:
+    return redirect(f"{PORTAL}/login?notice={SIGN_IN_AGAIN}&next={quote(resume, safe='')}")
+
+
+def _signed_in_after(found: SignedIn | None, login_after: str | None) -> bool:
+    """Whether the session started after `login_after` (ms), if the request names a time."""
+    if login_after is None:
+        return True
+    if found is None or not login_after.isdigit():
+        return False
+    return found.session.created_at.timestamp() * 1000 > int(login_after)
 
 
 async def _ask(

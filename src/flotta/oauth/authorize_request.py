@@ -18,6 +18,8 @@ from flotta.oauth.pkce import S256, S256_CHALLENGE
 from flotta.oauth.repository import OAuthRepository
 from flotta.oauth.scopes import parse_scope, requestable_scopes
 
+# Carried by a request that `prompt=login` turned into one needing a sign-in after that moment.
+LOGIN_AFTER = "login_after"
 AUTHORIZE_PATH = "/oauth2/v3/authorize"
 # Carried through the consent form in hidden fields and re-validated when it is posted.
 AUTHORIZE_PARAMS = (
@@ -97,12 +99,14 @@ class AuthorizeRequest:
         """This request as a GET URL (the login page sends the browser back to it)."""
         return f"{AUTHORIZE_PATH}?{urlencode(self.params)}"
 
-    def url_after_login(self) -> str:
-        """This request without `prompt=login`: where a fresh sign-in continues, once."""
+    def url_after_login(self, login_after_ms: int) -> str:
+        """This request without `prompt=login`, where a sign-in newer than `login_after_ms`
+        (`LOGIN_AFTER`) continues it, once."""
         params = dict(self.params)
         rest = " ".join(p for p in params.pop("prompt", "").split() if p != "login")
         if rest:
             params["prompt"] = rest
+        params[LOGIN_AFTER] = str(login_after_ms)
         return f"{AUTHORIZE_PATH}?{urlencode(params)}"
 
     def redirect(self, **params: str | None) -> str:

@@ -30,6 +30,8 @@ from flotta.runtime import Runtime
 
 router = APIRouter(include_in_schema=False)
 
+# `prompt=login`: the login page shows its form even to a signed-in customer.
+SIGN_IN_AGAIN = "sign_in_again"
 # Messages a redirect may ask a page to show (by key, so no text is reflected from the URL).
 NOTICES = {
     "signed_out": "You are signed out.",
@@ -38,6 +40,7 @@ NOTICES = {
         "Sign in with your new password."
     ),
     "verification_sent": "We sent you a new confirmation link. It works for 24 hours.",
+    SIGN_IN_AGAIN: "The app asks you to sign in again to continue.",
 }
 
 
@@ -66,7 +69,8 @@ async def login_page(request: Request) -> Response:
     next_url = safe_next(request.query_params.get("next"))
     async with runtime_of(request).sessions() as db:
         found = await signed_in(request, db)
-    if found is not None and found.complete:
+    again = request.query_params.get("notice") == SIGN_IN_AGAIN
+    if found is not None and found.complete and not again:
         return redirect(next_url)
     context = {"next": next_url, "email": "", "notice": notice_for(request)}
     return render(request, "login.html", context)
