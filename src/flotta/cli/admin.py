@@ -17,8 +17,7 @@ from flotta.apps.errors import AppError
 from flotta.apps.repository import STATUSES, AppRepository
 from flotta.apps.service import ApplicationService
 from flotta.clock import SystemClock
-from flotta.db.engine import make_engine, make_sessionmaker
-from flotta.db.migrate import upgrade_to_head
+from flotta.db.migrate import migrated
 from flotta.oauth.models import OAuthClient
 from flotta.settings import Settings
 
@@ -62,13 +61,8 @@ def _run(data_dir: Path, work: Callable[[AsyncSession, Settings], Awaitable[T]])
     settings = settings_for(data_dir)
 
     async def main() -> T:
-        engine = make_engine(settings.database_url)
-        try:
-            await upgrade_to_head(engine)
-            async with make_sessionmaker(engine)() as db, db.begin():
-                return await work(db, settings)
-        finally:
-            await engine.dispose()
+        async with migrated(settings.database_url) as sessions, sessions() as db, db.begin():
+            return await work(db, settings)
 
     try:
         return asyncio.run(main())

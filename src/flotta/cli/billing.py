@@ -146,8 +146,7 @@ def close(
     from flotta.billing.prices import PriceBook
     from flotta.cli.admin import settings_for
     from flotta.clock import SystemClock
-    from flotta.db.engine import make_engine, make_sessionmaker
-    from flotta.db.migrate import upgrade_to_head
+    from flotta.db.migrate import migrated
 
     try:
         month = parse_month(month)
@@ -157,12 +156,8 @@ def close(
     book = PriceBook.from_settings(settings.billing)
 
     async def main() -> Any:
-        engine = make_engine(settings.database_url)
-        try:
-            await upgrade_to_head(engine)
-            return await close_month(make_sessionmaker(engine), book, month, SystemClock().now())
-        finally:
-            await engine.dispose()
+        async with migrated(settings.database_url) as sessions:
+            return await close_month(sessions, book, month, SystemClock().now())
 
     try:
         closing = asyncio.run(main())

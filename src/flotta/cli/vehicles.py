@@ -19,8 +19,7 @@ from flotta.accounts.repository import UserRepository
 from flotta.adapters import open_bus
 from flotta.cli.admin import DataDir, _fail, _say, settings_for
 from flotta.clock import SystemClock
-from flotta.db.engine import make_engine, make_sessionmaker
-from flotta.db.migrate import upgrade_to_head
+from flotta.db.migrate import migrated
 from flotta.devices.models import Vehicle
 from flotta.devices.repository import VehicleRepository
 from flotta.errors import FlottaError
@@ -42,13 +41,8 @@ def _run(data_dir: Path, work: Work) -> list[ConfigState]:
     settings = settings_for(data_dir)
 
     async def main() -> list[ConfigState]:
-        engine = make_engine(settings.database_url)
-        try:
-            await upgrade_to_head(engine)
-            async with make_sessionmaker(engine)() as db, db.begin():
-                removed = await work(db)
-        finally:
-            await engine.dispose()
+        async with migrated(settings.database_url) as sessions, sessions() as db, db.begin():
+            removed = await work(db)
         await _tell_cars(settings, removed)
         return removed
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from flotta.db.engine import make_engine, make_sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -25,6 +28,18 @@ def alembic_config(url: str) -> Config:
 async def upgrade_to_head(engine: AsyncEngine) -> None:
     """Migrate the engine's database to the newest revision."""
     await _migrate(engine, command.upgrade, "head")
+
+
+@contextlib.asynccontextmanager
+async def migrated(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the database at `url`, migrated to head first; the engine is disposed after
+    (one-shot commands: the CLI, token minting)."""
+    engine = make_engine(url)
+    try:
+        await upgrade_to_head(engine)
+        yield make_sessionmaker(engine)
+    finally:
+        await engine.dispose()
 
 
 async def upgrade_to(engine: AsyncEngine, revision: str) -> None:
