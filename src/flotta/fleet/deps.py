@@ -61,6 +61,15 @@ async def principal(request: Request) -> Principal:
     return await consented(who, runtime)
 
 
+async def owners_tool(who: Principal, runtime: Runtime) -> bool:
+    """Whether the token is the owner's own tool (the CLI's, or a first-party app's), which
+    needs no consent and no virtual key."""
+    if who.client_id == CLI_CLIENT_ID:
+        return True
+    app = await runtime.directory.app(who.client_id)
+    return app is not None and app.first_party
+
+
 async def consented(who: Principal, runtime: Runtime) -> Principal:
     """Limit a third-party app's token to the owner's current consent (cached, see Directory)."""
     app = await runtime.directory.app(who.client_id)

@@ -18,7 +18,7 @@ from flotta.auth.tokens import Principal
 from flotta.devices.models import Vehicle
 from flotta.devices.repository import VehicleRepository
 from flotta.errors import FlottaError, NotFound
-from flotta.fleet.deps import CLI_CLIENT_ID, RuntimeDep, VehicleTag, require_scopes, vehicle_for
+from flotta.fleet.deps import RuntimeDep, VehicleTag, owners_tool, require_scopes, vehicle_for
 from flotta.fleet.errors_doc import ErrorEnvelope, errors
 from flotta.fleet.responses import envelope
 from flotta.runtime import Runtime
@@ -52,8 +52,7 @@ class NotOwnersTool(FlottaError):
 
 async def _owned_vehicle(runtime: Runtime, who: Principal, tag: str) -> int:
     """The Fleet id of the caller's own vehicle; only the owner's own apps manage keys."""
-    app = await runtime.directory.app(who.client_id)
-    if who.client_id != CLI_CLIENT_ID and (app is None or not app.first_party):
+    if not await owners_tool(who, runtime):
         raise NotOwnersTool(
             "only the owner pairs and removes virtual keys, with their own token "
             "(flotta token); a third-party app sends the owner its pairing link instead"

@@ -17,12 +17,12 @@ from flotta.auth.tokens import Principal
 from flotta.errors import FlottaError, MissingScopes, NotFound
 from flotta.fleet.body import json_object
 from flotta.fleet.deps import (
-    CLI_CLIENT_ID,
     PrincipalDep,
     RuntimeDep,
     VehicleTag,
     may_reach,
     owner_of,
+    owners_tool,
     require_scopes,
     vehicle_for,
 )
@@ -133,8 +133,7 @@ async def _check_request(runtime: Runtime, who: Principal, config: TelemetryConf
 
 
 async def _key_paired(runtime: Runtime, who: Principal, vehicle_config: dict[str, Any]) -> bool:
-    app = await runtime.directory.app(who.client_id)
-    first_party = who.client_id == CLI_CLIENT_ID or (app is not None and app.first_party)
+    first_party = await owners_tool(who, runtime)
     public_key = None
     if not first_party:
         async with runtime.sessions() as session:

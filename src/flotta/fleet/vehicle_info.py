@@ -14,11 +14,11 @@ from flotta.devices.repository import VehicleRepository
 from flotta.errors import InvalidRequest, MissingScopes, NotFound, VehicleUnavailable
 from flotta.fleet.body import json_object
 from flotta.fleet.deps import (
-    CLI_CLIENT_ID,
     RuntimeDep,
     VehicleTag,
     may_reach,
     owner_of,
+    owners_tool,
     require_scopes,
     vehicle_for,
     visible_vehicles,
@@ -289,9 +289,8 @@ async def fleet_status(
     """Key pairing and firmware per VIN; VINs the caller cannot see are left out."""
     vins = _parse_vins(await json_object(request))
     records = await _visible(who, runtime, vins)
-    app = await runtime.directory.app(who.client_id)
     app_key = None  # the owner's own tools have no key: they see the record's pairing flag
-    if who.client_id != CLI_CLIENT_ID and (app is None or not app.first_party):
+    if not await owners_tool(who, runtime):
         async with runtime.sessions() as session:
             app_key = await TelemetryRepository(session).app_public_key(who.client_id)
     paired: list[str] = []
