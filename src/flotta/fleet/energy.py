@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from flotta.auth.tokens import Principal
+from flotta.db.base import MAX_ROW_ID
 from flotta.energy import render, service
 from flotta.energy.link import router as link_router
 from flotta.energy.models import EnergySite
@@ -27,7 +28,7 @@ router.routes.extend(link_router.routes)  # the sites' own gateway link
 EnergyData = require_scopes("energy_device_data")
 EnergyCmds = require_scopes("energy_cmds")
 SiteId = Annotated[
-    int, Path(ge=1, le=2**63 - 1, description="The `energy_site_id` from /api/1/products")
+    int, Path(ge=1, le=MAX_ROW_ID, description="The `energy_site_id` from /api/1/products")
 ]
 UPDATED = {"code": 201, "message": "Updated"}
 BASE = "/api/1/energy_sites/{energy_site_id}"

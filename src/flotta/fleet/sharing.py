@@ -29,7 +29,6 @@ Cmds = require_scopes("vehicle_cmds")
 ReadInvites = require_scopes("vehicle_device_data", "vehicle_cmds")
 AnyToken = require_scopes()
 
-MAX_ID = MAX_ROW_ID
 CODE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
@@ -117,7 +116,7 @@ async def create_invitation(
 async def revoke_invitation(
     vehicle_tag: VehicleTag,
     runtime: RuntimeDep,
-    invitation_id: int = Path(ge=1, le=MAX_ID),
+    invitation_id: int = Path(ge=1, le=MAX_ROW_ID),
     who: Principal = Depends(Cmds),
 ) -> Response:
     record = await vehicle_for(who, runtime, vehicle_tag, owner_only=True)
@@ -189,7 +188,7 @@ async def add_driver(
 async def remove_driver(
     vehicle_tag: VehicleTag,
     runtime: RuntimeDep,
-    share_user_id: int = Query(ge=1, le=MAX_ID),
+    share_user_id: int = Query(ge=1, le=MAX_ROW_ID),
     who: Principal = Depends(Cmds),
 ) -> Response:
     """Owners remove any driver; a driver may remove themself."""
