@@ -228,8 +228,7 @@ async def decide(request: Request) -> Response:
             return redirect(denied)
         if decision != "allow":
             return await _refused(request, db, AuthorizeRefused("invalid_request", CHOOSE))
-        removed: list[ConfigState] = []
-        response = await _allow(db, runtime, req, found.user, form, removed)
+        response, removed = await _allow(db, runtime, req, found.user, form)
     runtime.directory.forget()  # the new grant applies to the app's next request
     # Only once the narrowed grant is committed: told earlier, ingest could cache the old
     # consent again, and a failed commit would have stopped streams that still exist.
@@ -243,11 +242,10 @@ async def _allow(
     req: AuthorizeRequest,
     user: User,
     form: FormData,
-    removed: list[ConfigState],
-) -> Response:
-    """Record the grant (and in `removed` the streaming configs it no longer covers)."""
+) -> tuple[Response, list[ConfigState]]:
+    """Record the grant; the answer, and the streaming configs the grant no longer covers."""
     if req.client.first_party:
-        return await _issue(db, runtime, req, user, req.scopes)
+        return await _issue(db, runtime, req, user, req.scopes), []
     consent = ConsentService(db, runtime.clock)
     offer = await _offer(db, runtime, req, user, await consent.active(user.id, req.client.id))
     shown = frozenset(offer.shown)
@@ -258,8 +256,9 @@ async def _allow(
     refs = frozenset(d["ref"] for d in offer.devices)
     choice = Choice(shown, chosen, refs, frozenset(_strings(form, "allow_device")) & refs)
     grant = await consent.record(user.id, req.client.id, choice)
-    removed += await prune_for_grant(db, grant)  # unticked vehicles stop streaming
+    removed = await prune_for_grant(db, grant)  # unticked vehicles stop streaming
     scopes = [s for s in req.scopes if s in as_list(grant.scopes)]
     if not scopes:
-        return redirect(req.redirect(error="access_denied", error_description="no scope allowed"))
-    return await _issue(db, runtime, req, user, scopes)
+        denied = req.redirect(error="access_denied", error_description="no scope allowed")
+        return redirect(denied), removed
+    return await _issue(db, runtime, req, user, scopes), removed
