@@ -14,11 +14,13 @@ from flotta.billing.models import UsageEventRow
 from flotta.gateway import protocol
 from flotta.gateway.protocol import FrameType
 from flotta.oauth.models import ConsentGrant
-from flotta.telemetry.recordlog import GROUPS_PER_READ, NewRecord
+from flotta.telemetry.recordlog import GROUPS_PER_READ
 from tests.live import LiveDemo, start_live_demo
 from tests.telemetry.test_ingest_support import (
     DeviceClient,
+    LoggedRecord,
     StreamingCar,
+    append_records,
     device_link,
     frame_for,
     streaming_car,
@@ -211,13 +213,13 @@ def test_a_large_group_gets_the_cursors_of_its_own_rows_in_order(live: LiveDemo)
     count = 3 * GROUPS_PER_READ + 7  # one group per record: more than one page of groups
     at = [now + timedelta(microseconds=i) for i in range(count)]  # a time each: a group each
     group = [
-        NewRecord(client_id, "5YJ3E1EA7KF000009", "V", f"tx{i}", i % 9, at[i], b"p%d" % i, b"")
+        LoggedRecord(client_id, "5YJ3E1EA7KF000009", "V", f"tx{i}", i % 9, at[i], b"p%d" % i)
         for i in range(count)
     ]
 
     async def write_and_read() -> tuple[list[Any], list[Any]]:
-        first = await streams.records.append(group[:3])
-        rest = await streams.records.append(group[3:])
+        first = await append_records(streams.records, group[:3])
+        rest = await append_records(streams.records, group[3:])
         return first + rest, await streams.records.after(client_id, 0, count + 10)
 
     appended, read_back = live.call(write_and_read())

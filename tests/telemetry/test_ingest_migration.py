@@ -49,7 +49,7 @@ async def check_round_trip(url: str) -> None:
             assert "a-1" in await log.find_txids("other", "5YJ3E1EA7KF000001", ["a-1"])
             fresh = NewGroup("app", "5YJ3E1EA7KF000002")
             fresh.add(b"new", "V", 2, b"p")
-            assert await log.append_groups([fresh], T0) == [10]  # after the newest old id
+            assert await log.commit([fresh], T0) == [10]  # after the newest old id
         finally:
             log.close()
         await downgrade_to(engine, "0010")

@@ -61,7 +61,7 @@ async def test_each_record_has_its_own_cursor_read_back_by_app_car_and_time(
     kind: str, tmp_path: Path
 ) -> None:
     async with record_logs(kind, tmp_path) as (log,):
-        first = await log.append_groups(
+        first = await log.commit(
             [
                 group("app", VIN_A, ("a1", "V", 3), ("a2", "alerts", 2)),
                 group("other", VIN_A, ("o1", "V", 5)),
@@ -69,7 +69,7 @@ async def test_each_record_has_its_own_cursor_read_back_by_app_car_and_time(
             ],
             T0,
         )
-        later = await log.append_groups(
+        later = await log.commit(
             [group("app", VIN_A, ("a3", "connectivity", 0))], T0 + timedelta(minutes=5)
         )
         assert first == [1, 3, 4] and later == [7]
@@ -115,7 +115,7 @@ async def test_pages_cross_many_groups_without_a_gap_or_a_repeat(kind: str, tmp_
             for b in range(2 * GROUPS_PER_READ + 5)
         ]
         for batch in batches:
-            await log.append_groups(batch, T0)
+            await log.commit(batch, T0)
         expected = [txid.decode() for batch in batches for txid in batch[0].txids]
         seen: list[str] = []
         cursor = 0
@@ -132,8 +132,8 @@ async def test_a_txid_is_found_exactly_never_by_pattern_case_or_part(
 ) -> None:
     async with record_logs(kind, tmp_path) as (log,):
         txids = ["ab%", "a_c", "ABC", "abcd", "100", "tx'; --"]
-        await log.append_groups([group("app", VIN_A, *((t, "V", 1) for t in txids))], T0)
-        await log.append_groups([group("app", VIN_A, ("later", "V", 2))], T0)
+        await log.commit([group("app", VIN_A, *((t, "V", 1) for t in txids))], T0)
+        await log.commit([group("app", VIN_A, ("later", "V", 2))], T0)
         found = await log.find_txids(
             "app", VIN_A, ["ab%", "abc", "a%", "abc_", "10", "later", "tx'; --"]
         )
@@ -157,9 +157,7 @@ async def test_two_writers_never_give_a_cursor_twice(kind: str, tmp_path: Path) 
         async def write(log: RecordLog, name: str) -> None:
             for batch in range(20):
                 records = ((f"{name}{batch}-{i}", "V", 1) for i in range(batch % 4 + 1))
-                await log.append_groups(
-                    [group("app", VIN_A if name == "x" else VIN_B, *records)], T0
-                )
+                await log.commit([group("app", VIN_A if name == "x" else VIN_B, *records)], T0)
 
         await asyncio.gather(write(one, "x"), write(two, "y"))
         stored = await one.after("app", 0, 10_000)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from itertools import groupby
 from typing import Any
 
 import websockets
@@ -25,6 +27,9 @@ from flotta.sim.vehicle_models import make_vin
 from flotta.telemetry import wire
 from flotta.telemetry.emitter import TelemetryRecord
 from flotta.telemetry.models import TelemetryConfigRow
+from flotta.telemetry.record_groups import NewGroup, stream_records
+from flotta.telemetry.recordlog import RecordLog
+from flotta.telemetry.records import StreamRecord
 from tests.live import LiveDemo
 
 
@@ -140,3 +145,30 @@ async def device_link(
         welcome = await client.next_frame()
         assert welcome.type == FrameType.WELCOME
         yield client
+
+
+@dataclass(frozen=True)
+class LoggedRecord:
+    """A record a test writes straight into the record log, as another process's ingest would."""
+
+    client_id: str
+    vin: str
+    topic: str
+    txid: str
+    signals: int
+    created_at: datetime
+    payload: bytes
+
+
+async def append_records(log: RecordLog, records: Sequence[LoggedRecord]) -> list[StreamRecord]:
+    """Commit records as ingest does (consecutive ones of one app, car and time as one group,
+    a commit each); return them with their cursors, in order."""
+    stored: list[StreamRecord] = []
+    for _, run in groupby(records, key=lambda r: (r.client_id, r.vin, r.created_at)):
+        batch = list(run)
+        group = NewGroup(batch[0].client_id, batch[0].vin)
+        for r in batch:
+            group.add(r.txid.encode(), r.topic, r.signals, r.payload)
+        [first] = await log.commit([group], batch[0].created_at)
+        stored += stream_records(group, first, batch[0].created_at)
+    return stored

@@ -15,11 +15,12 @@ import websockets
 from flotta.telemetry import stream as stream_module
 from flotta.telemetry.dispatch import Dispatcher
 from flotta.telemetry.envelope import decode_envelope
-from flotta.telemetry.recordlog import NewRecord
 from tests.adapters.sample import data_record
 from tests.live import LiveDemo
 from tests.telemetry.test_ingest_support import (
+    LoggedRecord,
     StreamingCar,
+    append_records,
     device_link,
     frame_for,
     partner_token,
@@ -137,11 +138,11 @@ async def ingest_elsewhere(
     sample = data_record(seq, vin=car.vin, client_id=car.client_id)
 
     async def commit() -> None:
-        record = NewRecord(
+        record = LoggedRecord(
             sample.client_id, sample.vin, sample.topic, sample.txid, sample.signals,
-            live.handle.runtime.clock.now(), sample.payload, sample.envelope,
+            live.handle.runtime.clock.now(), sample.payload,
         )  # fmt: skip
-        dispatcher.publish(await streams.records.append([record]))
+        dispatcher.publish(await append_records(streams.records, [record]))
 
     await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(commit(), live.loop))
 

@@ -148,19 +148,11 @@ def expand(
     ]
 
 
-def stream_records(
-    group: NewGroup, first: int, created_at: datetime, envelopes: Sequence[bytes] | None = None
-) -> list[StreamRecord]:
+def stream_records(group: NewGroup, first: int, created_at: datetime) -> list[StreamRecord]:
     """A group just stored, as records with their cursors (for the live streams)."""
     client_id, vin = group.client_id, group.vin
     topics, signals, payloads = group.topics, group.signals, group.payloads
     names = txid_text(group.txids)[1:-1].split(TXID_SEPARATOR)
-    if envelopes is not None:
-        return [
-            StreamRecord(first + i, client_id, vin, topics[i], txid, created_at, signals[i],
-                         payloads[i], envelopes[i])
-            for i, txid in enumerate(names)
-        ]  # fmt: skip
     return [
         StreamRecord(first + i, client_id, vin, topics[i], txid, created_at, signals[i], p)
         for i, (txid, p) in enumerate(zip(names, payloads, strict=True))

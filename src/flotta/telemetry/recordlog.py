@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from itertools import groupby
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, and_, func, insert, or_, select, text
@@ -30,7 +28,6 @@ from flotta.telemetry.record_groups import (
     StoredGroup,
     expand,
     group_row,
-    stream_records,
     txid_needle,
 )
 from flotta.telemetry.recordlog_sqlite import NEWEST_SQL, SQLiteWriter
@@ -51,20 +48,6 @@ GROUPS_PER_READ = 32
 TXIDS_PER_LOOKUP = 50
 # PostgreSQL: the transaction-scoped advisory lock that orders record-log commits ("FLOTTA").
 COMMIT_ORDER_LOCK = 0x464C4F545441
-
-
-@dataclass(frozen=True, slots=True)
-class NewRecord:
-    """A record about to be stored on its own (`append`); ingest stores `NewGroup`s."""
-
-    client_id: str
-    vin: str
-    topic: str
-    txid: str
-    signals: int
-    created_at: datetime
-    payload: bytes
-    envelope: bytes
 
 
 class RecordLog:
@@ -95,10 +78,6 @@ class RecordLog:
             return self._writer.submit(groups, created_at)
         return asyncio.ensure_future(self._append_pooled(groups, created_at))
 
-    async def append_groups(self, groups: Sequence[NewGroup], created_at: datetime) -> list[int]:
-        """Commit the groups in one transaction; return each one's first cursor, in order."""
-        return await self.commit(groups, created_at)
-
     async def _append_pooled(self, groups: Sequence[NewGroup], created_at: datetime) -> list[int]:
         async with self._appending, self._sessions() as db, db.begin():
             if db.get_bind().dialect.name == "postgresql":
@@ -111,22 +90,6 @@ class RecordLog:
             ]
             await db.execute(insert(_TABLE), rows)
         return firsts
-
-    async def append(self, records: Sequence[NewRecord]) -> list[StreamRecord]:
-        """Commit records in one transaction (consecutive ones of the same app, car and time
-        as one group); return them with their cursors, in order."""
-        runs = [
-            list(run)
-            for _, run in groupby(records, key=lambda r: (r.client_id, r.vin, r.created_at))
-        ]
-        stored: list[StreamRecord] = []
-        for run in runs:  # one transaction per creation time: a group has one
-            group = NewGroup(run[0].client_id, run[0].vin)
-            for r in run:
-                group.add(r.txid.encode(), r.topic, r.signals, r.payload)
-            first = (await self.append_groups([group], run[0].created_at))[0]
-            stored += stream_records(group, first, run[0].created_at, [r.envelope for r in run])
-        return stored
 
     async def after(self, client_id: str, cursor: int, limit: int) -> list[StreamRecord]:
         """The app's records with a cursor above `cursor`, oldest first, at most `limit`."""
