@@ -137,14 +137,17 @@ def expand(
     txids: str,
     body: bytes,
     after: int = 0,
+    limit: int | None = None,
 ) -> list[StreamRecord]:
-    """A stored group's records with a cursor above `after`, in order."""
+    """A stored group's records with a cursor above `after`, in order, at most `limit` (a
+    page of a large group builds only the records it returns)."""
     topics, signals, payloads = decode_body(body)
     names = txids[1:-1].split(TXID_SEPARATOR)
     skip = max(0, after - first + 1)
+    end = None if limit is None else skip + limit
     return [
         StreamRecord(first + i, client_id, vin, topics[i], names[i], created_at, signals[i], p)
-        for i, p in enumerate(payloads[skip:], skip)
+        for i, p in enumerate(payloads[skip:end], skip)
     ]
 
 

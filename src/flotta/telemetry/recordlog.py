@@ -178,7 +178,8 @@ async def _collect(
         while len(records) < limit:
             rows = (await db.execute(_page(where, after))).all()
             for first, client_id, vin, created_at, txids, body in rows:
-                records += expand(first, client_id, vin, created_at, txids, body, after)
+                left = limit - len(records)
+                records += expand(first, client_id, vin, created_at, txids, body, after, left)
                 if len(records) >= limit:
                     break
             if len(rows) < GROUPS_PER_READ:
