@@ -46,7 +46,7 @@ class Hub:
     """The gateway as ingest sees it: sessions by VIN and a way to send them frames."""
 
     sessions: dict[str, Session]
-    stream_listeners: list[Any] = field(default_factory=list)
+    frame_listeners: dict[Any, list[Any]] = field(default_factory=lambda: {FrameType.STREAM: []})
     sent: list[tuple[str, protocol.Frame]] = field(default_factory=list)
     blocked: dict[str, asyncio.Event] = field(default_factory=dict)
 

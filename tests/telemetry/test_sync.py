@@ -50,17 +50,16 @@ class StreamWatch:
     def __init__(self, live: LiveDemo) -> None:
         self.frames: list[tuple[str, int]] = []
         self.hub = live.handle.runtime.hub
-        self.hub.stream_listeners.append(self.seen)
+        self.hub.frame_listeners[FrameType.STREAM].append(self.seen)
 
     def seen(self, record: VehicleRecord, frame: Frame) -> None:
-        if frame.type == FrameType.STREAM:
-            self.frames.append((record.vin, frame.correlation_id))
+        self.frames.append((record.vin, frame.correlation_id))
 
     def count(self, config_id: int) -> int:
         return sum(1 for _, seen in self.frames if seen == config_id)
 
     def close(self) -> None:
-        self.hub.stream_listeners.remove(self.seen)
+        self.hub.frame_listeners[FrameType.STREAM].remove(self.seen)
 
 
 def _shown(live: LiveDemo, vin: str, token: str | None = None) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Gateway ingest of streamed records: decode, entitle, store, meter, acknowledge, fan out.
 
-STREAM frames arrive on the device link's read loop (`Hub.stream_listeners`, synchronous). Only
+STREAM frames arrive on the device link's read loop (`Hub.frame_listeners`, synchronous). Only
 what is kept is read there (`wire.decode_stream`: topic, txid, payload, signals, is_resend), as
 one tuple on a bounded list. One writer task takes whatever has queued up, checks entitlement
 once per config of the batch, and commits the batch to the record log in one transaction, one
@@ -156,14 +156,14 @@ class Ingest:
 
     def start(self) -> None:
         """Listen to the gateway and start the writer."""
-        self._hub.stream_listeners.append(self.on_frame)
+        self._hub.frame_listeners[FrameType.STREAM].append(self.on_frame)
         loop = asyncio.get_running_loop()
         self._writer = loop.create_task(self._run(), name="telemetry-ingest")
 
     async def stop(self) -> None:
         """Stop listening, commit what is queued, then stop the writer."""
         with contextlib.suppress(ValueError):
-            self._hub.stream_listeners.remove(self.on_frame)
+            self._hub.frame_listeners[FrameType.STREAM].remove(self.on_frame)
         self._closing = True
         self._wake.set()
         if self._writer is not None:
@@ -181,9 +181,8 @@ class Ingest:
             await self._progress.wait()
 
     def on_frame(self, device: VehicleRecord, frame: Frame) -> None:
-        """A device frame from the gateway's read loop: never blocks it."""
-        if frame.type == FrameType.STREAM:
-            self.on_stream(device.vin, frame.correlation_id, frame.body)
+        """A STREAM frame from the gateway's read loop: never blocks it."""
+        self.on_stream(device.vin, frame.correlation_id, frame.body)
 
     def on_stream(self, vin: str, config_id: int, body: bytes) -> None:
         """A STREAM frame's body for a config: decoded and queued, or answered with ERROR."""

@@ -82,7 +82,7 @@ class TelemetrySync:
     async def start(self) -> None:
         """Listen to links, acks and other processes' pushes."""
         self.hub.link_listeners.append(self.on_link)
-        self.hub.stream_listeners.append(self.on_frame)
+        self.hub.frame_listeners[FrameType.TELEMETRY_CONFIG_ACK].append(self.on_frame)
         self._subscription = await self.bus.subscribe(SUBJECT_PREFIX + "*", self._on_bus)
 
     async def stop(self) -> None:
@@ -90,7 +90,7 @@ class TelemetrySync:
         with contextlib.suppress(ValueError):
             self.hub.link_listeners.remove(self.on_link)
         with contextlib.suppress(ValueError):
-            self.hub.stream_listeners.remove(self.on_frame)
+            self.hub.frame_listeners[FrameType.TELEMETRY_CONFIG_ACK].remove(self.on_frame)
         if self._subscription is not None:
             with contextlib.suppress(BusError):
                 await self._subscription.unsubscribe()
@@ -138,9 +138,7 @@ class TelemetrySync:
     # --- from cars -----------------------------------------------------------------------------
 
     def on_frame(self, record: VehicleRecord, frame: Frame) -> None:
-        """Hub listener (sync): acks are written by a task so the link never waits on the DB."""
-        if frame.type != FrameType.TELEMETRY_CONFIG_ACK:
-            return
+        """Hub listener of config acks (sync): a task writes each, so the link never waits."""
         task = asyncio.create_task(self._record_ack(record.vin, frame), name="telemetry-ack")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
