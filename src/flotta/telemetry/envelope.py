@@ -39,6 +39,10 @@ _U32 = struct.Struct("<I").unpack_from
 _I32 = struct.Struct("<i").unpack_from
 _U64 = struct.Struct("<Q").unpack_from
 _VTABLES = [struct.Struct(f"<{n}H").unpack_from for n in range(7)]
+# The offsets of an envelope's txid, topic, message type and message, after its vtable's two
+# sizes.
+_ENVELOPE_VTABLE = struct.Struct("<4x4H").unpack_from
+_ENVELOPE_VTABLE_BYTES = 4 + 2 * 4
 
 
 class WireError(ValueError):
@@ -127,13 +131,28 @@ def _checked(buf: bytes, reader: Callable[[bytes], Envelope]) -> Envelope:
 
 def scan_record(buf: bytes) -> tuple[int, bytes, bytes, bytes]:
     """(message type, topic, txid, payload) of a frame, and nothing else: what ingest needs per
-    record, read as `decode_envelope` reads them (the other fields are not looked at)."""
+    record, read as `decode_envelope` reads them (the other fields are not looked at).
+
+    Runs once per record on the gateway's read loop, so each vtable is read with one `struct`
+    call when it is complete, as a flatbuffers builder writes it."""
     if len(buf) > MAX_MESSAGE_BYTES:
         raise WireError(f"message of {len(buf)} bytes exceeds {MAX_MESSAGE_BYTES}")
     if len(buf) < 8:
         raise WireError("message too short for a flatbuffers envelope")
     try:
-        txid, topic, kind, message = _slots(buf, _U32(buf, 0)[0], 4)
+        root = _U32(buf, 0)[0]
+        vtable = root - _I32(buf, root)[0]
+        if vtable < 0:  # struct would read a negative offset from the end instead of failing
+            raise WireError("vtable offset points before the start of the message")
+        if (
+            vtable + _ENVELOPE_VTABLE_BYTES <= len(buf)
+            and _U16(buf, vtable)[0] >= _ENVELOPE_VTABLE_BYTES
+        ):
+            txid, topic, kind, message = _ENVELOPE_VTABLE(buf, vtable)
+            txid, topic = txid and root + txid, topic and root + topic
+            kind, message = kind and root + kind, message and root + message
+        else:  # a shorter vtable (an older or hand-built envelope): field by field
+            txid, topic, kind, message = _slots(buf, root, 4)
         message_type = _U8(buf, kind)[0] if kind else 0
         payload = b""
         if message_type == MESSAGE_STREAM:

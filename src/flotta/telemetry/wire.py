@@ -49,6 +49,8 @@ _MAY_BE_SCIENTIFIC = re.compile(rb"\.(?:[0-9]|[\x80-\xff])*[eE]")
 _MAY_BE_LOCATION = re.compile(rb"\([^)]*[NS],")
 MAX_TXID_BYTES = 64
 """Longer txids are refused: fleet-telemetry's are UUIDs, and the record log keeps 64."""
+# One regex call: three `bytes` tests (length, newline, NUL) cost twice as much per record.
+_USABLE_TXID = re.compile(rb"[^\n\x00]{1,%d}" % MAX_TXID_BYTES)
 
 DecodedValue: TypeAlias = TelemetryValue | Mapping[str, bool]
 """A decoded value: our plain values, plus flag maps for `Doors` and `TireLocation`."""
@@ -320,9 +322,9 @@ def decode_stream(body: bytes) -> tuple[str, bytes, bytes, int, bool]:
     if kind != MESSAGE_STREAM or known is None:
         what = "an ack" if kind == MESSAGE_ACK else repr(topic_bytes.decode(errors="replace"))
         raise WireError(f"a STREAM frame must carry a record of a known topic, not {what}")
-    if not txid:
-        raise WireError("the record has no txid to acknowledge it by")
-    if len(txid) > MAX_TXID_BYTES or b"\n" in txid or b"\x00" in txid:
+    if not _USABLE_TXID.fullmatch(txid):
+        if not txid:
+            raise WireError("the record has no txid to acknowledge it by")
         raise WireError(f"a txid must be 1-{MAX_TXID_BYTES} bytes, without NUL or newline")
     topic, message_class = known
     try:
@@ -330,9 +332,9 @@ def decode_stream(body: bytes) -> tuple[str, bytes, bytes, int, bool]:
     except DecodeError as exc:
         raise WireError(f"malformed {topic!r} payload: {exc}") from exc
     if topic == TOPIC_DATA:
+        # Each regex is cheaper than a `bytes in` test before it would be.
         if (
-            _MAY_BE_SCIENTIFIC.search(payload)
-            or (b"(" in payload and _MAY_BE_LOCATION.search(payload))
+            _MAY_BE_SCIENTIFIC.search(payload) or _MAY_BE_LOCATION.search(payload)
         ) and normalise_payload(message):
             payload = message.SerializeToString()
         return topic, txid, payload, len(message.data), message.is_resend
