@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -117,8 +118,11 @@ async def _preflight(settings: Settings) -> None:
 
 
 def _run(main: Any) -> None:
+    """Run a long-lived command on the event loop `flotta serve` gets from uvicorn: uvloop where
+    it is installed (uvicorn[standard] brings it), asyncio's own elsewhere."""
     try:
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(main())
     except KeyboardInterrupt:
         pass
     except OSError as exc:
@@ -148,6 +152,14 @@ def serve() -> None:
         ws_max_size=settings.gateway.max_frame_bytes,
         ws_per_message_deflate=False,
     )
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 @app.command()
