@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -16,7 +16,7 @@ from flotta.adapters.bus_memory import MemoryBus
 from flotta.ports.bus import Bus
 from flotta.ports.sinks import SinkError
 from flotta.telemetry.delivery import DeliveryPolicy
-from flotta.telemetry.dispatch import Dispatcher
+from flotta.telemetry.dispatch import Dispatcher, Subscription
 from flotta.telemetry.models import TelemetryDeliveryRow, TelemetrySinkRow
 from flotta.telemetry.records import StreamRecord
 from tests.live import LiveDemo
@@ -279,3 +279,26 @@ def test_sink_api_validates_settings_and_shows_the_delivery_log(live: LiveDemo) 
     assert dead.status_code == 200 and dead.json()["response"] == []
     assert backwards.status_code == 400
     assert gone.status_code == 200 and after == []
+
+
+def test_a_live_streams_buffer_keeps_order_lags_while_catching_up_and_ends_when_overrun() -> None:
+    records = [
+        StreamRecord(
+            cursor, "app", "5YJ3E7EA1KF000001", "V", f"t{cursor}", datetime.now(UTC), 1, b""
+        )
+        for cursor in range(1, 6)
+    ]
+    sub = Subscription("app", capacity=3)
+    for record in records:  # still reading the log: what does not fit is read from there
+        sub.offer(record)
+    assert sub.lagged and sub.closed_reason is None and sub.changed.is_set()
+    assert [r.cursor for r in sub.take(2)] == [1, 2]
+    assert [r.cursor for r in sub.take(10)] == [3]
+    sub.offer(records[3])
+    sub.catch_up_again()  # the reader goes back to the log: the buffer is dropped
+    assert not sub.lagged and sub.take(10) == []
+    sub.live = True
+    for record in records:  # live: a consumer this far behind is told, not silently skipped
+        sub.offer(record)
+    assert sub.closed_reason == "slow consumer: more than 3 records waiting"
+    assert [r.cursor for r in sub.take(10)] == [1, 2, 3]

@@ -109,7 +109,7 @@ async def records_from(
             if not from_log:
                 sub.covered, sub.live = max(sub.covered, horizon), True
             continue
-        if sub.queue.empty():
+        if not sub.buffer:
             sub.changed.clear()
             try:
                 await asyncio.wait_for(sub.changed.wait(), IDLE_POLL_S)
@@ -121,8 +121,7 @@ async def records_from(
             continue
         silent_s = 0.0
         batch: list[StreamRecord] = []
-        while not sub.queue.empty() and len(batch) < PAGE:
-            record = sub.queue.get_nowait()
+        for record in sub.take(PAGE):
             if record.cursor > cursor:  # already sent while catching up from the log
                 cursor = record.cursor
                 batch.append(record)
