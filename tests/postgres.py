@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from flotta.db.engine import make_engine, make_sessionmaker
+from flotta.db.migrate import upgrade_to_head
 from tests.conftest import service_reachable
 
 PG_HOST = os.environ.get("FLOTTA_TEST_PG_HOST", "127.0.0.1")
@@ -49,3 +54,20 @@ async def fresh_database() -> AsyncIterator[str]:
         yield url
     finally:
         await drop_database(url)
+
+
+@asynccontextmanager
+async def migrated_sessions(
+    kind: str, tmp_path: Path
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on a database migrated to head: `kind` "sqlite" (a file in `tmp_path`) or
+    "postgresql" (a fresh database, dropped afterwards)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if kind == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path / 'flotta.db'}"
+        else:
+            url = await stack.enter_async_context(fresh_database())
+        engine = make_engine(url)
+        stack.push_async_callback(engine.dispose)
+        await upgrade_to_head(engine)
+        yield make_sessionmaker(engine)

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +24,7 @@ from flotta.sim.vehicle_models import make_vin
 from flotta.telemetry.entitlements import Entitlements
 from flotta.telemetry.models import TelemetryConfigRow
 from tests.billing.test_ledger import open_db
+from tests.postgres import migrated_sessions
 from tests.telemetry.test_ingest_support import add_streaming_car
 
 Pair = tuple[str, str]
@@ -111,3 +113,30 @@ def test_a_refresh_round_costs_the_same_queries_for_three_cars_as_for_twelve_and
     assert streaming == expected
     assert len(expected) == 11 + 4  # the owners', and the drivers' consent alone, keep a stream
     assert large == small
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_more_config_ids_and_cars_than_a_statement_can_bind_are_looked_up_and_refreshed(
+    kind: str, tmp_path: Path
+) -> None:
+    """Cars choose the config ids they send: one car sending 40,000 of them, or a large fleet,
+    must not push an IN list past what a statement binds (asyncpg: 32,767 parameters)."""
+    clock = ManualClock()
+    settings = Settings(data_dir=tmp_path, secret_key=secrets.token_urlsafe(32))
+    runtime: Any = SimpleNamespace(settings=settings, clock=clock)
+    async with migrated_sessions(kind, tmp_path) as sessions:
+        async with sessions() as s, s.begin():
+            car = await add_streaming_car(s, runtime)
+        entitlements = Entitlements(sessions, Directory(sessions, clock), clock)
+        ids = set(range(car.config_id, car.config_id + 40_000))
+        found = await entitlements.configs(ids)
+        known = {i: ref for i, ref in found.items() if ref is not None}
+        assert set(found) == ids and list(known) == [car.config_id]
+        assert known[car.config_id].vin == car.vin
+        strangers = {(car.client_id, make_vin("modely", n)) for n in range(100_000, 140_000)}
+        pairs = strangers | {(car.client_id, car.vin)}
+        assert await entitlements.streaming_pairs(pairs) == {(car.client_id, car.vin)}
+        await entitlements.refresh()  # every id and pair above, read again
+        clock.advance(1.0)
+        assert (await entitlements.configs(ids))[car.config_id] == known[car.config_id]
+        assert await entitlements.streaming_pairs(pairs) == {(car.client_id, car.vin)}

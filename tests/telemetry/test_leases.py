@@ -11,10 +11,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flotta.clock import ManualClock
-from flotta.db.engine import make_engine, make_sessionmaker
-from flotta.db.migrate import upgrade_to_head
 from flotta.telemetry.leases import LeaseLost, Leases, forget_lease
-from tests.postgres import fresh_database
+from tests.postgres import migrated_sessions
 
 TTL_S = 10.0
 
@@ -23,17 +21,8 @@ TTL_S = 10.0
 async def sessions(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'leases.db'}")
-        await upgrade_to_head(engine)
-        yield make_sessionmaker(engine)
-        await engine.dispose()
-        return
-    async with fresh_database() as url:
-        engine = make_engine(url)
-        await upgrade_to_head(engine)
-        yield make_sessionmaker(engine)
-        await engine.dispose()
+    async with migrated_sessions(request.param, tmp_path) as sessions:
+        yield sessions
 
 
 async def test_one_owner_until_the_lease_expires_then_another_takes_over(

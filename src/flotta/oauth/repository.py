@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import product
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from flotta.db.chunks import chunked
 from flotta.oauth.models import (
     AuthorizationCode,
     ConsentGrant,
@@ -131,18 +133,22 @@ class OAuthRepository:
     async def active_grants(
         self, user_ids: set[int], client_pks: set[int]
     ) -> dict[tuple[int, int], ConsentGrant]:
-        """`active_grant` for every (user, app) of the two sets, in one query."""
-        result = await self.session.execute(
-            select(ConsentGrant)
-            .where(
-                ConsentGrant.user_id.in_(user_ids),
-                ConsentGrant.client_pk.in_(client_pks),
-                ConsentGrant.revoked_at.is_(None),
+        """`active_grant` for every (user, app) of the two sets, a query per few thousand
+        users (the apps are few)."""
+        found: dict[tuple[int, int], ConsentGrant] = {}
+        for users, apps in product(chunked(user_ids), chunked(client_pks)):
+            result = await self.session.scalars(
+                select(ConsentGrant)
+                .where(
+                    ConsentGrant.user_id.in_(users),
+                    ConsentGrant.client_pk.in_(apps),
+                    ConsentGrant.revoked_at.is_(None),
+                )
+                .order_by(ConsentGrant.id)
             )
-            .order_by(ConsentGrant.id)
-        )
-        # In id order, so the newest of a pair's grants is the one kept.
-        return {(row.user_id, row.client_pk): row for row in result.scalars().all()}
+            # In id order, so the newest of a pair's grants is the one kept.
+            found.update({(row.user_id, row.client_pk): row for row in result.all()})
+        return found
 
     async def grant_of_user(self, grant_id: int, user_id: int) -> ConsentGrant | None:
         """An unrevoked grant, only when it belongs to `user_id`."""

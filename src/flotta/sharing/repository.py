@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flotta.accounts.models import User
+from flotta.db.chunks import chunked
 from flotta.devices.models import Vehicle
 from flotta.sharing.models import Driver, Invitation
 
@@ -102,13 +103,15 @@ class DriverRepository:
         return {int(v) for v in result.scalars().all()}
 
     async def drivers_by_vehicle(self, vehicle_ids: set[int]) -> dict[int, set[int]]:
-        """`driver_ids` of several vehicles in one query (a vehicle without drivers is absent)."""
-        result = await self.session.execute(
-            select(Driver.vehicle_id, Driver.user_id).where(Driver.vehicle_id.in_(vehicle_ids))
-        )
+        """`driver_ids` of several vehicles, a query per few thousand of them (a vehicle without
+        drivers is absent)."""
         drivers: dict[int, set[int]] = {}
-        for vehicle_id, user_id in result.all():
-            drivers.setdefault(int(vehicle_id), set()).add(int(user_id))
+        for chunk in chunked(vehicle_ids):
+            result = await self.session.execute(
+                select(Driver.vehicle_id, Driver.user_id).where(Driver.vehicle_id.in_(chunk))
+            )
+            for vehicle_id, user_id in result.all():
+                drivers.setdefault(int(vehicle_id), set()).add(int(user_id))
         return drivers
 
     async def driven_vehicle_ids(self, user_id: int) -> set[int]:

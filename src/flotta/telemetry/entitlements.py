@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flotta.clock import Clock
+from flotta.db.chunks import chunked
 from flotta.devices.directory import AppRecord, Directory, GrantRecord, VehicleRecord
 from flotta.devices.models import Vehicle
 from flotta.oauth.models import OAuthClient
@@ -99,7 +101,7 @@ class Entitlements:
         self._used = {key: at for key, at in self._used.items() if at >= keep}
         ids = {key for key in self._used if isinstance(key, int)}
         cars = {key for key in self._used if isinstance(key, tuple)}
-        rows = await self._load_all(TelemetryConfigRow.id.in_(ids)) if ids else []
+        rows = await self._load_ids(ids)
         by_id = {r.id: r for r in rows}
         by_car = await self._load_pairs(cars) if cars else {}
         pairs = {(r.client_id, r.vin) for r in by_id.values()} | set(by_car)
@@ -132,7 +134,7 @@ class Entitlements:
             else:
                 missing.append(config_id)
         if missing:
-            rows = await self._load_all(TelemetryConfigRow.id.in_(missing))
+            rows = await self._load_ids(missing)
             loaded = {ref.id: ref for ref in rows}
             for config_id in missing:
                 ref = loaded.get(config_id)
@@ -195,17 +197,29 @@ class Entitlements:
         refs = await self._load_all(where)
         return refs[0] if refs else None
 
+    async def _load_ids(self, ids: Iterable[int]) -> list[ConfigRef]:
+        return await self._load_all(*(TelemetryConfigRow.id.in_(chunk) for chunk in chunked(ids)))
+
     async def _load_pairs(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], ConfigRef]:
-        client_ids = {client_id for client_id, _ in pairs}
-        vins = {vin for _, vin in pairs}
-        where = TelemetryConfigRow.client_id.in_(client_ids) & TelemetryConfigRow.vin.in_(vins)
-        refs = await self._load_all(where)
+        refs = await self._load_all(
+            *(
+                TelemetryConfigRow.client_id.in_({client_id for client_id, _ in chunk})
+                & TelemetryConfigRow.vin.in_({vin for _, vin in chunk})
+                for chunk in chunked(pairs)
+            )
+        )
         return {(r.client_id, r.vin): r for r in refs if (r.client_id, r.vin) in pairs}
 
-    async def _load_all(self, where: Any) -> list[ConfigRef]:
+    async def _load_all(self, *wheres: Any) -> list[ConfigRef]:
+        """The configs each condition selects, read in one session."""
+        refs: list[ConfigRef] = []
+        if not wheres:
+            return refs
         async with self._sessions() as db:
-            rows = (await db.execute(select(TelemetryConfigRow).where(where))).scalars().all()
-        return [_config_ref(row) for row in rows]
+            for where in wheres:
+                rows = await db.scalars(select(TelemetryConfigRow).where(where))
+                refs += [_config_ref(row) for row in rows]
+        return refs
 
 
 class _Prefetched(Directory):
@@ -226,13 +240,12 @@ class _Prefetched(Directory):
         """Everything `_consented` reads for these (app, car) pairs."""
         async with self._db() as db:
             ids_of_apps = {client_id for client_id, _ in pairs}
-            apps = await db.scalars(
-                select(OAuthClient).where(OAuthClient.client_id.in_(ids_of_apps))
-            )
-            self._apps_by_id = {app.client_id: AppRecord.of(app) for app in apps}
-            vins = {vin for _, vin in pairs}
-            cars = await db.scalars(select(Vehicle).where(Vehicle.vin.in_(vins)))
-            self._cars = {car.vin: VehicleRecord.of(car) for car in cars}
+            for chunk in chunked(ids_of_apps):
+                apps = await db.scalars(select(OAuthClient).where(OAuthClient.client_id.in_(chunk)))
+                self._apps_by_id.update({app.client_id: AppRecord.of(app) for app in apps})
+            for chunk in chunked({vin for _, vin in pairs}):
+                cars = await db.scalars(select(Vehicle).where(Vehicle.vin.in_(chunk)))
+                self._cars.update({car.vin: VehicleRecord.of(car) for car in cars})
             ids = {car.id for car in self._cars.values()}
             drivers = await DriverRepository(db).drivers_by_vehicle(ids) if ids else {}
             self._drivers_by_car = {car: frozenset(drivers.get(car, ())) for car in ids}

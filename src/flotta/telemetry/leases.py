@@ -25,13 +25,13 @@ from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flotta.clock import Clock
+from flotta.db.chunks import chunked
 from flotta.db.engine import dialect_insert
 from flotta.telemetry.delivery_models import TelemetryLeaseRow
 
 _TABLE = cast(Table, TelemetryLeaseRow.__table__)
 # Expired "now" for a released lease, far enough back for any clock skew between processes.
 _RELEASED = datetime(2000, 1, 1, tzinfo=UTC)
-_CHUNK = 500
 
 
 class LeaseLost(Exception):
@@ -106,8 +106,7 @@ class Leases:
             return set()
         kept: set[str] = set()
         async with self._sessions() as db, db.begin():
-            for start in range(0, len(held), _CHUNK):
-                chunk = held[start : start + _CHUNK]
+            for chunk in chunked(held):
                 statement = (
                     update(_TABLE)
                     .where(_TABLE.c.owner == self.owner, _TABLE.c.name.in_(chunk))
@@ -127,10 +126,8 @@ class Leases:
         if not chosen:
             return
         async with self._sessions() as db, db.begin():
-            for start in range(0, len(chosen), _CHUNK):
-                where = (_TABLE.c.owner == self.owner) & _TABLE.c.name.in_(
-                    chosen[start : start + _CHUNK]
-                )
+            for chunk in chunked(chosen):
+                where = (_TABLE.c.owner == self.owner) & _TABLE.c.name.in_(chunk)
                 if forget:
                     await db.execute(delete(_TABLE).where(where))
                 else:
