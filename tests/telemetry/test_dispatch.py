@@ -19,6 +19,8 @@ from flotta.telemetry.delivery import DeliveryPolicy
 from flotta.telemetry.dispatch import Dispatcher, Subscription
 from flotta.telemetry.models import TelemetryDeliveryRow, TelemetrySinkRow
 from flotta.telemetry.records import StreamRecord
+from flotta.telemetry.sinks_edit import SinkPatch
+from flotta.telemetry.sinks_edit import _apply as apply_edit
 from tests.live import LiveDemo
 from tests.telemetry.dispatch_support import live as live  # a demo of its own per database
 from tests.telemetry.dispatch_support import stream
@@ -65,16 +67,27 @@ def add_sink(live: LiveDemo, car: StreamingCar) -> int:
     return live.call(make())
 
 
-def start(live: LiveDemo, sink: MemorySink, bus: Bus | None = None) -> Dispatcher:
-    """A dispatcher as another process would run one: its own leases' owner name."""
+def start(
+    live: LiveDemo,
+    sink: MemorySink,
+    bus: Bus | None = None,
+    opened: list[TelemetrySinkRow] | None = None,
+) -> Dispatcher:
+    """A dispatcher as another process would run one: its own leases' owner name. Each sink
+    it opens is recorded in `opened`, with the settings it was opened with."""
     runtime = live.handle.runtime
     streams = runtime.streams
     assert streams is not None
 
+    def opener(row: TelemetrySinkRow) -> MemorySink:
+        if opened is not None:
+            opened.append(row)
+        return sink
+
     async def go() -> Dispatcher:
         dispatcher = Dispatcher(
             runtime.sessions, streams.records, streams.entitlements, runtime.clock,
-            opener=lambda row: sink, policy=POLICY, bus=bus,
+            opener=opener, policy=POLICY, bus=bus,
         )  # fmt: skip
         await dispatcher.start()
         return dispatcher
@@ -206,6 +219,43 @@ def test_a_replay_without_a_bus_or_a_worker_here_is_refused(live: LiveDemo) -> N
         assert not live.call(dispatcher.request_replay(sink_id + 1000, now, now))
     finally:
         live.call(dispatcher.stop())
+
+
+def test_a_sink_paused_or_edited_after_a_scan_read_it_is_not_delivered_as_it_was_read(
+    live: LiveDemo,
+) -> None:
+    """A scan reads the enabled sinks, then starts a worker for each one not running here. A
+    pause or an edit in between must win over what the scan read."""
+    car = streaming_car(live)
+    sink_id = add_sink(live, car)
+    stream(live, car, range(1, 3))
+    runtime = live.handle.runtime
+
+    async def read() -> TelemetrySinkRow:
+        async with runtime.sessions() as s:
+            row = await s.get(TelemetrySinkRow, sink_id)
+            assert row is not None
+            return row
+
+    async def scan_goes_on_with(stale: TelemetrySinkRow) -> None:
+        dispatcher.add_sink(stale)
+        await asyncio.sleep(POLICY.poll_s * 6)  # time enough to deliver; less than a scan's
+
+    stale = live.call(read())  # the scan's read
+    live.call(apply_edit(runtime, sink_id, SinkPatch(enabled=False), None))
+    sink, opened = MemorySink(), []
+    dispatcher = start(live, sink, opened=opened)
+    try:
+        live.call(scan_goes_on_with(stale))
+        assert sink.attempts == 0  # paused: nothing sent
+        new_url = {"url": "https://hooks.example.com/new"}
+        live.call(apply_edit(runtime, sink_id, SinkPatch(enabled=True, settings=new_url), new_url))
+        live.call(scan_goes_on_with(stale))
+        wait_for(live, sink, 2)  # by the next scan, with the new settings
+    finally:
+        live.call(dispatcher.stop())
+    assert delivered(sink) == ["1", "2"]
+    assert opened[-1].settings == new_url and all(row.settings == new_url for row in opened)
 
 
 def test_two_dispatchers_deliver_each_record_once(live: LiveDemo) -> None:

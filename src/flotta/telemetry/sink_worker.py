@@ -84,7 +84,13 @@ class SinkWorker(LeasedWork):
         try:
             if not await self._deps.leases.acquire(self.lease):
                 return  # another process delivers this sink
-            self.through = await self._position()
+            through = await self._position()
+            if through is None:
+                # Paused or edited since the read that started this worker (a scan's, racing
+                # the change): the sink as stored now is started again by the next scan.
+                await self._deps.leases.release([self.lease])
+                return
+            self.through = through
             await self._deliver_while_held()
         except LeaseLost:
             log.warning("sink lease taken over by another process", sink=self.sink_id)
@@ -95,11 +101,15 @@ class SinkWorker(LeasedWork):
             # stop() then, and the sink's connection would stay open.
             await self._forget_sink()
 
-    async def _position(self) -> int:
+    async def _position(self) -> int | None:
+        """Where delivery resumes, read once the lease is held; None when the sink is paused or
+        delivers differently now than the row this worker was made from."""
         async with self._deps.sessions() as db:
             row = await db.get(TelemetrySinkRow, self.sink_id)
         if row is None:
             raise LeaseLost(self.lease)  # deleted meanwhile
+        if not row.enabled or self.settings_differ(row):
+            return None
         return row.delivered_through
 
     async def _deliver_while_held(self) -> None:
