@@ -59,7 +59,8 @@ async def read_sse(
             if line.startswith("id: "):
                 event_id = int(line[4:])
             elif line.startswith("data: "):
-                events.append((event_id, orjson.loads(line[6:])["txid"]))
+                data = orjson.loads(line[6:])  # a record, or why the server ended the stream
+                events.append((event_id, data.get("txid") or f"closed: {data.get('reason')}"))
                 if len(events) == count:
                     break
     return events
@@ -130,19 +131,20 @@ def elsewhere(live: LiveDemo, *, announce: bool) -> Dispatcher:
 
 
 async def ingest_elsewhere(
-    live: LiveDemo, dispatcher: Dispatcher, car: StreamingCar, seq: int
+    live: LiveDemo, dispatcher: Dispatcher, car: StreamingCar, *seqs: int
 ) -> None:
-    """Commit one record for the car as another process's ingest does, and hand it on."""
+    """Commit records for the car in one batch as an ingest does, and hand them on at once."""
     streams = live.handle.runtime.streams
     assert streams is not None
-    sample = data_record(seq, vin=car.vin, client_id=car.client_id)
+    samples = [data_record(seq, vin=car.vin, client_id=car.client_id) for seq in seqs]
 
     async def commit() -> None:
-        record = LoggedRecord(
-            sample.client_id, sample.vin, sample.topic, sample.txid, sample.signals,
-            live.handle.runtime.clock.now(), sample.payload,
-        )  # fmt: skip
-        dispatcher.publish(await append_records(streams.records, [record]))
+        now = live.handle.runtime.clock.now()
+        records = [
+            LoggedRecord(s.client_id, s.vin, s.topic, s.txid, s.signals, now, s.payload)
+            for s in samples
+        ]
+        dispatcher.publish(await append_records(streams.records, records))
 
     await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(commit(), live.loop))
 
@@ -175,6 +177,31 @@ def test_a_stream_gets_records_another_process_ingested_in_cursor_order(
     assert [txid for _, txid in events] == ["1", "2", "3", "4", "5"]
     cursors = [cursor for cursor, _ in events]
     assert cursors == sorted(cursors) and len(set(cursors)) == 5
+
+
+def test_a_live_stream_overrun_by_a_burst_reads_the_rest_from_the_log_and_stays_open(
+    live: LiveDemo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch larger than a live stream's buffer: what did not fit comes from the log, in
+    order, once each, on the same connection (a slow consumer falls behind; it is not cut
+    off)."""
+    monkeypatch.setattr(stream_module, "BUFFER", 4)
+    car = streaming_car(live)
+    token = partner_token(live, car.client_id)
+    streams = live.handle.runtime.streams
+    assert streams is not None
+
+    async def scenario() -> list[tuple[int, str]]:
+        reader = asyncio.create_task(read_sse(live, token, 30))
+        await asyncio.sleep(0.5)  # live by now
+        await ingest_elsewhere(live, streams.dispatcher, car, *range(1, 21))  # 5 buffers' worth
+        await ingest_elsewhere(live, streams.dispatcher, car, *range(21, 31))
+        return await reader
+
+    events = asyncio.run(scenario())
+    assert [txid for _, txid in events] == [str(seq) for seq in range(1, 31)]
+    cursors = [cursor for cursor, _ in events]
+    assert cursors == sorted(cursors) and len(set(cursors)) == 30
 
 
 def test_an_idle_stream_finds_records_whose_announcement_was_lost(live: LiveDemo) -> None:

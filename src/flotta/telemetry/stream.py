@@ -48,7 +48,6 @@ KEEPALIVE_S = 15.0
 # An idle stream reads the log this often: records another process committed arrive within
 # it even if that process's announcement on the bus was lost.
 IDLE_POLL_S = 2.0
-SLOW_CLOSE = 4008
 
 Format = Literal["json", "protobuf"]
 _ERRORS: dict[int | str, dict[str, object]] = {
@@ -87,14 +86,14 @@ async def records_from(
     streams: TelemetryStreams, sub: Subscription, cursor: int
 ) -> AsyncIterator[list[StreamRecord] | None]:
     """The app's records after `cursor` in batches: the log first, then live; None is a
-    keep-alive. The log is read again whenever it holds records the buffer lacks (committed
-    by another process) and every IDLE_POLL_S of silence. Entitlement is checked once per
-    (app, car) of each batch."""
+    keep-alive. The log is read again whenever it holds records the buffer lacks (the buffer
+    overflowed, or another process committed them) and every IDLE_POLL_S of silence.
+    Entitlement is checked once per (app, car) of each batch."""
     dispatcher = streams.dispatcher
     from_log, silent_s = True, 0.0
-    while sub.closed_reason is None:  # a slow consumer ends now, with the reason
-        if from_log or sub.behind(cursor, dispatcher.gap_at):
-            sub.live = False  # an overflow meanwhile only sends the reader back to the log
+    while sub.closed_reason is None:  # the client left, or the server stops
+        # Checked before every take: past an overflow the buffer has a gap, the log has none.
+        if from_log or sub.lagged or sub.behind(cursor, dispatcher.gap_at):
             horizon = dispatcher.published_through or 0  # committed before the read starts
             page = await streams.records.after(sub.client_id, cursor, PAGE)
             if page:
@@ -107,7 +106,7 @@ async def records_from(
             if sub.lagged:
                 sub.catch_up_again()  # the buffer overflowed: the log has it all
             if not from_log:
-                sub.covered, sub.live = max(sub.covered, horizon), True
+                sub.covered = max(sub.covered, horizon)
             continue
         if not sub.buffer:
             sub.changed.clear()
@@ -239,7 +238,7 @@ async def stream_ws(websocket: WebSocket) -> None:
                     await websocket.send_bytes(record_envelope(record))
         reason = sub.closed_reason or "stream ended"
         if not watcher.done():
-            await websocket.close(SLOW_CLOSE if "slow" in reason else 1001, reason[:120])
+            await websocket.close(1001, reason[:120])
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client went away
     finally:
