@@ -130,10 +130,11 @@ def elsewhere(live: LiveDemo, *, announce: bool) -> Dispatcher:
     )
 
 
-async def ingest_elsewhere(
+async def ingest_through(
     live: LiveDemo, dispatcher: Dispatcher, car: StreamingCar, *seqs: int
 ) -> None:
-    """Commit records for the car in one batch as an ingest does, and hand them on at once."""
+    """Commit records for the car in one batch as an ingest does, and hand them on at once
+    through `dispatcher` (this process's, or another process's from `elsewhere`)."""
     streams = live.handle.runtime.streams
     assert streams is not None
     samples = [data_record(seq, vin=car.vin, client_id=car.client_id) for seq in seqs]
@@ -163,13 +164,13 @@ def test_a_stream_gets_records_another_process_ingested_in_cursor_order(
         events: list[tuple[int, str]] = []
         reader = asyncio.create_task(read_sse(live, token, 5, into=events))
         await asyncio.sleep(0.5)  # live by now
-        await ingest_elsewhere(live, announcing, car, 3)  # announced on the bus
+        await ingest_through(live, announcing, car, 3)  # announced on the bus
         for _ in range(100):  # up to 2 s, by the announcement alone
             if len(events) >= 3:
                 break
             await asyncio.sleep(0.02)
         assert [txid for _, txid in events] == ["1", "2", "3"]
-        await ingest_elsewhere(live, silent, car, 4)  # nobody hears of it, but the cursor of
+        await ingest_through(live, silent, car, 4)  # nobody hears of it, but the cursor of
         await send(live, car, range(5, 6))  # this process's next record jumps past it
         return await reader
 
@@ -194,8 +195,8 @@ def test_a_live_stream_overrun_by_a_burst_reads_the_rest_from_the_log_and_stays_
     async def scenario() -> list[tuple[int, str]]:
         reader = asyncio.create_task(read_sse(live, token, 30))
         await asyncio.sleep(0.5)  # live by now
-        await ingest_elsewhere(live, streams.dispatcher, car, *range(1, 21))  # 5 buffers' worth
-        await ingest_elsewhere(live, streams.dispatcher, car, *range(21, 31))
+        await ingest_through(live, streams.dispatcher, car, *range(1, 21))  # 5 buffers' worth
+        await ingest_through(live, streams.dispatcher, car, *range(21, 31))
         return await reader
 
     events = asyncio.run(scenario())
@@ -214,7 +215,7 @@ def test_an_idle_stream_finds_records_whose_announcement_was_lost(live: LiveDemo
         reader = asyncio.create_task(read_sse(live, token, 2))
         await asyncio.sleep(0.5)
         started = time.monotonic()
-        await ingest_elsewhere(live, silent, car, 2)
+        await ingest_through(live, silent, car, 2)
         events = await reader
         return events, time.monotonic() - started
 
