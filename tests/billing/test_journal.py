@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import resource
 import signal
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from flotta.billing import journal as journal_module
 from flotta.billing.categories import Category
 from flotta.billing.journal import Journal, encode, read
 from flotta.billing.ledger import Ledger, UsageEvent, write_events
@@ -198,6 +200,33 @@ def test_a_live_journal_in_the_same_directory_is_not_an_orphan(tmp_path: Path) -
         second.close()
         first.close()
     assert [p.suffix for p in tmp_path.iterdir()] == [".usage"]  # first's line, for a replay
+
+
+def test_a_journal_starting_while_another_looks_for_orphans_is_not_taken_for_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers starting together on one data dir: one looks for orphans at the very moment
+    another is about to lock its own lock file."""
+    looking = Journal(tmp_path)
+    real_flock = fcntl.flock
+    found: list[list[Path]] = []
+
+    def flock(fd: int, operation: int) -> None:
+        if operation == fcntl.LOCK_EX and not found:  # the new journal, about to lock
+            found.append(looking.orphans())
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(journal_module.fcntl, "flock", flock)
+    starting = Journal(tmp_path)
+    monkeypatch.undo()
+    starting.append(event(1))
+    later = Journal(tmp_path)
+    try:
+        assert found == [[]]
+        assert later.orphans() == []  # the live journal's segment is not replayed by another
+    finally:
+        for journal in (later, starting, looking):
+            journal.close()
 
 
 def test_a_refused_segment_fails_the_append_not_the_writer(tmp_path: Path) -> None:

@@ -93,8 +93,13 @@ class Journal:
         directory.mkdir(parents=True, exist_ok=True)
         self._segment_bytes = segment_bytes
         self._owner = f"{os.getpid()}-{secrets.token_hex(4)}"
-        self._lock = os.open(directory / f"{self._owner}{LOCK_SUFFIX}", os.O_RDWR | os.O_CREAT)
+        # Locked under a name `orphans` does not look at, then renamed into place: had the
+        # lock file been visible before it was locked, a process starting at the same moment
+        # could take it for a gone owner's, remove it, and later replay this live journal.
+        unnamed = directory / f".{self._owner}{LOCK_SUFFIX}.new"
+        self._lock = os.open(unnamed, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(self._lock, fcntl.LOCK_EX)
+        os.rename(unnamed, directory / f"{self._owner}{LOCK_SUFFIX}")
         self._sequence = 0
         self._map: mmap.mmap | None = None
         self._offset = 0
