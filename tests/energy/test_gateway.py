@@ -19,6 +19,7 @@ from flotta.energy.gateway import EnergyHub, SiteUnavailable
 from flotta.energy.repository import EnergyHistoryRepository
 from flotta.energy.service import provision_site
 from flotta.gateway import protocol
+from flotta.gateway.link_io import LinkClosed
 from flotta.gateway.protocol import FrameType
 from tests.energy.support import Link
 
@@ -116,3 +117,23 @@ async def test_bad_frames_are_answered_with_errors(db: async_sessionmaker[AsyncS
     assert "may not send WAKE" in error["description"]
     link.inbox.put_nowait(None)
     await asyncio.wait_for(serving, 5)
+
+
+@pytest.mark.parametrize("sends", [0, 1], ids=["at WELCOME", "at an ERROR"])
+async def test_a_site_link_closed_under_a_send_ends_quietly(
+    db: async_sessionmaker[AsyncSession], sends: int
+) -> None:
+    site = await a_site(db)
+    hub = EnergyHub(ManualClock(T0), db, max_frame_bytes=1_000_000, timeout_s=0.5)
+    link = Link()
+    sent = link.send
+
+    async def send(data: bytes) -> None:  # the peer is gone after `sends` frames
+        if len(link.sent) >= sends:
+            raise LinkClosed("the peer is gone")
+        await sent(data)
+
+    link.push(FrameType.HELLO, {})
+    link.inbox.put_nowait("a text frame, answered with an ERROR")
+    await asyncio.wait_for(hub.serve(site, link.receive, send, link.close), 5)
+    assert not hub.connected(site)

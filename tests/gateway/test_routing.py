@@ -16,6 +16,7 @@ from flotta.devices.directory import VehicleRecord
 from flotta.errors import DeviceTimeout, VehicleUnavailable
 from flotta.gateway import protocol
 from flotta.gateway.hub import Hub
+from flotta.gateway.link_io import LinkClosed
 from flotta.gateway.presence import PresenceRecorder
 from flotta.gateway.protocol import Frame, FrameType, PowerState
 from flotta.settings import GatewaySettings
@@ -237,3 +238,32 @@ async def test_rpc_of_an_unknown_kind_answers_a_typed_error(cluster: Cluster) ->
     reply = await cluster.bus.request(f"flotta.device.{VIN}.rpc", b"?", 1.0)
     assert reply[:1] == b"\x01" and b"internal_error" in reply
     assert await cluster.b.command(VIN, b"still") == b"done:still"
+
+
+class ClosingLink:
+    """A link whose peer is gone after `sends` frames: the next send raises LinkClosed."""
+
+    def __init__(self, sends: int) -> None:
+        self.sends = sends
+        self.frames: asyncio.Queue[bytes | str | None] = asyncio.Queue()
+        hello = {"power": "online", "firmware": "2026.2.1", "config": {}}
+        self.frames.put_nowait(protocol.encode_json(FrameType.HELLO, hello))
+        self.frames.put_nowait("a text frame, answered with an ERROR")
+
+    async def send(self, data: bytes) -> None:
+        if self.sends == 0:
+            raise LinkClosed("the peer is gone")
+        self.sends -= 1
+
+    async def close(self, code: int, reason: str) -> None:
+        return None
+
+
+@pytest.mark.parametrize("sends", [0, 1], ids=["at WELCOME", "at an ERROR"])
+async def test_a_link_closed_under_a_send_ends_quietly_and_leaves_no_session(
+    cluster: Cluster, sends: int
+) -> None:
+    link = ClosingLink(sends)
+    serving = cluster.a.serve(record(), link.frames.get, link.send, link.close, "test")
+    await asyncio.wait_for(serving, WAIT_S)  # returns: the endpoint has nothing to catch
+    assert VIN not in cluster.a.sessions

@@ -176,7 +176,12 @@ class EnergyHub:
             await session.close_link(4409, "replaced by a newer connection")
 
     async def serve(self, site_id: int, receive: Receive, send: Sender, close: Closer) -> None:
-        """Run one site link from its HELLO to its end; a newer link replaces an older one."""
+        """Run one site link from its HELLO to its end, which a peer gone mid-send is too; a
+        newer link replaces an older one."""
+        with contextlib.suppress(LinkClosed, SiteUnavailable):
+            await self._serve(site_id, receive, send, close)
+
+    async def _serve(self, site_id: int, receive: Receive, send: Sender, close: Closer) -> None:
         session = SiteSession(site_id, send, close, self.clock.now())
         try:
             session.config = await self._hello(receive)

@@ -19,6 +19,7 @@ from flotta.devices.directory import VehicleRecord
 from flotta.errors import VehicleUnavailable
 from flotta.gateway import protocol
 from flotta.gateway.cluster import epoch_ms
+from flotta.gateway.link_io import LinkClosed
 from flotta.gateway.presence import PresenceRecorder
 from flotta.gateway.protocol import Frame, FrameError, FrameType, PowerState
 from flotta.gateway.routing import DeviceView, Router
@@ -175,7 +176,14 @@ class Hub:
     async def serve(
         self, record: VehicleRecord, receive: Receive, send: Sender, close: Closer, peer: str
     ) -> None:
-        """Run one device link from its HELLO to its end."""
+        """Run one device link from its HELLO to its end, which a peer gone mid-send is too
+        (the send raised LinkClosed, or the session's VehicleUnavailable made of it)."""
+        with contextlib.suppress(LinkClosed, VehicleUnavailable):
+            await self._serve(record, receive, send, close, peer)
+
+    async def _serve(
+        self, record: VehicleRecord, receive: Receive, send: Sender, close: Closer, peer: str
+    ) -> None:
         session = DeviceSession(record, send, close, self.clock.now())
         try:
             hello = await asyncio.wait_for(receive(), HELLO_TIMEOUT_S)
