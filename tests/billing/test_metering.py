@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -250,6 +251,37 @@ async def test_billable_statuses_per_policy(tmp_path: Path) -> None:
             statuses = (200, 201, 204, 304, 400, 401, 403, 404, 408, 412, 429, 499, 500, 503, 540)
             for status in statuses:
                 assert meter.billable(status) is (status < billed_below), (policy, status)
+    finally:
+        await store.engine.dispose()
+
+
+def _untemper(value: int) -> int:
+    """The Mersenne Twister state word behind one 32-bit output."""
+    value ^= value >> 18
+    value ^= (value << 15) & 0xEFC60000
+    result = value
+    for _ in range(5):  # y ^= (y << 7) & 0x9D2C5680, undone 7 bits at a time
+        result = value ^ ((result << 7) & 0x9D2C5680)
+    value = result
+    return value ^ (value >> 11) ^ (value >> 22)
+
+
+async def test_usage_ids_do_not_let_an_app_predict_the_next_one(tmp_path: Path) -> None:
+    """An app sees every Usage-Id it is billed: from enough of them, a seeded generator's
+    next output, and so how many requests the process billed in between, could be worked out."""
+    store = await open_db(tmp_path / "ids.db", accounts=0)
+    try:
+        meter = Meter(Settings(demo=True, data_dir=tmp_path), store.sessions, ManualClock())
+        seen = [meter.new_key() for _ in range(208)]  # 624 32-bit words: a whole MT state
+        words = []
+        for key in seen:
+            bits = int(key.split("-")[1], 16)
+            words += [(bits >> shift) & 0xFFFFFFFF for shift in (0, 32, 64)]
+        replica = random.Random()
+        replica.setstate((3, (*[_untemper(w) for w in words], 624), None))
+        guessed = f"{seen[0].split('-')[0]}-{replica.getrandbits(96):024x}"
+        assert USAGE_ID.match(seen[0]) and len(set(seen)) == len(seen)
+        assert meter.new_key() != guessed
     finally:
         await store.engine.dispose()
 

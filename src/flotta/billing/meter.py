@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
+import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -103,11 +103,10 @@ class Meter:
             category: self._category_headers(category.value, cost)
             for category, cost in self.cost_text.items()
         }
-        # Usage keys: a random prefix per process and 96 random bits from a generator seeded
-        # once, unique without a system call per request; not a counter, which would tell every
-        # app how many requests the process has billed.
+        # Usage keys: a random prefix per process and 96 bits from the system's CSPRNG per key.
+        # Not a counter, nor a seeded generator (an app holding 208 of its ids could work out
+        # the next one): either would tell every app how many requests the process billed.
         self._key_prefix = os.urandom(8).hex()
-        self._key_bits = random.Random(os.urandom(16))
         self._sessions = sessions
         self._clock = clock
         self._refresh_s = refresh_s
@@ -138,7 +137,7 @@ class Meter:
 
     def new_key(self) -> str:
         """A fresh idempotency key for a usage event recorded by this process."""
-        return f"{self._key_prefix}-{self._key_bits.getrandbits(96):024x}"
+        return f"{self._key_prefix}-{secrets.token_hex(12)}"
 
     def _month_of(self, day: date) -> str:
         """`month_of`, remembered per day (every request asks)."""
