@@ -247,3 +247,30 @@ def test_a_refused_segment_fails_the_append_not_the_writer(tmp_path: Path) -> No
     journal.close()
     assert [e.key for e in read(closed)] == ["key-1"]
     assert [e.key for e in read(current)] == ["key-3"]
+
+
+async def test_a_full_disk_bills_the_served_request_from_memory_instead_of_failing_it(
+    tmp_path: Path,
+) -> None:
+    """The request was carried out before its usage is journaled: a disk that refuses the
+    journal must not turn it into an error, nor lose the usage while the process lives."""
+    store = await open_db(tmp_path / "ledger.db", accounts=1)
+    journal = Journal(tmp_path / "journal", segment_bytes=1024 * 1024)
+    ledger = Ledger(store.sessions, journal=journal)
+    await ledger.start()
+    events = [event(i, store.accounts[0]) for i in range(30)]
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    try:
+        # Room for the error log, not for a segment: the next one cannot be reserved.
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, limit[1]))
+        journal.rotate()
+        for e in events:
+            ledger.append(e)  # no await: the writer cannot commit in between
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+    try:
+        await ledger.flushed()
+        assert await stored_keys(store.path) == {e.key for e in events}
+    finally:
+        await ledger.stop()
+        await store.engine.dispose()

@@ -56,7 +56,10 @@ LEDGER = [
     "time, idempotency key). Its response leaves only after the event is in the local usage "
     "journal (`<data dir>/usage-journal/`, which outlives a crash of the process); a writer "
     "task then commits everything journaled since its last commit in one transaction, about "
-    "once a second (group commit), and deletes that part of the journal.",
+    "once a second (group commit), and deletes that part of the journal. If the disk refuses "
+    "the journal (full), the response is served all the same and the event waits in memory "
+    "for that commit, with an error logged: the request has already been carried out, so "
+    "failing it would only hide what was done; only a crash before the commit loses it.",
     "Events and their per-day totals (per account, app, device and category, UTC days) are "
     "written in the same transaction, so the two never disagree; a batch written again after a "
     "commit of unknown outcome skips the keys already there, so nothing is counted twice.",

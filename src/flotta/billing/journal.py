@@ -134,7 +134,7 @@ class Journal:
 
     def append(self, event: UsageEvent) -> None:
         """Write one event; it survives a crash of this process from now on. An OSError (a
-        full disk) leaves the journal as it was: the request fails, the next one tries again."""
+        full disk) leaves the journal as it was, and the next append tries again."""
         line = encode(event)
         if self._map is None:
             self._open_next()

@@ -222,11 +222,17 @@ class Ledger:
             self._journal.close()
 
     def append(self, event: UsageEvent) -> None:
-        """Record an event: durable on return when there is a journal, committed soon after."""
+        """Record an event: durable on return when there is a journal (unless its disk is
+        full), committed soon after."""
         if self._closing:
             raise RuntimeError("the usage ledger is stopped")
         if self._journal is not None:
-            self._journal.append(event)
+            try:
+                self._journal.append(event)
+            except OSError as exc:
+                # A full disk: the request was carried out already, so it is billed from
+                # memory at the next commit rather than answered 500 after the fact.
+                log.error("usage journal refused an event; kept in memory", error=str(exc))
         self._pending.append((event, None))
         self._wakeup.set()
 
