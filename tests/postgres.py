@@ -12,8 +12,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from flotta.db.engine import make_engine, make_sessionmaker
-from flotta.db.migrate import upgrade_to_head
+from flotta.db.migrate import migrated
 from tests.conftest import service_reachable
 
 PG_HOST = os.environ.get("FLOTTA_TEST_PG_HOST", "127.0.0.1")
@@ -67,7 +66,4 @@ async def migrated_sessions(
             url = f"sqlite+aiosqlite:///{tmp_path / 'flotta.db'}"
         else:
             url = await stack.enter_async_context(fresh_database())
-        engine = make_engine(url)
-        stack.push_async_callback(engine.dispose)
-        await upgrade_to_head(engine)
-        yield make_sessionmaker(engine)
+        yield await stack.enter_async_context(migrated(url))

@@ -22,10 +22,8 @@ from flotta.billing.categories import Category
 from flotta.billing.journal import Journal, encode, read
 from flotta.billing.ledger import Ledger, UsageEvent, write_events
 from flotta.billing.models import UsageEventRow
-from flotta.db.engine import make_engine, make_sessionmaker
-from flotta.db.migrate import upgrade_to_head
 from tests.billing.test_ledger import add_accounts, daily_sum, open_db, stored_keys
-from tests.postgres import fresh_database
+from tests.postgres import migrated_sessions
 
 AT = datetime(2026, 3, 31, 23, 59, 59, 999_999, tzinfo=UTC)
 
@@ -147,17 +145,11 @@ async def test_fast_and_careful_inserts_store_the_same_rows(tmp_path: Path) -> N
         await store.engine.dispose()
 
 
-async def test_postgresql_counts_each_key_once_too() -> None:
+async def test_postgresql_counts_each_key_once_too(tmp_path: Path) -> None:
     """PostgreSQL takes the ON CONFLICT ... RETURNING path for every batch."""
-    async with fresh_database() as url:
-        engine = make_engine(url)
-        try:
-            await upgrade_to_head(engine)
-            sessions = make_sessionmaker(engine)
-            [account] = await add_accounts(sessions, 1)
-            await _inserts_count_each_key_once(sessions, account)
-        finally:
-            await engine.dispose()
+    async with migrated_sessions("postgresql", tmp_path) as sessions:
+        [account] = await add_accounts(sessions, 1)
+        await _inserts_count_each_key_once(sessions, account)
 
 
 def test_segments_are_named_by_process(tmp_path: Path) -> None:

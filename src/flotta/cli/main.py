@@ -215,17 +215,15 @@ def _is_demo(data_dir: Path) -> bool:
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = Path("./data")) -> None:
     """Migrate the database to the newest schema."""
-    from flotta.db.engine import make_engine
-    from flotta.db.migrate import upgrade_to_head
+    from flotta.db.migrate import migrated
 
     settings = _settings(data_dir=data_dir)
 
     async def main() -> None:
-        engine = make_engine(settings.database_url)
         with contextlib.suppress(Exception):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        await upgrade_to_head(engine)
-        await engine.dispose()
+        async with migrated(settings.database_url):
+            pass
 
     asyncio.run(main())
     console.print("database at head")

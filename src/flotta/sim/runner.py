@@ -8,8 +8,7 @@ from collections.abc import Awaitable
 from rich.console import Console
 
 from flotta.clock import ScaledClock
-from flotta.db.engine import make_engine, make_sessionmaker
-from flotta.db.migrate import upgrade_to_head
+from flotta.db.migrate import migrated
 from flotta.demo import DEMO_OWNER, provision_demo
 from flotta.devices.service import ensure_owner
 from flotta.energy.demo import build_sim_site, neighbourhood, provision_demo_sites
@@ -36,35 +35,34 @@ Homes = list[tuple[EnergySite, SiteIdentity]]
 
 async def _provision(settings: Settings, energy_sites: int) -> tuple[list[DeviceIdentity], Homes]:
     """Provision (or reuse) device credentials in the database the gateway uses."""
-    engine = make_engine(settings.database_url)
     clock = ScaledClock()
     cars_path = settings.data_dir / REMOTE_CREDENTIALS_FILE
     homes_path = settings.data_dir / REMOTE_SITE_CREDENTIALS_FILE
-    try:
-        await upgrade_to_head(engine)
-        async with make_sessionmaker(engine)() as session, session.begin():
-            _, identities = await provision_demo(
-                session,
-                settings,
-                clock,
-                settings.sim.vehicles,
-                load_identities(cars_path),
-                first_serial=REMOTE_FIRST_SERIAL,
+    async with (
+        migrated(settings.database_url) as sessions,
+        sessions() as session,
+        session.begin(),
+    ):
+        _, identities = await provision_demo(
+            session,
+            settings,
+            clock,
+            settings.sim.vehicles,
+            load_identities(cars_path),
+            first_serial=REMOTE_FIRST_SERIAL,
+        )
+        homes: Homes = []
+        if energy_sites:
+            owner = await ensure_owner(session, DEMO_OWNER, "Demo Owner", clock)
+            wanted = neighbourhood(energy_sites, REMOTE_HOME_NAME)
+            known = load_site_identities(homes_path)
+            homes = await provision_demo_sites(
+                session, owner, settings.secret_key, clock, known, wanted
             )
-            homes: Homes = []
-            if energy_sites:
-                owner = await ensure_owner(session, DEMO_OWNER, "Demo Owner", clock)
-                wanted = neighbourhood(energy_sites, REMOTE_HOME_NAME)
-                known = load_site_identities(homes_path)
-                homes = await provision_demo_sites(
-                    session, owner, settings.secret_key, clock, known, wanted
-                )
-        save_identities(cars_path, identities)
-        if homes:
-            save_site_identities(homes_path, [identity for _, identity in homes])
-        return identities, homes
-    finally:
-        await engine.dispose()
+    save_identities(cars_path, identities)
+    if homes:
+        save_site_identities(homes_path, [identity for _, identity in homes])
+    return identities, homes
 
 
 async def run_remote_fleet(
