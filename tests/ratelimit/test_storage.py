@@ -6,6 +6,7 @@ import asyncio
 import secrets
 
 import limits
+import pytest
 import redis.asyncio as redis
 from limits.aio.strategies import MovingWindowRateLimiter
 
@@ -49,10 +50,16 @@ async def test_an_unreachable_store_limits_nothing_and_raises_nothing() -> None:
         await limiter.close()
 
 
-async def test_the_limiter_counts_in_the_window_limits_itself_reads() -> None:
+@pytest.mark.parametrize("store", ["memory", "redis"])
+async def test_the_limiter_counts_in_the_window_limits_itself_reads(store: str) -> None:
     """The limiter builds each window's key once and hits the storage directly: the window it
-    fills must be the one `limits`' own strategy reads (its stats give Retry-After)."""
-    limiter = await RateLimiter.open(RateLimitSettings(wakes="3/minute"), "", "")
+    fills must be the one `limits`' own strategy reads (its stats give Retry-After), in memory
+    and under Redis' namespaced keys alike."""
+    url, namespace = "", ""
+    if store == "redis":
+        service_reachable("127.0.0.1", 6379, "Redis")
+        url, namespace = REDIS_URL, f"t{secrets.token_hex(4)}"
+    limiter = await RateLimiter.open(RateLimitSettings(wakes="3/minute"), url, namespace)
     try:
         for _ in range(2):
             assert await limiter.hit("wakes", "app", "vehicle:VIN") is None
@@ -66,6 +73,11 @@ async def test_the_limiter_counts_in_the_window_limits_itself_reads() -> None:
         assert await limiter.hit("wakes", "app", "vehicle:OTHER") is None  # its own window
     finally:
         await limiter.close()
+        if namespace:
+            client = redis.Redis.from_url(REDIS_URL)
+            async for key in client.scan_iter(match=f"{namespace}:*"):
+                await client.delete(key)
+            await client.aclose()
 
 
 def test_an_expiring_cache_answers_fresh_entries_only() -> None:
