@@ -19,7 +19,7 @@ from flotta.accounts.models import User
 from flotta.billing import accounts
 from flotta.billing.categories import Category
 from flotta.billing.ledger import UsageEvent
-from flotta.billing.meter import Meter
+from flotta.billing.meter import KEYS_PER_READ, Meter
 from flotta.billing.models import BillingAccount, UsageEventRow
 from flotta.clock import ManualClock
 from flotta.settings import Settings
@@ -282,6 +282,18 @@ async def test_usage_ids_do_not_let_an_app_predict_the_next_one(tmp_path: Path) 
         guessed = f"{seen[0].split('-')[0]}-{replica.getrandbits(96):024x}"
         assert USAGE_ID.match(seen[0]) and len(set(seen)) == len(seen)
         assert meter.new_key() != guessed
+    finally:
+        await store.engine.dispose()
+
+
+async def test_usage_ids_stay_unique_and_well_formed_across_random_reads(tmp_path: Path) -> None:
+    """Keys come from one CSPRNG read per KEYS_PER_READ: none repeats across a refill."""
+    store = await open_db(tmp_path / "ids.db", accounts=0)
+    try:
+        meter = Meter(Settings(demo=True, data_dir=tmp_path), store.sessions, ManualClock())
+        keys = [meter.new_key() for _ in range(2 * KEYS_PER_READ + 5)]
+        assert len(set(keys)) == len(keys)
+        assert all(USAGE_ID.match(key) for key in keys)
     finally:
         await store.engine.dispose()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +39,12 @@ BILLING_CATEGORY_HEADER = b"flotta-billing-category"
 COST_HEADER = b"flotta-billing-cost"
 CURRENCY_HEADER = b"flotta-billing-currency"
 FREE = "free"
+
+# Usage keys drawn from the system's CSPRNG per read: one read per key was a system call on
+# every billed request, and each one handed the GIL to whichever thread wanted it (the ledger's
+# SQLite thread during a commit), which cost the request path more than the rest of metering.
+KEYS_PER_READ = 4096
+KEY_BYTES = 12
 
 # Fair policy: a request is billed only when the platform served it.
 FAIR_BILLED_BELOW = 400
@@ -103,10 +108,13 @@ class Meter:
             category: self._category_headers(category.value, cost)
             for category, cost in self.cost_text.items()
         }
-        # Usage keys: a random prefix per process and 96 bits from the system's CSPRNG per key.
-        # Not a counter, nor a seeded generator (an app holding 208 of its ids could work out
-        # the next one): either would tell every app how many requests the process billed.
-        self._key_prefix = os.urandom(8).hex()
+        # Usage keys: a random prefix per process and 96 bits from the system's CSPRNG per key,
+        # each used once. Not a counter, nor a seeded generator (an app holding 208 of its ids
+        # could work out the next one): either would tell every app how many requests the
+        # process billed.
+        self._key_prefix = os.urandom(8).hex() + "-"
+        self._random = b""
+        self._random_at = 0
         self._sessions = sessions
         self._clock = clock
         self._refresh_s = refresh_s
@@ -137,7 +145,11 @@ class Meter:
 
     def new_key(self) -> str:
         """A fresh idempotency key for a usage event recorded by this process."""
-        return f"{self._key_prefix}-{secrets.token_hex(12)}"
+        at = self._random_at
+        if at >= len(self._random):
+            self._random, at = os.urandom(KEY_BYTES * KEYS_PER_READ), 0
+        self._random_at = at + KEY_BYTES
+        return self._key_prefix + self._random[at : at + KEY_BYTES].hex()
 
     def _month_of(self, day: date) -> str:
         """`month_of`, remembered per day (every request asks)."""
