@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -169,7 +169,7 @@ async def test_an_event_of_a_deleted_account_does_not_block_the_rest(
 ) -> None:
     """A foreign-key refusal is not transient: the other events of the batch still commit."""
     good = usage("kept", store.accounts[0], quantity=3)
-    orphan = replace(usage("orphan", store.accounts[0], quantity=4), account_id=999_999)
+    orphan = usage("orphan", store.accounts[0], quantity=4)._replace(account_id=999_999)
     await asyncio.wait_for(ledger.record_many([good, orphan]), 10)
     assert await stored_keys(store.path) == {"kept"}
     assert await daily_sum(store.sessions) == 3

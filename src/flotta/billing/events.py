@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple
 
 from flotta.billing.categories import Category
 
 
-@dataclass(frozen=True, slots=True)
-class UsageEvent:
-    """A request, or a batch of streamed signals; `key` makes recording it idempotent."""
+class UsageEvent(NamedTuple):
+    """A request, or a batch of streamed signals; `key` makes recording it idempotent.
+
+    A tuple: every billed request builds one, and a frozen dataclass cost about 2 µs to build.
+    """
 
     key: str
     account_id: int

@@ -17,7 +17,6 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flotta.auth.tokens import bearer_token
-from flotta.billing.categories import Category
 from flotta.billing.events import UsageEvent
 from flotta.billing.meter import BILLING_CATEGORY_HEADER as CATEGORY
 from flotta.billing.meter import FREE, AccountMonth, Meter
@@ -146,7 +145,7 @@ async def _bill(
     """Record a billed response in the ledger, then add the billing headers."""
     headers = list(message.get("headers", []))
     if target is not None and meter.billable(message["status"]):
-        category = Category(target.bucket)
+        category = target.category
         event = UsageEvent(
             key=meter.new_key(),
             account_id=payer.account_id,
@@ -163,7 +162,7 @@ async def _bill(
         headers += meter.billed_headers[category]
         headers.append((USAGE_ID, event.key.encode()))
     else:
-        headers += meter.free_headers(None if target is None else target.bucket)
+        headers += meter.free_headers(None if target is None else target.category)
     headers.append((CREDIT_LEFT, meter.credit_left_text(month).encode()))
     if meter.over_budget(month, payer.client_id):
         headers.append((BUDGET_WARNING, b"this app is past the monthly budget set for it"))
@@ -172,7 +171,7 @@ async def _bill(
 
 def _labelled(send: Send, target: Target | None) -> Send:
     """Only the category: the request is not attributable to a paying account."""
-    category = (FREE if target is None else target.bucket).encode()
+    category = (FREE if target is None else target.category).encode()
 
     async def labelled(message: Message) -> None:
         if message["type"] == "http.response.start":

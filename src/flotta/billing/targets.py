@@ -9,7 +9,7 @@ from typing import Literal
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
-from flotta.billing.categories import category_for
+from flotta.billing.categories import Category, category_for
 
 # Where the metering middleware leaves the Target it found, so rate limits need not match again.
 TARGET_KEY = "flotta.target"
@@ -19,7 +19,7 @@ TARGET_KEY = "flotta.target"
 class Target:
     """A limited operation: its category and the `{vehicle_tag}` or `{energy_site_id}`."""
 
-    bucket: str
+    category: Category
     kind: Literal["vehicle", "site"]
     tag: str
 
@@ -57,8 +57,8 @@ def match_target(scope: Scope, routes: Sequence[BaseRoute]) -> Target | None:
         if category is None:
             return None
         if "vehicle_tag" in params:
-            return Target(category.value, "vehicle", str(params["vehicle_tag"]))
+            return Target(category, "vehicle", str(params["vehicle_tag"]))
         if "energy_site_id" in params:
-            return Target(category.value, "site", str(params["energy_site_id"]))
+            return Target(category, "site", str(params["energy_site_id"]))
         return None
     return None

@@ -116,7 +116,7 @@ class RateLimitMiddleware:
         target = targeted(scope, self._targets)
         if target is not None:
             key = await self._devices.of(scope, target, runtime)
-            refusal = await limiter.hit(target.bucket, *key) if key is not None else None
+            refusal = await limiter.hit(target.category, *key) if key is not None else None
             if refusal is not None:
                 await fleet_refusal(refusal)(scope, receive, send)
                 return
