@@ -8,10 +8,11 @@ import secrets
 import limits
 import pytest
 import redis.asyncio as redis
+from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from flotta.caching import ExpiringCache
-from flotta.ratelimit.limiter import RateLimiter
+from flotta.ratelimit.limiter import PRUNE_INTERVAL_S, PrunedMemoryStorage, RateLimiter
 from flotta.settings import RateLimitSettings
 from tests.conftest import service_reachable
 
@@ -90,3 +91,42 @@ def test_an_expiring_cache_answers_fresh_entries_only() -> None:
     assert asyncio.run(cache.get("a", 0.0, load)) == 7
     assert cache.fresh("a", 0.5) == (1.0, 7)
     assert cache.fresh("a", 1.0) is None  # expired at now + ttl
+
+
+def test_the_synchronous_window_decides_as_upstream_and_forgets_idle_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`PrunedMemoryStorage.take` against `limits`' own memory storage, on one clock: the same
+    admissions for bursts and pauses across the window's edge, the same window stats, and a
+    key no longer hit is forgotten once its window is over."""
+    import random
+
+    import limits.aio.storage.memory as memory
+
+    now = [1_000.0]
+    monkeypatch.setattr(memory.time, "time", lambda: now[0])
+    ours, upstream = PrunedMemoryStorage(), MemoryStorage()
+    item = limits.parse("5/10 seconds")
+    rng = random.Random(7)
+
+    async def run() -> None:
+        admitted = 0
+        for _ in range(400):
+            now[0] += rng.choice((0.0, 0.0, 0.1, 0.5, 1.0, 3.0, 9.9, 10.0))
+            key = rng.choice(("a", "b"))
+            mine = ours.take(key, 5, 10)
+            theirs = await upstream.acquire_entry(key, 5, 10)
+            assert mine == theirs, (now[0], key)
+            admitted += mine
+            assert await ours.get_moving_window(key, 5, 10) == await upstream.get_moving_window(
+                key, 5, 10
+            )
+        assert admitted >= 100 and 400 - admitted >= 20  # both answers were compared
+        stats = await MovingWindowRateLimiter(ours).get_window_stats(item, "x")
+        assert stats.remaining == 5
+        now[0] += PRUNE_INTERVAL_S + 10
+        assert ours.take("c", 5, 10)
+        assert set(ours.events) == {"c"}
+        assert ours.take("c", 0, 10) is False
+
+    asyncio.run(run())
