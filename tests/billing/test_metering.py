@@ -216,6 +216,40 @@ def test_the_ledger_holds_exactly_the_usage_ids_clients_saw(fair: LiveDemo) -> N
     assert ledger_ids(fair, start) == dict.fromkeys(billed, 200)
 
 
+def test_the_ledger_names_each_device_by_vin_or_site_id_whichever_tag_was_used(
+    fair: LiveDemo,
+) -> None:
+    """A vehicle's rows carry its VIN whether the path named it by VIN or by Fleet id; a site's
+    carry its id."""
+    vin, site = fair.vins[1], fair.info["energy_sites"][0]
+    start = last_row(fair)
+    with client(fair) as api:
+        fleet_id = next(
+            v["id"] for v in api.get("/api/1/vehicles").json()["response"] if v["vin"] == vin
+        )
+        paths = [
+            f"/api/1/vehicles/{vin}/vehicle_data",
+            f"/api/1/vehicles/{fleet_id}/vehicle_data",
+            f"/api/1/energy_sites/{site}/site_info",
+        ]
+        keys = []
+        for path in paths:
+            answer = api.get(path)
+            assert answer.status_code == 200, (path, answer.text)
+            keys.append(answer.headers["flotta-usage-id"])
+
+    async def devices() -> dict[str, str]:
+        await meter_of(fair).ledger.flushed()
+        async with fair.handle.runtime.sessions() as db:
+            rows = await db.execute(
+                select(UsageEventRow.key, UsageEventRow.device).where(UsageEventRow.id > start)
+            )
+            return {key: device for key, device in rows}
+
+    named = fair.call(devices())
+    assert [named[key] for key in keys] == [f"vehicle:{vin}"] * 2 + [f"site:{site}"]
+
+
 def test_tesla_policy_bills_404_408_429_but_never_5xx(tesla: LiveDemo) -> None:
     awake, asleep = tesla.vins[0], tesla.vins[2]
     tesla.put_to_sleep(asleep)

@@ -12,6 +12,7 @@ class UsageEvent(NamedTuple):
     """A request, or a batch of streamed signals; `key` makes recording it idempotent.
 
     A tuple: every billed request builds one, and a frozen dataclass cost about 2 µs to build.
+    Its fields, in this order, are the usage journal's line (journal.encode and decode).
     """
 
     key: str

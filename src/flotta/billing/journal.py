@@ -39,19 +39,9 @@ SEGMENT_BYTES = 4 << 20
 
 
 def encode(event: UsageEvent) -> bytes:
-    """One JSON line; orjson writes the aware datetime as RFC 3339 itself (in C, on the hot
-    path)."""
-    fields = (
-        event.key,
-        event.account_id,
-        event.client_id,
-        event.device,
-        event.category.value,
-        event.quantity,
-        event.occurred_at,
-        event.status,
-    )
-    return orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
+    """One JSON line of the event's fields in order; orjson writes the category by value and the
+    aware datetime as RFC 3339 itself (in C, on the hot path)."""
+    return orjson.dumps(tuple(event), option=orjson.OPT_APPEND_NEWLINE)
 
 
 def decode(line: bytes) -> UsageEvent | None:

@@ -39,6 +39,7 @@ BILLING_CATEGORY_HEADER = b"flotta-billing-category"
 COST_HEADER = b"flotta-billing-cost"
 CURRENCY_HEADER = b"flotta-billing-currency"
 FREE = "free"
+NO_CREDIT_LEFT = b"0.000000"
 
 # Usage keys drawn from the system's CSPRNG per read: one read per key was a system call on
 # every billed request, and each one handed the GIL to whichever thread wanted it (the ledger's
@@ -101,6 +102,8 @@ class Meter:
         self.scale = lcm(*units.values(), 100)
         self._unit_atoms = {category: self.scale // n for category, n in units.items()}
         self._credit_atoms = self.atoms(self.book.monthly_credit)
+        # Statuses below this are billed under the configured policy.
+        self.billed_below = TESLA_BILLED_BELOW if self.book.policy == "tesla" else FAIR_BILLED_BELOW
         self.cost_text = {category: exact_text(self.book.cost(category, 1)) for category in units}
         self.currency_header = self.book.currency.encode()
         # Built once: every metered response carries them.
@@ -121,8 +124,8 @@ class Meter:
         self._months: dict[int, AccountMonth] = {}
         self._months_by_day: dict[date, str] = {}
         self._reloading: dict[int, asyncio.Task[None]] = {}
-        # Recorded by this process, not yet committed: account -> month -> app -> category.
-        self._uncommitted: dict[int, dict[str, dict[str, dict[Category, int]]]] = {}
+        # Recorded by this process, not yet committed: account -> (month, app, category).
+        self._uncommitted: dict[int, dict[tuple[str, str, Category], int]] = {}
         # (account, month, kind) of warnings already sent, so a busy account asks the
         # database only once per warning.
         self._sent: set[tuple[int, str, str]] = set()
@@ -163,14 +166,21 @@ class Meter:
     def record(self, event: UsageEvent) -> None:
         """Record billed usage: durable on return, and counted in this account's month."""
         self.ledger.append(event)
-        month = self._month_of(event.day)
-        by_app = self._uncommitted.setdefault(event.account_id, {}).setdefault(month, {})
-        usage = by_app.setdefault(event.client_id, {})
-        usage[event.category] = usage.get(event.category, 0) + event.quantity
-        cached = self._months.get(event.account_id)
+        account_id, client_id, category, quantity = (
+            event.account_id,
+            event.client_id,
+            event.category,
+            event.quantity,
+        )
+        month = self._month_of(event.occurred_at.date())
+        pending = self._uncommitted.get(account_id)
+        if pending is None:
+            pending = self._uncommitted[account_id] = {}
+        key = (month, client_id, category)
+        pending[key] = pending.get(key, 0) + quantity
+        cached = self._months.get(account_id)
         if cached is not None and cached.month == month:
-            atoms = self._unit_atoms[event.category] * event.quantity
-            cached.add(event.client_id, event.category, event.quantity, atoms)
+            cached.add(client_id, category, quantity, self._unit_atoms[category] * quantity)
 
     async def stop(self) -> None:
         for task in list(self._reloading.values()):
@@ -185,8 +195,7 @@ class Meter:
 
     def billable(self, status: int) -> bool:
         """Whether a response with this status is billed under the configured policy."""
-        limit = TESLA_BILLED_BELOW if self.book.policy == "tesla" else FAIR_BILLED_BELOW
-        return status < limit
+        return status < self.billed_below
 
     def cost(self, quantities: dict[Category, int]) -> Fraction:
         return sum(
@@ -244,10 +253,11 @@ class Meter:
             for client_id, category, quantity in rows:
                 usage = per_app.setdefault(client_id, {})
                 usage[Category(category)] = usage.get(Category(category), 0) + quantity
-            pending = self._uncommitted.get(account_id, {}).get(month, {})
-            for client_id, counts in pending.items():
-                usage = per_app.setdefault(client_id, {})
-                for category, quantity in counts.items():
+            for (pending_month, client_id, category), quantity in self._uncommitted.get(
+                account_id, {}
+            ).items():
+                if pending_month == month:
+                    usage = per_app.setdefault(client_id, {})
                     usage[category] = usage.get(category, 0) + quantity
         threshold = self.book.threshold
         if settings is not None and settings.threshold is not None:
@@ -280,10 +290,16 @@ class Meter:
         return month.spent >= month.threshold_atoms
 
     def credit_left_text(self, month: AccountMonth) -> str:
-        """The month's credit left, cut (never rounded up) to 6 decimals, in integer arithmetic:
-        it is on every response."""
-        millionths = max(0, self._credit_atoms - month.spent) * 1_000_000 // self.scale
-        return f"{millionths // 1_000_000}.{millionths % 1_000_000:06d}"
+        """The month's credit left, cut (never rounded up) to 6 decimals, in integer arithmetic."""
+        return self.credit_left(month).decode()
+
+    def credit_left(self, month: AccountMonth) -> bytes:
+        """`credit_left_text` as the header value: it is on every response."""
+        left = self._credit_atoms - month.spent
+        if left <= 0:
+            return NO_CREDIT_LEFT
+        units, millionths = divmod(left * 1_000_000 // self.scale, 1_000_000)
+        return b"%d.%06d" % (units, millionths)
 
     @staticmethod
     def over_budget(month: AccountMonth, client_id: str) -> bool:
@@ -298,17 +314,14 @@ class Meter:
             month = self._month_of(event.day)
             committed[event.account_id, month, event.client_id, event.category] += event.quantity
         for (account_id, month, client_id, category), quantity in committed.items():
-            by_month = self._uncommitted.get(account_id, {})
-            usage = by_month.get(month, {}).get(client_id, {})
-            left = usage.get(category, 0) - quantity
+            pending = self._uncommitted.get(account_id, {})
+            left = pending.get((month, client_id, category), 0) - quantity
             if left > 0:
-                usage[category] = left
+                pending[month, client_id, category] = left
             else:
-                usage.pop(category, None)
-                if not usage:
-                    by_month.get(month, {}).pop(client_id, None)
-                if not by_month.get(month, True):
-                    by_month.pop(month, None)
+                pending.pop((month, client_id, category), None)
+                if not pending:
+                    self._uncommitted.pop(account_id, None)
         for account_id in {account_id for account_id, *_ in committed}:
             cached = self._months.get(account_id)
             if cached is None:

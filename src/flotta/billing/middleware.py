@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 from fastapi.routing import APIRoute
@@ -28,7 +29,6 @@ from flotta.runtime import Runtime
 log = structlog.get_logger(__name__)
 
 FLEET_PREFIX = "/api/1/"
-VIN_LENGTH = 17
 EXCEEDED_KEY = "account disabled: EXCEEDED_LIMIT"
 # Response headers (docs/billing.md lists them; the OpenAPI document declares them; the ones
 # that depend only on the category are built by the Meter).
@@ -103,6 +103,7 @@ class MeteringMiddleware:
         if payer is None:  # no valid third-party token: nothing to bill (the endpoint says 401)
             await self.app(scope, receive, _labelled(send, target))
             return
+        clock = runtime.clock
         month = await meter.month(payer.account_id)
         if meter.past_threshold(month):
             refusal = AccountDisabled(
@@ -114,7 +115,8 @@ class MeteringMiddleware:
 
         async def metered(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = await _bill(message, meter, runtime, payer, target, month)
+                device = "" if target is None else target.device or await _device(runtime, target)
+                message = _bill(message, meter, payer, target, device, month, clock.now())
             await send(message)
 
         await self.app(scope, receive, metered)
@@ -134,39 +136,40 @@ class MeteringMiddleware:
         return await self._payers.get(credential, now, load)
 
 
-async def _bill(
+def _bill(
     message: Message,
     meter: Meter,
-    runtime: Runtime,
     payer: Payer,
     target: Target | None,
+    device: str,
     month: AccountMonth,
+    occurred_at: datetime,
 ) -> Message:
-    """Record a billed response in the ledger, then add the billing headers."""
-    headers = list(message.get("headers", []))
-    if target is not None and meter.billable(message["status"]):
+    """Record a billed response in the ledger, then add the billing headers.
+
+    Every billed request runs this before its response leaves: it is kept to plain lookups.
+    """
+    status = message["status"]
+    headers = list(message.get("headers", ()))
+    if target is not None and status < meter.billed_below:
         category = target.category
-        event = UsageEvent(
-            key=meter.new_key(),
-            account_id=payer.account_id,
-            client_id=payer.client_id,
-            device=await _device(runtime, target),
-            category=category,
-            quantity=1,
-            occurred_at=runtime.clock.now(),
-            status=message["status"],
+        key = meter.new_key()
+        meter.record(
+            UsageEvent(
+                key, payer.account_id, payer.client_id, device, category, 1, occurred_at, status
+            )
         )
-        meter.record(event)
         # The month may have been reloaded while the endpoint ran: show the one just counted.
         month = meter.cached(payer.account_id) or month
         headers += meter.billed_headers[category]
-        headers.append((USAGE_ID, event.key.encode()))
+        headers.append((USAGE_ID, key.encode()))
     else:
         headers += meter.free_headers(None if target is None else target.category)
-    headers.append((CREDIT_LEFT, meter.credit_left_text(month).encode()))
-    if meter.over_budget(month, payer.client_id):
+    headers.append((CREDIT_LEFT, meter.credit_left(month)))
+    if month.budget_atoms and meter.over_budget(month, payer.client_id):
         headers.append((BUDGET_WARNING, b"this app is past the monthly budget set for it"))
-    return {**message, "headers": headers}
+    message["headers"] = headers
+    return message
 
 
 def _labelled(send: Send, target: Target | None) -> Send:
@@ -182,13 +185,9 @@ def _labelled(send: Send, target: Target | None) -> Send:
 
 
 async def _device(runtime: Runtime, target: Target) -> str:
-    """The device as the dashboard shows it: a vehicle by VIN, whichever tag the path used."""
-    if target.kind == "vehicle":
-        if len(target.tag) == VIN_LENGTH:  # a Fleet id is shorter: only those need a lookup
-            return f"vehicle:{target.tag.upper()}"
-        record = await runtime.directory.vehicle(target.tag)
-        return f"vehicle:{record.vin if record is not None else target.tag}"
-    return f"site:{target.tag}"
+    """The vehicle a Fleet id names, as the dashboard shows it (Target.device has the rest)."""
+    record = await runtime.directory.vehicle(target.tag)
+    return f"vehicle:{record.vin if record is not None else target.tag}"
 
 
 async def payer_of(scope: Scope, runtime: Runtime) -> Payer | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from starlette.routing import BaseRoute, Match
@@ -13,6 +13,7 @@ from flotta.billing.categories import Category, category_for
 
 # Where the metering middleware leaves the Target it found, so rate limits need not match again.
 TARGET_KEY = "flotta.target"
+VIN_LENGTH = 17
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,19 @@ class Target:
     category: Category
     kind: Literal["vehicle", "site"]
     tag: str
+    # The device as the ledger and dashboard name it: a vehicle by VIN, a site by id; None for
+    # a vehicle's Fleet id, which only the directory can turn into its VIN.
+    device: str | None = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Worked out once per path (Targets caches the Target), not on every billed request.
+        if self.kind == "site":
+            device: str | None = f"site:{self.tag}"
+        elif len(self.tag) == VIN_LENGTH:  # a Fleet id is shorter
+            device = f"vehicle:{self.tag.upper()}"
+        else:
+            device = None
+        object.__setattr__(self, "device", device)
 
 
 class Targets:
