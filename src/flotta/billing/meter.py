@@ -13,7 +13,7 @@ import os
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from fractions import Fraction
 from math import lcm
 
@@ -203,14 +203,15 @@ class Meter:
             Fraction(0),
         )
 
-    async def month(self, account_id: int) -> AccountMonth:
-        """The account's current month; loaded when missing or when a new month began.
+    async def month(self, account_id: int, now: datetime | None = None) -> AccountMonth:
+        """The account's month at `now` (the clock's now by default); loaded when missing or
+        when a new month began.
 
         A stale month is still answered at once while one background task reloads it: had
         every request waited, a busy app's connections would all queue behind the ledger's
         lock each time the cache turned stale.
         """
-        current = self._month_of(self._clock.now().date())
+        current = self._month_of((now or self._clock.now()).date())
         cached = self._months.get(account_id)
         if cached is not None and cached.month == current:
             if self._clock.monotonic() - cached.loaded_at >= self._refresh_s:

@@ -103,8 +103,10 @@ class MeteringMiddleware:
         if payer is None:  # no valid third-party token: nothing to bill (the endpoint says 401)
             await self.app(scope, receive, _labelled(send, target))
             return
-        clock = runtime.clock
-        month = await meter.month(payer.account_id)
+        # One instant for the request: the month its threshold is checked in is the month its
+        # usage is billed to, even when it is served across midnight at a month's end.
+        admitted = runtime.clock.now()
+        month = await meter.month(payer.account_id, admitted)
         if meter.past_threshold(month):
             refusal = AccountDisabled(
                 "this account's usage reached its billing threshold for the month; raise the "
@@ -116,7 +118,7 @@ class MeteringMiddleware:
         async def metered(message: Message) -> None:
             if message["type"] == "http.response.start":
                 device = "" if target is None else target.device or await _device(runtime, target)
-                message = _bill(message, meter, payer, target, device, month, clock.now())
+                message = _bill(message, meter, payer, target, device, month, admitted)
             await send(message)
 
         await self.app(scope, receive, metered)
