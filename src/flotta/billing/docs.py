@@ -53,7 +53,9 @@ HEADERS_INTRO = (
 
 LEDGER = [
     "Each billed request is one usage event (account, app, device, category, quantity, status, "
-    "time, idempotency key). Its response leaves only after the event is in the local usage "
+    "time, idempotency key). Its time is the moment the request was admitted, so it is billed "
+    "to the month whose threshold admitted it. Its response leaves only after the event is in "
+    "the local usage "
     "journal (`<data dir>/usage-journal/`, which outlives a crash of the process); a writer "
     "task then commits everything journaled since its last commit in one transaction, about "
     "once a second (group commit), and deletes that part of the journal. If the disk refuses "
