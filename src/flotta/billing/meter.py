@@ -103,7 +103,9 @@ class Meter:
         self._unit_atoms = {category: self.scale // n for category, n in units.items()}
         self._credit_atoms = self.atoms(self.book.monthly_credit)
         # Statuses below this are billed under the configured policy.
-        self.billed_below = TESLA_BILLED_BELOW if self.book.policy == "tesla" else FAIR_BILLED_BELOW
+        self._billed_below = (
+            TESLA_BILLED_BELOW if self.book.policy == "tesla" else FAIR_BILLED_BELOW
+        )
         self.cost_text = {category: exact_text(self.book.cost(category, 1)) for category in units}
         self.currency_header = self.book.currency.encode()
         # Built once: every metered response carries them.
@@ -195,7 +197,7 @@ class Meter:
 
     def billable(self, status: int) -> bool:
         """Whether a response with this status is billed under the configured policy."""
-        return status < self.billed_below
+        return status < self._billed_below
 
     def cost(self, quantities: dict[Category, int]) -> Fraction:
         return sum(
@@ -290,12 +292,9 @@ class Meter:
     def past_threshold(month: AccountMonth) -> bool:
         return month.spent >= month.threshold_atoms
 
-    def credit_left_text(self, month: AccountMonth) -> str:
-        """The month's credit left, cut (never rounded up) to 6 decimals, in integer arithmetic."""
-        return self.credit_left(month).decode()
-
     def credit_left(self, month: AccountMonth) -> bytes:
-        """`credit_left_text` as the header value: it is on every response."""
+        """The month's credit left, cut (never rounded up) to 6 decimals, in integer arithmetic,
+        as the header value: it is on every response."""
         left = self._credit_atoms - month.spent
         if left <= 0:
             return NO_CREDIT_LEFT

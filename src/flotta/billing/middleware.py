@@ -117,8 +117,11 @@ class MeteringMiddleware:
 
         async def metered(message: Message) -> None:
             if message["type"] == "http.response.start":
-                device = "" if target is None else target.device or await _device(runtime, target)
-                message = _bill(message, meter, payer, target, device, month, admitted)
+                billed = target if meter.billable(message["status"]) else None
+                device = ""
+                if billed is not None:  # only a billed Fleet id is worth a directory lookup
+                    device = billed.device or await _device(runtime, billed)
+                message = _bill(message, meter, payer, target, billed, device, month, admitted)
             await send(message)
 
         await self.app(scope, receive, metered)
@@ -143,22 +146,27 @@ def _bill(
     meter: Meter,
     payer: Payer,
     target: Target | None,
+    billed: Target | None,
     device: str,
     month: AccountMonth,
     occurred_at: datetime,
 ) -> Message:
-    """Record a billed response in the ledger, then add the billing headers.
-
-    Every billed request runs this before its response leaves: it is kept to plain lookups.
-    """
-    status = message["status"]
+    """Record a billed response (`billed` is its target) in the ledger, then add the billing
+    headers. Every metered response runs this before it leaves: it is kept to plain lookups."""
     headers = list(message.get("headers", ()))
-    if target is not None and status < meter.billed_below:
-        category = target.category
+    if billed is not None:
+        category = billed.category
         key = meter.new_key()
         meter.record(
             UsageEvent(
-                key, payer.account_id, payer.client_id, device, category, 1, occurred_at, status
+                key,
+                payer.account_id,
+                payer.client_id,
+                device,
+                category,
+                1,
+                occurred_at,
+                message["status"],
             )
         )
         # The month may have been reloaded while the endpoint ran: show the one just counted.
