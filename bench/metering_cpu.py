@@ -1,0 +1,200 @@
+"""P5, in process: the CPU a `vehicle_data` request costs with metering and rate limits on,
+against both off, without sockets, uvicorn or a load generator.
+
+`vehicle_data.py --metering` measures P5 as throughput, the target's own terms; on this shared
+2-core machine its runs move by ±15 %. This one drives the ASGI apps of demos built in one
+process (each with its simulated fleet and usage ledger), alternating small batches of
+concurrent requests between them, and reads the event loop thread's CPU time per batch: each
+batch of a setup is paired with the "off" batch next to it, so a change in machine speed cancels
+out, and the median of those ratios moves by about ±2 %. The ledger's SQLite thread is left out
+(it runs beside the loop); uvicorn's handling of the extra response headers is not measured.
+
+    python bench/metering_cpu.py [--quick] [--parts]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness as h
+from flotta.demo import serve_demo
+from flotta.settings import Settings
+
+CONCURRENCY = 16  # as the throughput benchmark's connections
+WARM_UP = 3_200
+TARGET_RATIO = 1.10  # P5: at most 10 % more per request
+
+SETUPS = {
+    "off": (False, False),
+    "on": (True, True),
+    "metering only": (True, False),
+    "rate limits only": (False, True),
+}
+
+
+def settings_for(data_dir: Path, metering: bool, limits: bool) -> Settings:
+    """`flotta demo`'s settings with P5's switches: a limit and a threshold no run reaches."""
+    base = Settings(demo=True)
+    return Settings(
+        demo=True,
+        data_dir=data_dir,
+        host="127.0.0.1",
+        port=0,
+        sim={**base.sim.model_dump(), "vehicles": 1, "wake_profile": "instant"},
+        ratelimit={**base.ratelimit.model_dump(), "enabled": limits, "data": "100000/second"},
+        billing={**base.billing.model_dump(), "metering": metering, "threshold": "1000000.00"},
+    )
+
+
+@dataclass
+class Demo:
+    name: str
+    task: asyncio.Task[Any]
+    handle: Any
+    path: str
+    headers: list[tuple[bytes, bytes]]
+    refused: int = 0
+
+    async def batch(self, count: int) -> None:
+        """`count` requests from CONCURRENCY concurrent callers, straight into the app."""
+        app = self.handle.server.config.loaded_app
+
+        async def caller(requests: int) -> None:
+            for _ in range(requests):
+                scope = {
+                    "type": "http",
+                    "asgi": {"version": "3.0", "spec_version": "2.3"},
+                    "http_version": "1.1",
+                    "method": "GET",
+                    "scheme": "http",
+                    "path": self.path,
+                    "raw_path": self.path.encode(),
+                    "root_path": "",
+                    "query_string": b"",
+                    "headers": list(self.headers),
+                    "client": ("127.0.0.1", 50_000),
+                    "server": ("127.0.0.1", 80),
+                    "state": {},
+                }
+                await app(scope, _receive, self._send)
+
+        await asyncio.gather(*(caller(count // CONCURRENCY) for _ in range(CONCURRENCY)))
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start" and message["status"] != 200:
+            self.refused += 1
+
+
+async def _receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def start(name: str, root: Path) -> Demo:
+    metering, limits = SETUPS[name]
+    data_dir = Path(tempfile.mkdtemp(dir=root))
+    ready = asyncio.Event()
+    handles: list[Any] = []
+    settings = settings_for(data_dir, metering, limits)
+    task = asyncio.create_task(serve_demo(settings, ready=ready, handle_out=handles))
+    await asyncio.wait_for(ready.wait(), 60)
+    info = json.loads((data_dir / "demo.json").read_text())
+    path = f"/api/1/vehicles/{info['vehicles'][0]}/vehicle_data"
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"authorization", f"Bearer {info['access_token']}".encode()),
+    ]
+    return Demo(name, task, handles[0], path, headers)
+
+
+async def measure(names: list[str], rounds: int, batch: int) -> dict[str, list[float]]:
+    """µs of loop-thread CPU per request, per round and setup."""
+    with tempfile.TemporaryDirectory(prefix="flotta-p5cpu-") as root:
+        demos = [await start(name, Path(root)) for name in names]
+        try:
+            for demo in demos:
+                await demo.batch(WARM_UP)
+            # As `flotta demo` does once started: what startup built stays out of full GC passes.
+            gc.collect()
+            gc.freeze()
+            cpu: dict[str, list[float]] = {name: [] for name in names}
+            for _ in range(rounds):
+                for demo in demos:
+                    before = time.thread_time()
+                    await demo.batch(batch)
+                    cpu[demo.name].append(1e6 * (time.thread_time() - before) / batch)
+            refused = sum(demo.refused for demo in demos)
+            if refused:
+                raise h.BenchError(f"{refused} requests were not answered 200")
+            return cpu
+        finally:
+            for demo in demos:
+                demo.handle.server.should_exit = True
+            await asyncio.gather(*(demo.task for demo in demos), return_exceptions=True)
+
+
+def run(quick: bool = False, parts: bool = False, rounds: int | None = None) -> list[h.Row]:
+    names = list(SETUPS) if parts else ["off", "on"]
+    rounds = rounds or (15 if quick else 40)
+    batch = 400
+    loop_factory = None
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:
+        pass
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        cpu = runner.run(measure(names, rounds, batch))
+    off = cpu["off"]
+    rows = []
+    for name in names[1:]:
+        paired = h.median([mine / base for mine, base in zip(cpu[name], off, strict=True)])
+        ok = paired <= TARGET_RATIO if name == "on" else None
+        rows.append(
+            h.Row(
+                target_id="P5",
+                what=f"CPU per vehicle_data request, in process, {name}",
+                figure=f"{h.median(cpu[name]):,.0f} µs",
+                baseline=f"{h.median(off):,.0f} µs both off",
+                ratio=paired,
+                ratio_note="of both off (lower is better)",
+                target=f"≤ {TARGET_RATIO:.2f}" if name == "on" else "—",
+                verdict=h.verdict(ok),
+                notes=(
+                    [
+                        f"{len(names)} demos in one process, {rounds} rounds of {batch} requests "
+                        f"each ({CONCURRENCY} concurrent callers); event loop thread CPU; ratio = "
+                        "median over rounds of (setup ÷ the off batch of the same round)"
+                    ]
+                    if name == "on"
+                    else []
+                ),
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="15 rounds instead of 40")
+    parser.add_argument("--parts", action="store_true", help="also each half alone")
+    parser.add_argument("--rounds", type=int, default=None)
+    args = parser.parse_args()
+    print(h.env_summary())
+    rows = run(args.quick, args.parts, args.rounds)
+    h.print_rows(rows, "P5 in process: CPU per vehicle_data request")
+
+
+if __name__ == "__main__":
+    main()
