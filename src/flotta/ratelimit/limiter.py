@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -52,9 +53,10 @@ class PrunedMemoryStorage(MemoryStorage):
         """Upstream's `acquire_entry` for one request (same entries, same decision), then drop
         the entries it will never read again.
 
-        Entries are kept newest first and each hit inserts at the front, so a long list makes
-        every hit slower: only the newest `limit` entries, and only those inside the window, can
-        ever decide a later hit or its Retry-After.
+        Entries are kept newest first, as upstream reads them, but in a deque: inserting at the
+        front of upstream's list moved every entry (about 1 µs per hit with a window of a few
+        thousand). Only the newest `limit` entries, and only those inside the window, can ever
+        decide a later hit or its Retry-After: the rest are dropped.
         """
         if limit < 1:
             return False  # as upstream: a request never fits in an empty budget
@@ -62,15 +64,14 @@ class PrunedMemoryStorage(MemoryStorage):
         if entry.atime >= self._next_prune:
             self._prune(entry.atime)
         cutoff = entry.atime - expiry
-        events = self.events.get(key)
+        events = cast("deque[Entry] | None", self.events.get(key))
         if events is None:
-            self.events[key] = [entry]
+            self.events[key] = cast(list[Entry], deque((entry,)))
             return True
         if len(events) >= limit and events[limit - 1].atime >= cutoff:
             return False
-        events.insert(0, entry)
-        del events[limit:]
-        while events[-1].atime < cutoff:
+        events.appendleft(entry)
+        while len(events) > limit or events[-1].atime < cutoff:
             events.pop()
         return True
 
