@@ -90,16 +90,19 @@ def meter_of(demo: LiveDemo) -> Meter:
     return meter
 
 
-def ledger_ids(demo: LiveDemo, after: int = 0) -> dict[str, int]:
-    """The ledger's committed keys (with the billed status) past row id `after`."""
+def ledger_ids(
+    demo: LiveDemo, after: int = 0, column: Any = UsageEventRow.status
+) -> dict[str, Any]:
+    """The ledger's committed keys past row id `after`, with one column of each (the billed
+    status unless told)."""
 
-    async def query() -> dict[str, int]:
+    async def query() -> dict[str, Any]:
         await meter_of(demo).ledger.flushed()
         async with demo.handle.runtime.sessions() as db:
             rows = await db.execute(
-                select(UsageEventRow.key, UsageEventRow.status).where(UsageEventRow.id > after)
+                select(UsageEventRow.key, column).where(UsageEventRow.id > after)
             )
-            return {key: status for key, status in rows}
+            return {key: value for key, value in rows}
 
     return demo.call(query())
 
@@ -238,15 +241,7 @@ def test_the_ledger_names_each_device_by_vin_or_site_id_whichever_tag_was_used(
             assert answer.status_code == 200, (path, answer.text)
             keys.append(answer.headers["flotta-usage-id"])
 
-    async def devices() -> dict[str, str]:
-        await meter_of(fair).ledger.flushed()
-        async with fair.handle.runtime.sessions() as db:
-            rows = await db.execute(
-                select(UsageEventRow.key, UsageEventRow.device).where(UsageEventRow.id > start)
-            )
-            return {key: device for key, device in rows}
-
-    named = fair.call(devices())
+    named = ledger_ids(fair, start, UsageEventRow.device)
     assert [named[key] for key in keys] == [f"vehicle:{vin}"] * 2 + [f"site:{site}"]
 
 
