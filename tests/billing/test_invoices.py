@@ -12,7 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flotta.billing.categories import Category
-from flotta.billing.invoices import MonthNotOver, close_month, invoice_for, parse_month
+from flotta.billing.invoices import (
+    CLOSE_AFTER,
+    MonthNotOver,
+    close_month,
+    invoice_for,
+    parse_month,
+)
 from flotta.billing.ledger import UsageEvent, write_events
 from flotta.billing.models import InvoiceRow
 from flotta.billing.prices import PriceBook
@@ -23,6 +29,7 @@ from tests.billing.test_ledger import CREATED, Db, open_db
 BOOK = PriceBook.from_settings(BillingSettings())
 NOVEMBER = datetime(2026, 11, 1, tzinfo=UTC)
 DECEMBER = datetime(2026, 12, 1, tzinfo=UTC)
+CLOSING = DECEMBER + CLOSE_AFTER  # the earliest a close of November is accepted
 Row = tuple[int, int, str, str, list[dict[str, object]], str, str, str, datetime]
 
 
@@ -96,7 +103,7 @@ async def rows(sessions: async_sessionmaker[AsyncSession]) -> list[Row]:
 
 async def test_close_writes_invoices_matching_hand_computed_amounts(november: Db) -> None:
     one, two, three = november.accounts
-    closing = await close_month(november.sessions, BOOK, "2026-11", DECEMBER)
+    closing = await close_month(november.sessions, BOOK, "2026-11", CLOSING)
     assert [i.account_id for i in closing.created] == [one, two, three]
     assert closing.existing == []
     written = {r[1]: r for r in await rows(november.sessions)}
@@ -131,28 +138,38 @@ async def test_close_writes_invoices_matching_hand_computed_amounts(november: Db
     assert written[two][5:8] == ("10.005", "10.00", "0.01")
     assert written[three][4][0]["app"] == "delta"  # an app the ledger knows only by its id
     assert written[three][5:8] == ("1/150000", "1/150000", "0.00")
-    assert {r[8] for r in written.values()} == {DECEMBER}
+    assert {r[8] for r in written.values()} == {CLOSING}
 
 
 async def test_closing_twice_changes_nothing(november: Db) -> None:
-    first = await close_month(november.sessions, BOOK, "2026-11", DECEMBER)
+    first = await close_month(november.sessions, BOOK, "2026-11", CLOSING)
     before = await rows(november.sessions)
     # Usage that reaches the ledger late does not reopen a closed invoice either.
     async with november.sessions() as db, db.begin():
         late = used("late", november.accounts[0], "alpha", Category.DATA, 500, NOVEMBER)
         assert await write_events(db, [late]) == [late]
-    again = await close_month(november.sessions, BOOK, "2026-11", DECEMBER + timedelta(days=9))
+    again = await close_month(november.sessions, BOOK, "2026-11", CLOSING + timedelta(days=9))
     assert again.created == []
     assert again.existing == first.created
     assert await rows(november.sessions) == before
     async with november.sessions() as db:
         shown = await invoice_for(db, BOOK, november.accounts[0], "2026-11")
-    assert (shown.total, shown.closed_at) == ("2.42", DECEMBER)
+    assert (shown.total, shown.closed_at) == ("2.42", CLOSING)
 
 
 async def test_a_month_not_over_is_refused(november: Db) -> None:
-    for now in (DECEMBER - timedelta(microseconds=1), NOVEMBER + timedelta(days=15)):
-        with pytest.raises(MonthNotOver, match=r"2026-11 is not over until 2026-12-01"):
+    """Nor a month that ended less than CLOSE_AFTER ago: requests admitted in it may still be
+    running."""
+    too_early = (
+        DECEMBER + CLOSE_AFTER - timedelta(microseconds=1),
+        DECEMBER - timedelta(microseconds=1),
+        NOVEMBER + timedelta(days=15),
+    )
+    for now in too_early:
+        with pytest.raises(
+            MonthNotOver,
+            match=r"2026-11 is not over until 2026-12-01 00:00 UTC, and can be closed from 00:05",
+        ):
             await close_month(november.sessions, BOOK, "2026-11", now)
     assert await rows(november.sessions) == []
     # The open month's invoice is a draft: priced the same way, not closed.
@@ -163,7 +180,7 @@ async def test_a_month_not_over_is_refused(november: Db) -> None:
 
 
 async def test_a_month_with_no_usage_writes_no_invoice(november: Db) -> None:
-    closing = await close_month(november.sessions, BOOK, "2026-09", DECEMBER)
+    closing = await close_month(november.sessions, BOOK, "2026-09", CLOSING)
     assert (closing.created, closing.existing) == ([], [])
     assert await rows(november.sessions) == []
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.billing.test_ledger import open_db, sqlite_url
 
 from flotta.billing.categories import Category
-from flotta.billing.invoices import close_month, draft, price
+from flotta.billing.invoices import CLOSE_AFTER, close_month, draft, price
 from flotta.billing.ledger import Ledger, UsageEvent, write_events
 from flotta.billing.meter import Meter
 from flotta.billing.models import InvoiceRow, UsageDaily, UsageEventRow
@@ -49,7 +49,7 @@ UNITS = {
     Category.WAKES: 50,
 }
 BOUNDARY = datetime(2026, 2, 1, tzinfo=UTC)
-CLOSED_AT = datetime(2026, 4, 1, tzinfo=UTC)
+CLOSED_AT = datetime(2026, 4, 1, tzinfo=UTC) + CLOSE_AFTER
 FEW = settings(max_examples=40, deadline=None, database=None)
 DB_FEW = settings(max_examples=30, deadline=None, database=None)
 

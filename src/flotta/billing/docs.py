@@ -98,7 +98,11 @@ INVOICES = [
     "the credit applied (at most the subtotal, once) and the total rounded once to 0.01.",
     "The current month is a live draft in the portal (Billing → Invoices). "
     "`flotta billing close --month YYYY-MM` writes the invoices of a month that is over; "
-    "closing it again finds them and changes nothing.",
+    "closing it again finds them and changes nothing. It is accepted from 00:05 UTC on the 1st "
+    "of the next month: a request admitted before midnight is billed to the month it was "
+    "admitted in, and a command may still be running then. A process that crashed before the "
+    "month ended replays its usage journal when the next one starts on its data dir: close "
+    "after that.",
 ]
 
 

@@ -5,7 +5,7 @@ month writes its invoice, and closing it again finds that invoice and changes no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -23,6 +23,11 @@ from flotta.billing.queries import (
     month_rows,
 )
 from flotta.oauth.models import OAuthClient
+
+# How long after a month's end it can be closed: a request admitted before midnight is billed
+# to that month when it is answered, and a command may run for up to two minutes; its usage
+# reaches the ledger about a second after that.
+CLOSE_AFTER = timedelta(minutes=5)
 
 
 class MonthNotOver(ValueError):
@@ -165,8 +170,13 @@ async def close_month(
 ) -> Closing:
     """Write the invoice of every account that used anything in `month`; idempotent."""
     _, end = month_bounds(month)
-    if now.date() < end:
-        raise MonthNotOver(f"{month} is not over until {end.isoformat()} 00:00 UTC")
+    closable = datetime.combine(end, time(), UTC) + CLOSE_AFTER
+    if now < closable:
+        raise MonthNotOver(
+            f"{month} is not over until {end.isoformat()} 00:00 UTC, and can be closed from "
+            f"{closable:%H:%M} UTC that day: requests admitted before the month ended may still "
+            "be running, and their usage reaches the ledger after them"
+        )
     created: list[Invoice] = []
     existing: list[Invoice] = []
     async with sessions() as db:

@@ -139,7 +139,8 @@ def close(
         Path, typer.Option("--data-dir", help="Where SQLite, keys and demo.json live")
     ] = Path("data"),
 ) -> None:
-    """Write the month's invoices. Closing a month again changes nothing."""
+    """Write the month's invoices (from 00:05 UTC on the 1st of the next month). Closing a month
+    again changes nothing."""
     import asyncio
 
     from flotta.billing.invoices import MonthNotOver, close_month, parse_month
