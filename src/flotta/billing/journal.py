@@ -34,14 +34,18 @@ log = structlog.get_logger(__name__)
 
 SUFFIX = ".usage"
 LOCK_SUFFIX = ".lock"
+# A line is always these 8 values (key, account, app, device, category, quantity, time,
+# status), which `decode` reads, whatever fields UsageEvent gains after them: a journal must
+# replay in the version before and after.
+LINE_FIELDS = 8
 # One segment holds about 25,000 events; a busier second simply opens the next segment.
 SEGMENT_BYTES = 4 << 20
 
 
 def encode(event: UsageEvent) -> bytes:
-    """One JSON line of the event's fields in order; orjson writes the category by value and the
-    aware datetime as RFC 3339 itself (in C, on the hot path)."""
-    return orjson.dumps(tuple(event), option=orjson.OPT_APPEND_NEWLINE)
+    """One JSON line of the event's first LINE_FIELDS fields, in order; orjson writes the
+    category by value and the aware datetime as RFC 3339 itself (in C, on the hot path)."""
+    return orjson.dumps(event[:LINE_FIELDS], option=orjson.OPT_APPEND_NEWLINE)
 
 
 def decode(line: bytes) -> UsageEvent | None:
