@@ -61,7 +61,9 @@ class PrunedMemoryStorage(MemoryStorage):
         if limit < 1:
             return False  # as upstream: a request never fits in an empty budget
         entry = Entry(expiry)
-        if entry.atime >= self._next_prune:
+        # Scheduled on the monotonic clock: a step back of the wall clock cannot stop it.
+        if (now := time.monotonic()) >= self._next_prune:
+            self._next_prune = now + PRUNE_INTERVAL_S
             self._prune(entry.atime)
         cutoff = entry.atime - expiry
         events = cast("deque[Entry] | None", self.events.get(key))
@@ -82,8 +84,7 @@ class PrunedMemoryStorage(MemoryStorage):
         return self.take(key, limit, expiry)
 
     def _prune(self, now: float) -> None:
-        """Forget keys whose newest entry left its window (every PRUNE_INTERVAL_S at most)."""
-        self._next_prune = now + PRUNE_INTERVAL_S
+        """Forget keys whose newest entry left its window at `now` (wall clock, as entries)."""
         for key in [k for k, events in self.events.items() if not events or events[0].expiry < now]:
             del self.events[key]
             self.locks.pop(key, None)
