@@ -6,10 +6,12 @@ against both off, without sockets, uvicorn or a load generator.
 process (each with its simulated fleet and usage ledger), alternating small batches of
 concurrent requests between them, and reads the event loop thread's CPU time per batch: each
 batch of a setup is paired with the "off" batch next to it, so a change in machine speed cancels
-out, and the median of those ratios moves by about ±2 %. The ledger's SQLite thread is left out
-(it runs beside the loop); uvicorn's handling of the extra response headers is not measured.
+out, and the median of those ratios moves by about ±2 %. Each metered batch ends with its
+ledger commit, so it pays for that commit's event-loop part. Not measured: the ledger's SQLite
+thread (it runs beside the loop), and uvicorn's sockets and its handling of the extra response
+headers (they add to both sides of the ratio, or only to "on", so the direction is unknown).
 
-    python bench/metering_cpu.py [--quick] [--parts]
+    python bench/metering_cpu.py [--quick] [--parts] [--rounds N]
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from flotta.settings import Settings
 
 CONCURRENCY = 16  # as the throughput benchmark's connections
 WARM_UP = 3_200
-TARGET_RATIO = 1.10  # P5: at most 10 % more per request
+# Requests per batch: about what the usage ledger gathers into one commit at these rates.
+BATCH = 1_000
 
 SETUPS = {
     "off": (False, False),
@@ -90,6 +93,11 @@ class Demo:
                 await app(scope, _receive, self._send)
 
         await asyncio.gather(*(caller(count // CONCURRENCY) for _ in range(CONCURRENCY)))
+        meter = self.handle.runtime.meter
+        if meter is not None:
+            # The batch pays for its own ledger commit (its event-loop part): left to the
+            # ledger's timer, a commit would land in whichever setup's batch was running.
+            await meter.ledger.flushed()
 
     async def _send(self, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start" and message["status"] != 200:
@@ -128,8 +136,9 @@ async def measure(names: list[str], rounds: int, batch: int) -> dict[str, list[f
             gc.collect()
             gc.freeze()
             cpu: dict[str, list[float]] = {name: [] for name in names}
-            for _ in range(rounds):
-                for demo in demos:
+            for round_number in range(rounds):
+                # Alternate the order, so no setup always runs right after another.
+                for demo in demos if round_number % 2 == 0 else demos[::-1]:
                     before = time.thread_time()
                     await demo.batch(batch)
                     cpu[demo.name].append(1e6 * (time.thread_time() - before) / batch)
@@ -146,7 +155,7 @@ async def measure(names: list[str], rounds: int, batch: int) -> dict[str, list[f
 def run(quick: bool = False, parts: bool = False, rounds: int | None = None) -> list[h.Row]:
     names = list(SETUPS) if parts else ["off", "on"]
     rounds = rounds or (15 if quick else 40)
-    batch = 400
+    batch = BATCH
     loop_factory = None
     try:
         import uvloop
@@ -160,7 +169,6 @@ def run(quick: bool = False, parts: bool = False, rounds: int | None = None) -> 
     rows = []
     for name in names[1:]:
         paired = h.median([mine / base for mine, base in zip(cpu[name], off, strict=True)])
-        ok = paired <= TARGET_RATIO if name == "on" else None
         rows.append(
             h.Row(
                 target_id="P5",
@@ -169,8 +177,8 @@ def run(quick: bool = False, parts: bool = False, rounds: int | None = None) -> 
                 baseline=f"{h.median(off):,.0f} µs both off",
                 ratio=paired,
                 ratio_note="of both off (lower is better)",
-                target=f"≤ {TARGET_RATIO:.2f}" if name == "on" else "—",
-                verdict=h.verdict(ok),
+                target="— (P5's is throughput)",
+                verdict=h.verdict(None),
                 notes=(
                     [
                         f"{len(names)} demos in one process, {rounds} rounds of {batch} requests "
