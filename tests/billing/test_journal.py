@@ -10,14 +10,15 @@ import signal
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flotta.billing import journal as journal_module
+from flotta.billing import ledger as ledger_module
 from flotta.billing.categories import Category
 from flotta.billing.journal import Journal, encode, read
 from flotta.billing.ledger import Ledger, UsageEvent, write_events
@@ -59,7 +60,7 @@ def test_an_empty_segment_is_removed_on_close(tmp_path: Path) -> None:
 CRASHING_WRITER = textwrap.dedent(
     """
     import os, signal, sys
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta, timezone
     from pathlib import Path
     from flotta.billing.categories import Category
     from flotta.billing.journal import Journal
@@ -141,6 +142,35 @@ async def test_fast_and_careful_inserts_store_the_same_rows(tmp_path: Path) -> N
     store = await open_db(tmp_path / "ledger.db", accounts=1)
     try:
         await _inserts_count_each_key_once(store.sessions, store.accounts[0])
+    finally:
+        await store.engine.dispose()
+
+
+async def test_the_fast_path_stores_each_time_as_sqlalchemy_does(tmp_path: Path) -> None:
+    """SQLite's one-statement insert converts the times in SQL: whole seconds, microseconds and
+    a non-UTC offset must come out as the text SQLAlchemy's own insert writes for them."""
+    times = [
+        AT,
+        datetime(2026, 4, 1, 0, 0, 0, tzinfo=UTC),  # orjson leaves out a zero fraction
+        datetime(2026, 4, 1, 1, 30, 0, 5, tzinfo=timezone(timedelta(hours=2))),  # 23:30 UTC
+        datetime(2026, 4, 1, 0, 15, 7, 120_000, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+    ]
+    store = await open_db(tmp_path / "ledger.db", accounts=1)
+    try:
+        [account] = store.accounts
+        fast = [event(i, account)._replace(occurred_at=at) for i, at in enumerate(times)]
+        careful = [e._replace(key=f"careful-{e.key}") for e in fast]
+        async with store.sessions() as db, db.begin():
+            assert await ledger_module._insert_all_new(db, fast) == fast
+        async with store.sessions() as db, db.begin():
+            assert await ledger_module._insert_new(db, careful) == careful
+        async with store.sessions() as db:
+            stored = dict(
+                (await db.execute(text("SELECT key, occurred_at FROM usage_events"))).all()
+            )
+            read_back = (await db.scalars(select(UsageEventRow).order_by(UsageEventRow.id))).all()
+        assert [stored[e.key] for e in fast] == [stored[e.key] for e in careful]
+        assert [r.occurred_at for r in read_back[:4]] == [at.astimezone(UTC) for at in times]
     finally:
         await store.engine.dispose()
 

@@ -308,11 +308,14 @@ class Meter:
 
     async def _committed(self, events: Sequence[UsageEvent]) -> None:
         """Move a committed batch out of the uncommitted counts, then send due warnings."""
-        # Summed first: a batch holds a second's requests, mostly of a few apps.
+        # Summed per day first (a batch holds a second's requests, mostly of a few apps and one
+        # day), then per month.
+        per_day: dict[tuple[int, date, str, Category], int] = defaultdict(int)
+        for e in events:
+            per_day[e.account_id, e.occurred_at.date(), e.client_id, e.category] += e.quantity
         committed: dict[tuple[int, str, str, Category], int] = defaultdict(int)
-        for event in events:
-            month = self._month_of(event.day)
-            committed[event.account_id, month, event.client_id, event.category] += event.quantity
+        for (account_id, day, client_id, category), quantity in per_day.items():
+            committed[account_id, self._month_of(day), client_id, category] += quantity
         for (account_id, month, client_id, category), quantity in committed.items():
             pending = self._uncommitted.get(account_id, {})
             left = pending.get((month, client_id, category), 0) - quantity
