@@ -30,6 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness as h
+from flotta.cli.main import event_loop_factory
 from flotta.demo import serve_demo
 from flotta.settings import Settings
 
@@ -157,14 +158,8 @@ def run(quick: bool = False, parts: bool = False, rounds: int | None = None) -> 
     names = list(SETUPS) if parts else ["off", "on"]
     rounds = rounds or (15 if quick else 40)
     batch = BATCH
-    loop_factory = None
-    try:
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
-    except ImportError:
-        pass
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
+    # The loop `flotta demo` runs on (uvloop where installed).
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         cpu = runner.run(measure(names, rounds, batch))
     off = cpu["off"]
     rows = []

@@ -121,7 +121,7 @@ def _run(main: Any) -> None:
     """Run a long-lived command on the event loop `flotta serve` gets from uvicorn: uvloop where
     it is installed (uvicorn[standard] brings it), asyncio's own elsewhere."""
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
             runner.run(main())
     except KeyboardInterrupt:
         pass
@@ -154,7 +154,8 @@ def serve() -> None:
     )
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop where it is installed; None (asyncio's own) elsewhere."""
     try:
         import uvloop
     except ImportError:
