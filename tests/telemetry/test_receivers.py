@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from flotta.telemetry.delivery import DeliveryPolicy
@@ -277,3 +278,31 @@ def test_a_retried_batch_with_one_record_refused_is_logged_delivered(
         ("delivered", 3),
         ("dead", 1),
     ]
+
+
+def test_a_config_removed_while_its_batch_is_retried_ends_its_lane_without_an_error(
+    live: LiveDemo, receiver: CarReceiver
+) -> None:
+    car = streaming_car(live)
+    point_at(live, car, closed_port(), receiver.tls.ca_pem)  # down: every attempt fails
+    stream(live, car, range(1, 3))
+    dispatcher = start(live)
+    runtime = live.handle.runtime
+
+    async def remove() -> None:  # as another process would: this one's caches do not know
+        async with runtime.sessions() as s, s.begin():
+            gone = delete(TelemetryConfigRow).where(TelemetryConfigRow.id == car.config_id)
+            await s.execute(gone)
+
+    with structlog.testing.capture_logs() as logs:
+        try:
+            wait_for(lambda: log_of(live, car), what="a failed attempt in the delivery log")
+            live.call(remove())
+            # Attempts go on every 0.2 s until the cached config expires (2 s); each one that
+            # fails after the removal must end the lane, not fail to log against a gone config.
+            live.call(asyncio.sleep(3.0))
+        finally:
+            live.call(dispatcher.stop())
+    errors = [entry for entry in logs if entry["log_level"] in ("error", "critical")]
+    assert errors == []
+    assert log_of(live, car) == []  # the config's delivery log went with it

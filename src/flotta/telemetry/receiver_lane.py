@@ -10,12 +10,15 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from flotta.adapters.sink_receiver import RecordRefused
 from flotta.ports.sinks import Sink
 from flotta.telemetry.delivery import error_text
 from flotta.telemetry.delivery_models import TelemetryReceiverDeliveryRow
 from flotta.telemetry.entitlements import ConfigRef
+from flotta.telemetry.models import TelemetryConfigRow
 from flotta.telemetry.receiver_positions import start_position
 from flotta.telemetry.records import StreamRecord
 
@@ -217,6 +220,23 @@ class _Attempts:
                 raise _Stopped
 
     async def _log(self, status: str, error: str | None) -> None:
+        try:
+            await self._write_log(status, error)
+        except IntegrityError:
+            # The config was removed since this attempt began (its log rows went with it): the
+            # lane ends here, as it would have on its next attempt.
+            if not await self._config_exists():
+                raise _ConfigGone from None
+            raise
+
+    async def _config_exists(self) -> bool:
+        async with self.lane.group.deps.sessions() as db:
+            found = await db.scalar(
+                select(TelemetryConfigRow.id).where(TelemetryConfigRow.id == self.lane.ref.id)
+            )
+        return found is not None
+
+    async def _write_log(self, status: str, error: str | None) -> None:
         deps, ref = self.lane.group.deps, self.lane.ref
         now = deps.clock.now()
         async with deps.sessions() as db, db.begin():
