@@ -8,6 +8,12 @@ on the request path (a write(2) per request let the ledger's thread take the GIL
 request wait for it). Like SQLite's WAL with synchronous=NORMAL, only a power loss can drop the
 newest lines. The unwritten tail of a segment is zeros, so a reader stops at the first NUL.
 
+The segment's space is reserved when it is opened, but reserved blocks are "unwritten" to the
+filesystem: the first store to each page through the mapping faulted into the kernel to convert
+its block, a few microseconds of the request's time every 28 lines. So zeros are written ahead
+of the appends with pwrite, `ZEROED_AHEAD` bytes at a time (one system call per ~450 lines),
+and the appends land on ordinary page-cache pages.
+
 The ledger's writer rotates the journal when it takes a batch and deletes the batch's files once
 the batch is committed. At start, files left by a process that is gone are replayed into the
 ledger; the idempotency keys make a replay of already committed lines harmless.
@@ -40,6 +46,9 @@ LOCK_SUFFIX = ".lock"
 LINE_FIELDS = 8
 # One segment holds about 25,000 events; a busier second simply opens the next segment.
 SEGMENT_BYTES = 4 << 20
+# Zeros written ahead of the appends at a time (see the module's docstring).
+ZEROED_AHEAD = 64 << 10
+_ZEROS = bytes(ZEROED_AHEAD)
 
 
 def encode(event: UsageEvent) -> bytes:
@@ -96,7 +105,9 @@ class Journal:
         os.rename(unnamed, directory / f"{self._owner}{LOCK_SUFFIX}")
         self._sequence = 0
         self._map: mmap.mmap | None = None
+        self._fd = -1  # the mapped segment's, kept open for the zeros written ahead
         self._offset = 0
+        self._zeroed = 0  # the segment holds written zeros (or lines) up to here
         self._path: Path | None = None
         # Segments filled since the last rotate: they belong to the batch the writer takes next.
         self._filled: list[Path] = []
@@ -111,11 +122,10 @@ class Journal:
             os.posix_fallocate(fd, 0, self._segment_bytes)
             self._map = mmap.mmap(fd, self._segment_bytes)
         except OSError:
+            os.close(fd)
             path.unlink(missing_ok=True)
             raise
-        finally:
-            os.close(fd)
-        self._path, self._offset = path, 0
+        self._fd, self._path, self._offset, self._zeroed = fd, path, 0, 0
 
     def _close_current(self) -> list[Path]:
         """Unmap the current segment (if one is open) and cut it to what was written."""
@@ -123,7 +133,11 @@ class Journal:
             return []
         self._map.close()
         self._map = None
-        os.truncate(self._path, self._offset)
+        try:
+            os.ftruncate(self._fd, self._offset)
+        finally:
+            os.close(self._fd)
+            self._fd = -1
         return [self._path]
 
     def append(self, event: UsageEvent) -> None:
@@ -140,6 +154,9 @@ class Journal:
             self._open_next()
             end = len(line)
         assert self._map is not None
+        while end > self._zeroed:
+            size = min(ZEROED_AHEAD, self._segment_bytes - self._zeroed)
+            self._zeroed += os.pwrite(self._fd, _ZEROS[:size], self._zeroed)
         self._map[self._offset : end] = line
         self._offset = end
 
