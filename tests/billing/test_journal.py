@@ -151,7 +151,8 @@ async def test_fast_and_careful_inserts_store_the_same_rows(tmp_path: Path) -> N
 
 async def test_the_fast_path_stores_each_time_as_sqlalchemy_does(tmp_path: Path) -> None:
     """SQLite's one-statement insert converts the times in SQL: whole seconds, microseconds and
-    a non-UTC offset must come out as the text SQLAlchemy's own insert writes for them."""
+    a non-UTC offset must come out as the text SQLAlchemy's own insert writes for them, and
+    its daily totals must be those the careful path adds (one app each)."""
     times = [
         AT,
         datetime(2026, 4, 1, 0, 0, 0, tzinfo=UTC),  # orjson leaves out a zero fraction
@@ -162,18 +163,34 @@ async def test_the_fast_path_stores_each_time_as_sqlalchemy_does(tmp_path: Path)
     try:
         [account] = store.accounts
         fast = [event(i, account)._replace(occurred_at=at) for i, at in enumerate(times)]
-        careful = [e._replace(key=f"careful-{e.key}") for e in fast]
+        fast += [fast[0]._replace(key="same-day", quantity=4)]  # summed with the first
+        careful = [e._replace(key=f"careful-{e.key}", client_id="app-b") for e in fast]
         async with store.sessions() as db, db.begin():
-            assert await ledger_module._insert_all_new(db, fast) == fast
+            assert await ledger_module._insert_all_new(db, fast) is True
         async with store.sessions() as db, db.begin():
             assert await ledger_module._insert_new(db, careful) == careful
+            await ledger_module._add_daily_totals(db, careful)
         async with store.sessions() as db:
             stored = dict(
                 (await db.execute(text("SELECT key, occurred_at FROM usage_events"))).all()
             )
             read_back = (await db.scalars(select(UsageEventRow).order_by(UsageEventRow.id))).all()
+            daily = (
+                await db.execute(
+                    text(
+                        "SELECT client_id, device, category, day, quantity FROM usage_daily "
+                        "ORDER BY day, quantity"
+                    )
+                )
+            ).all()
         assert [stored[e.key] for e in fast] == [stored[e.key] for e in careful]
         assert [r.occurred_at for r in read_back[:4]] == [at.astimezone(UTC) for at in times]
+        by_app = {app: [row[1:] for row in daily if row[0] == app] for app in ("app-a", "app-b")}
+        assert by_app["app-a"] == by_app["app-b"]
+        assert [(day, quantity) for *_, day, quantity in by_app["app-a"]] == [
+            ("2026-03-31", 5),
+            ("2026-04-01", 3),  # each event on the date its own time is written with
+        ]
     finally:
         await store.engine.dispose()
 
