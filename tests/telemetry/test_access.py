@@ -103,7 +103,15 @@ def stream_from(
 def assert_stream_stopped(live: LiveDemo, vin: str, config: int) -> None:
     """The car dropped the config and nothing more of it is stored for the app."""
     device = live.device(vin)
-    wait_for(lambda: config not in device.telemetry.streams, timeout_s=15, what="car told")
+    try:
+        wait_for(lambda: config not in device.telemetry.streams, timeout_s=15, what="car told")
+    except AssertionError as missed:  # say where it stopped: not streaming, or not refused
+        streams = live.handle.runtime.streams
+        assert streams is not None
+        raise AssertionError(
+            f"{missed}; ingest: {streams.ingest.counters}; car linked: "
+            f"{live.handle.runtime.hub.sessions.get(vin) is not None}"
+        ) from None
     assert config_id(live, vin) is None
     before = records_of(live, vin)
     time.sleep(QUIET_S)
