@@ -10,7 +10,7 @@ newest lines. The unwritten tail of a segment is zeros, so a reader stops at the
 
 The segment's space is reserved when it is opened, but reserved blocks are "unwritten" to the
 filesystem: the first store to each page through the mapping faulted into the kernel to convert
-its block, a few microseconds of the request's time every 28 lines. So zeros are written ahead
+its block, about ten microseconds of a request's time every 28 lines. So zeros are written ahead
 of the appends with pwrite, `ZEROED_AHEAD` bytes at a time (one system call per ~450 lines),
 and the appends land on ordinary page-cache pages.
 
