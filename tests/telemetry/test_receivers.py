@@ -299,7 +299,8 @@ def test_a_config_removed_while_its_batch_is_retried_ends_its_lane_without_an_er
             wait_for(lambda: log_of(live, car), what="a failed attempt in the delivery log")
             live.call(remove())
             # Attempts go on every 0.2 s until the cached config expires (2 s); each one that
-            # fails after the removal must end the lane, not fail to log against a gone config.
+            # fails after the removal must end the lane, not fail to log against a gone config
+            # (a new log row, or the one read just before the removal).
             live.call(asyncio.sleep(3.0))
         finally:
             live.call(dispatcher.stop())

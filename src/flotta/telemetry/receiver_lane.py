@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from flotta.adapters.sink_receiver import RecordRefused
 from flotta.ports.sinks import Sink
@@ -222,9 +223,10 @@ class _Attempts:
     async def _log(self, status: str, error: str | None) -> None:
         try:
             await self._write_log(status, error)
-        except IntegrityError:
-            # The config was removed since this attempt began (its log rows went with it): the
-            # lane ends here, as it would have on its next attempt.
+        except (IntegrityError, StaleDataError):
+            # The config was removed since this attempt began, and its log rows with it: a new
+            # row breaks its foreign key, or the row read a moment ago is gone by the update.
+            # The lane ends here, as it would have on its next attempt.
             if not await self._config_exists():
                 raise _ConfigGone from None
             raise

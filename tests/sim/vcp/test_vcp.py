@@ -465,5 +465,7 @@ def test_aes_gcm_request_round_trip() -> None:
     reply = verifier.build_reply(request, b"ok")
     assert signer.open_reply(request, reply).payload == b"ok"
     tampered = signer.encrypt(honk())
-    tampered.protobuf_message_as_bytes = b"\x00" + tampered.protobuf_message_as_bytes[1:]
+    sealed = tampered.protobuf_message_as_bytes
+    # One bit flipped: a byte replaced by a constant left the message intact 1 time in 256.
+    tampered.protobuf_message_as_bytes = bytes([sealed[0] ^ 0x01]) + sealed[1:]
     assert immediate(verifier.handle(tampered)).fault == um.MESSAGEFAULT_ERROR_INVALID_SIGNATURE
