@@ -51,6 +51,28 @@ def test_a_full_segment_continues_in_the_next_and_rotate_hands_over_both(tmp_pat
     assert [e.key for path in remaining for e in read(path)] == ["key-99"]
 
 
+def test_a_segment_that_cannot_be_cut_is_still_handed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger's writer rotates with its batch taken: a failing cut must not stop it. The
+    uncut segment ends in zeros, where a reader stops."""
+    journal = Journal(tmp_path)
+    journal.append(event(1))
+
+    def refuse(fd: int, length: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(journal_module.os, "ftruncate", refuse)
+    [closed] = journal.rotate()
+    monkeypatch.undo()
+    journal.append(event(2))
+    [current] = journal.rotate()
+    journal.close()
+    assert closed.stat().st_size == journal_module.SEGMENT_BYTES  # not cut
+    assert [e.key for e in read(closed)] == ["key-1"]
+    assert [e.key for e in read(current)] == ["key-2"]
+
+
 def test_an_empty_segment_is_removed_on_close(tmp_path: Path) -> None:
     journal = Journal(tmp_path)
     journal.close()

@@ -4,9 +4,10 @@ request never waits for a database commit.
 
 Each file is a fixed-size segment mapped into memory (MAP_SHARED): an append is a copy into the
 kernel's page cache, which outlives the process, with no system call and no release of the GIL
-on the request path (a write(2) per request let the ledger's thread take the GIL and made every
-request wait for it). Like SQLite's WAL with synchronous=NORMAL, only a power loss can drop the
-newest lines. The unwritten tail of a segment is zeros, so a reader stops at the first NUL.
+on almost every request (a write(2) per request let the ledger's thread take the GIL and made
+every request wait for it; one per ~450 requests remains, below). Like SQLite's WAL with
+synchronous=NORMAL, only a power loss can drop the newest lines. The unwritten tail of a
+segment is zeros, so a reader stops at the first NUL.
 
 The segment's space is reserved when it is opened, but reserved blocks are "unwritten" to the
 filesystem: the first store to each page through the mapping faulted into the kernel to convert
@@ -121,7 +122,7 @@ class Journal:
             # Reserved now: a full disk is an error here, not a SIGBUS on a later append.
             os.posix_fallocate(fd, 0, self._segment_bytes)
             self._map = mmap.mmap(fd, self._segment_bytes)
-        except OSError:
+        except BaseException:
             os.close(fd)
             path.unlink(missing_ok=True)
             raise
@@ -135,6 +136,10 @@ class Journal:
         self._map = None
         try:
             os.ftruncate(self._fd, self._offset)
+        except OSError as exc:
+            # Handed over all the same (a reader stops at the zeros after the last line): an
+            # error here must not stop the ledger's writer with its batch taken.
+            log.warning("usage journal segment not cut", file=self._path.name, error=str(exc))
         finally:
             os.close(self._fd)
             self._fd = -1

@@ -47,7 +47,8 @@ Committed = Callable[[Sequence[UsageEvent]], Awaitable[None]]
 
 
 def daily_totals(events: Iterable[UsageEvent]) -> dict[DailyKey, int]:
-    """Events summed per (account, app, device, category, UTC day)."""
+    """Events summed per (account, app, device, category, day): the date of the event's time as
+    recorded, which is UTC for everything the server records (its clock is UTC)."""
     totals: dict[DailyKey, int] = defaultdict(int)
     for e in events:
         totals[e.account_id, e.client_id, e.device, e.category, e.occurred_at.date()] += e.quantity
