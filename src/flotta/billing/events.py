@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import NamedTuple
 
 from flotta.billing.categories import Category
@@ -23,7 +23,3 @@ class UsageEvent(NamedTuple):
     quantity: int
     occurred_at: datetime
     status: int = 200
-
-    @property
-    def day(self) -> date:
-        return self.occurred_at.date()

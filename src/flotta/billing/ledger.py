@@ -41,7 +41,7 @@ GATHER_S = 1.0
 __all__ = ["Journal", "Ledger", "UsageEvent", "daily_totals", "write_events"]
 
 
-DailyKey = tuple[int, str, str, str, date]
+DailyKey = tuple[int, str, str, Category, date]
 # Called after each commit with the batch just committed.
 Committed = Callable[[Sequence[UsageEvent]], Awaitable[None]]
 

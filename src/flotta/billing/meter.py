@@ -25,7 +25,7 @@ from flotta.billing import notices
 from flotta.billing.categories import Category
 from flotta.billing.events import UsageEvent
 from flotta.billing.journal import Journal
-from flotta.billing.ledger import Ledger
+from flotta.billing.ledger import Ledger, daily_totals
 from flotta.billing.models import AppBudget, BillingAccount, UsageDaily
 from flotta.billing.prices import PriceBook, exact_text, parse_exact
 from flotta.billing.queries import month_bounds, month_of
@@ -308,13 +308,10 @@ class Meter:
 
     async def _committed(self, events: Sequence[UsageEvent]) -> None:
         """Move a committed batch out of the uncommitted counts, then send due warnings."""
-        # Summed per day first (a batch holds a second's requests, mostly of a few apps and one
-        # day), then per month.
-        per_day: dict[tuple[int, date, str, Category], int] = defaultdict(int)
-        for e in events:
-            per_day[e.account_id, e.occurred_at.date(), e.client_id, e.category] += e.quantity
+        # Summed per day first, as the ledger sums them (a batch holds a second's requests,
+        # mostly of a few apps and one day), then per month.
         committed: dict[tuple[int, str, str, Category], int] = defaultdict(int)
-        for (account_id, day, client_id, category), quantity in per_day.items():
+        for (account_id, client_id, _, category, day), quantity in daily_totals(events).items():
             committed[account_id, self._month_of(day), client_id, category] += quantity
         for (account_id, month, client_id, category), quantity in committed.items():
             pending = self._uncommitted.get(account_id, {})
