@@ -402,6 +402,15 @@ DECISIONS: tuple[tuple[str, str], ...] = (
         'body `{"error": "rate_limited", "error_description": …}`.',
     ),
     (
+        "Kafka sink layout",
+        "As fleet-telemetry's Kafka dispatcher (reference §9.7): topic `<namespace>_<topic>`, "
+        "key the VIN, value the protobuf payload or Flotta's JSON record, headers `vin`, `txid`, "
+        "`txtype` and `receivedat` (ms). Its `timestamp`, `version` and "
+        "`device_client_version` headers are not sent; Flotta adds `cursor`, `client_id`, "
+        "`topic`, `created_at`, `signals` and `content-type`. The default namespace is "
+        "`tesla_telemetry`. Contract-tested against a fake producer: no Kafka broker runs here.",
+    ),
+    (
         "Billing policy",
         "Tesla bills every status below 500 (reference §8). Flotta's default `fair` policy bills "
         "only statuses below 400; `FLOTTA_BILLING__POLICY=tesla` reproduces Tesla's rule. Only "

@@ -307,6 +307,10 @@ def test_sink_api_validates_settings_and_shows_the_delivery_log(live: LiveDemo) 
             "/flotta/v1/telemetry/sinks",
             json={"kind": "nats", "settings": {"url": "http://x", "subject_prefix": "a.*"}},
         )
+        kafka = {"bootstrap_servers": "kafka:9092", "sasl_mechanism": "PLAIN", "username": "a"}
+        bad_kafka = api.post(
+            "/flotta/v1/telemetry/sinks", json={"kind": "kafka", "settings": kafka}
+        )
         made = api.post(
             "/flotta/v1/telemetry/sinks",
             json={"kind": "webhook", "settings": {"url": "https://hooks.example.com/t"}},
@@ -324,6 +328,8 @@ def test_sink_api_validates_settings_and_shows_the_delivery_log(live: LiveDemo) 
     messages = bad.json()["messages"]
     assert "nats://" in messages["settings.url"][0]
     assert "dot-separated tokens" in messages["settings.subject_prefix"][0]
+    assert bad_kafka.status_code == 400, bad_kafka.text
+    assert bad_kafka.json()["messages"] == {"settings.password": ["PLAIN needs it"]}
     assert made.status_code == 201 and sink["secret"].startswith("whsec_")
     assert [s["id"] for s in listed] == [sink["id"]] and "secret" not in listed[0]
     assert dead.status_code == 200 and dead.json()["response"] == []

@@ -1,7 +1,7 @@
 """Sink factory: validate a sink's settings by kind, and open the adapter that delivers to it.
 
-NATS, MQTT and Redis adapters are imported only when such a sink opens: their client libraries
-are optional extras (`nats`, `mqtt`, `redis`).
+NATS, MQTT, Redis and Kafka adapters are imported only when such a sink opens: their client
+libraries are optional extras (`nats`, `mqtt`, `redis`, `kafka`).
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from flotta.errors import InvalidRequest
 from flotta.ports.sinks import Sink
 from flotta.telemetry.formats import FORMATS, SinkFormat
 
-SinkKind = Literal["webhook", "nats", "mqtt", "redis", "receiver"]
-KINDS: tuple[SinkKind, ...] = ("webhook", "nats", "mqtt", "redis", "receiver")
+SinkKind = Literal["webhook", "nats", "mqtt", "redis", "kafka", "receiver"]
+KINDS: tuple[SinkKind, ...] = ("webhook", "nats", "mqtt", "redis", "kafka", "receiver")
 
 _NATS_TOKEN = r"[A-Za-z0-9_-]+"
 _MQTT_LEVEL = r"[^/+#\x00]+"
+_KAFKA_BROKER = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):[0-9]{1,5}"
 
 
 class SinkSettingsError(InvalidRequest):
@@ -83,6 +84,20 @@ class RedisSettings(_Settings):
     maxlen: int = Field(default=100_000, ge=1, le=100_000_000)
 
 
+class KafkaSettings(_Settings):
+    """Brokers to bootstrap from, the topic namespace, and how to authenticate."""
+
+    bootstrap_servers: str = Field(
+        pattern=rf"^{_KAFKA_BROKER}(,{_KAFKA_BROKER})*$", max_length=2000
+    )
+    # Topics are `<namespace>_<topic>`; the longest, `_connectivity`, must fit Kafka's 249.
+    namespace: str = Field(default="tesla_telemetry", pattern=r"^[A-Za-z0-9._-]+$", max_length=200)
+    tls: bool = False
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    username: str | None = None
+    password: str | None = None
+
+
 class ReceiverSettings(_Settings):
     """A fleet-telemetry-compatible server: the config's hostname, port and CA, plus options."""
 
@@ -106,6 +121,7 @@ _MODELS: Mapping[str, type[_Settings]] = {
     "nats": NatsSettings,
     "mqtt": MqttSettings,
     "redis": RedisSettings,
+    "kafka": KafkaSettings,
     "receiver": ReceiverSettings,
 }
 
@@ -131,6 +147,8 @@ def _parse(kind: str, settings: Mapping[str, Any]) -> _Settings:
 _PATTERN_HINTS = {
     "url": "must be a URL with the scheme this sink speaks (http(s)://, nats:// or tls://, "
     "redis:// or rediss://)",
+    "bootstrap_servers": "must be host:port, or several separated by commas",
+    "namespace": "must be letters, digits, '.', '_' or '-' (a Kafka topic name's characters)",
     "stream": "must be letters, digits, '_' or '-' (a JetStream stream name)",
     "subject_prefix": "must be dot-separated tokens of letters, digits, '_' or '-'",
     "topic_base": "must be '/'-separated MQTT topic levels without '+' or '#'",
@@ -142,7 +160,22 @@ def validate_sink_settings(kind: str, settings: Mapping[str, Any]) -> dict[str, 
     parsed = _parse(kind, settings)
     if isinstance(parsed, ReceiverSettings):
         _check_receiver_tls(parsed)
+    if isinstance(parsed, KafkaSettings):
+        _check_kafka_credentials(parsed)
     return parsed.model_dump()
+
+
+def _check_kafka_credentials(parsed: KafkaSettings) -> None:
+    """SASL needs a mechanism, a username and a password together; none of them without it."""
+    given = parsed.username is not None or parsed.password is not None
+    if parsed.sasl_mechanism is None and given:
+        raise SinkSettingsError({"settings.sasl_mechanism": ["a username or password needs one"]})
+    if parsed.sasl_mechanism is not None:
+        missing = [name for name in ("username", "password") if not getattr(parsed, name)]
+        if missing:
+            raise SinkSettingsError(
+                {f"settings.{name}": [f"{parsed.sasl_mechanism} needs it"] for name in missing}
+            )
 
 
 def _check_receiver_tls(parsed: ReceiverSettings) -> None:
@@ -218,8 +251,30 @@ def open_sink(
         return RedisSink(
             parsed.url, parsed.stream_prefix, parsed.maxlen, fmt, timeout_s=parsed.timeout_s
         )
+    if isinstance(parsed, KafkaSettings):
+        return _kafka_sink(parsed, fmt)
     assert isinstance(parsed, ReceiverSettings)
     return ReceiverSink(_receiver_target(parsed, client_certs))
+
+
+def _kafka_sink(parsed: KafkaSettings, fmt: SinkFormat) -> Sink:
+    from flotta.adapters.sink_kafka import KafkaSink, aiokafka_producer
+
+    _check_kafka_credentials(parsed)
+    return KafkaSink(
+        parsed.bootstrap_servers,
+        parsed.namespace,
+        fmt,
+        timeout_s=parsed.timeout_s,
+        producer=lambda: aiokafka_producer(
+            parsed.bootstrap_servers,
+            tls=parsed.tls,
+            sasl_mechanism=parsed.sasl_mechanism,
+            username=parsed.username,
+            password=parsed.password,
+            timeout_s=parsed.timeout_s,
+        ),
+    )
 
 
 def new_webhook_secret() -> str:

@@ -101,7 +101,7 @@ class TelemetrySinkRow(Base):
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
     client_id: Mapped[str] = mapped_column(String(64), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "webhook" | "nats" | "mqtt" | "redis"
+    kind: Mapped[str] = mapped_column(String(16))  # adapters.sinks.KINDS
     format: Mapped[str] = mapped_column(String(16), default="json")  # "json" | "protobuf"
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
     # Standard Webhooks signing secret ("whsec_…"), webhooks only.
