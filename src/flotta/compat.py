@@ -408,7 +408,7 @@ DECISIONS: tuple[tuple[str, str], ...] = (
         "`txtype` and `receivedat` (ms). Its `timestamp`, `version` and "
         "`device_client_version` headers are not sent; Flotta adds `cursor`, `client_id`, "
         "`topic`, `created_at`, `signals` and `content-type`. The default namespace is "
-        "`tesla_telemetry`. Contract-tested against a fake producer: no Kafka broker runs here.",
+        "`tesla_telemetry`. Tested against a fake broker: no Kafka broker runs here.",
     ),
     (
         "Billing policy",

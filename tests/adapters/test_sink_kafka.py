@@ -1,6 +1,8 @@
 """Kafka sink. There is no Kafka broker on the test machines, so (as issue 5 allows) the sink is
 contract-tested against a fake producer: the fake's methods must match aiokafka's, and the real
-producer is built for every security setting and tried against a port where nothing listens."""
+producer is built for every security setting and tried against a port where nothing listens.
+The real producer, opened by `open_sink`, also delivers to a fake broker that speaks Kafka's wire
+protocol (tests/adapters/fake_kafka.py), so the sink is tested through the library end to end."""
 
 from __future__ import annotations
 
@@ -17,12 +19,14 @@ from aiokafka.errors import (  # type: ignore[import-untyped]
     KafkaConnectionError,
     NotEnoughReplicasError,
 )
+from aiokafka.protocol.admin import CreateTopicsRequest_v0  # type: ignore[import-untyped]
 from tesla_protocol.telemetry import vehicle_data_pb2
 
 from flotta.adapters.sink_kafka import KafkaSink, Producer, aiokafka_producer
 from flotta.adapters.sinks import SinkSettingsError, open_sink, validate_sink_settings
 from flotta.ports.sinks import SinkError
 from flotta.telemetry.wire import data_values
+from tests.adapters.fake_kafka import FakeKafka, StoredRecord
 from tests.adapters.sample import CLIENT_ID, OTHER_VIN, VALUES, VIN, alerts_record, data_record
 
 BROKERS = "kafka-1:9092,kafka-2:9092"
@@ -212,3 +216,122 @@ def test_settings_are_checked_and_completed() -> None:
     with pytest.raises(SinkSettingsError) as refused:
         validate_sink_settings("kafka", {"bootstrap_servers": "k:1", "sasl_mechanism": "GSSAPI"})
     assert "settings.sasl_mechanism" in (refused.value.messages or {})
+
+
+# The real producer, through `open_sink`, against a fake broker speaking Kafka's wire protocol.
+
+
+def headers_of(record: StoredRecord) -> dict[str, bytes]:
+    return dict(record["headers"])
+
+
+async def test_the_real_producer_delivers_records_to_a_broker() -> None:
+    async with asyncio.timeout(5), FakeKafka() as broker:
+        sink = open_sink("kafka", {"bootstrap_servers": broker.address, "timeout_s": 2}, "json")
+        await sink.deliver([data_record(1), alerts_record(2), data_record(3, vin=OTHER_VIN)])
+        await sink.deliver([data_record(4), data_record(5, vin=OTHER_VIN)])
+        await sink.close()
+
+        assert set(broker.topics) == {"tesla_telemetry_V", "tesla_telemetry_alerts"}
+        data, alerts = broker.topics["tesla_telemetry_V"], broker.topics["tesla_telemetry_alerts"]
+        assert [(r["key"], headers_of(r)["cursor"]) for r in data] == [
+            (VIN.encode(), b"1"),
+            (OTHER_VIN.encode(), b"3"),
+            (VIN.encode(), b"4"),
+            (OTHER_VIN.encode(), b"5"),
+        ]  # one partition: each car's records in the order delivered
+        assert [r["offset"] for r in data] == [0, 1, 2, 3]
+        (alert,) = alerts
+        assert alert["key"] == VIN.encode() and alert["partition"] == 0
+        headers = headers_of(alert)
+        assert headers["cursor"] == b"2" and headers["txid"] == b"2"
+        assert headers["txtype"] == b"alerts" and headers["content-type"] == b"application/json"
+        assert headers["receivedat"] == b"1767268802000"  # 2026-01-01T12:00:02Z in ms
+        assert headers["client_id"] == CLIENT_ID.encode() and headers["vin"] == VIN.encode()
+        for record in broker.records:
+            value = orjson.loads(record["value"] or b"null")
+            assert value["cursor"] == int(headers_of(record)["cursor"]), record
+            assert value["vin"] == (record["key"] or b"").decode(), record
+        assert orjson.loads(alert["value"] or b"null")["topic"] == "alerts"
+        # acks=all: every Produce waits for all replicas; not idempotent (see sink_kafka)
+        assert set(broker.acks) == {-1} and broker.producer_ids == []
+        assert broker.unexpected == []
+
+
+async def test_a_namespace_prefixes_the_topics_on_the_broker() -> None:
+    async with asyncio.timeout(5), FakeKafka() as broker:
+        settings = {"bootstrap_servers": broker.address, "namespace": "fleet", "timeout_s": 2}
+        sink = open_sink("kafka", settings, "json")
+        await sink.deliver([data_record(1), alerts_record(2)])
+        await sink.close()
+
+        assert {t: len(log) for t, log in broker.topics.items()} == {
+            "fleet_V": 1,
+            "fleet_alerts": 1,
+        }
+        assert broker.unexpected == []
+
+
+async def test_the_real_producer_delivers_protobuf_payloads() -> None:
+    async with asyncio.timeout(5), FakeKafka() as broker:
+        settings = {"bootstrap_servers": broker.address, "timeout_s": 2}
+        sink = open_sink("kafka", settings, "protobuf")
+        await sink.deliver([data_record(7)])
+        await sink.close()
+
+        (record,) = broker.topics["tesla_telemetry_V"]
+        assert headers_of(record)["content-type"] == b"application/x-protobuf"
+        assert headers_of(record)["cursor"] == b"7"
+        payload = vehicle_data_pb2.Payload.FromString(record["value"])
+        assert payload.vin == VIN
+        assert set(data_values(payload)) == set(VALUES)
+        assert broker.unexpected == []
+
+
+async def test_a_broker_refusing_records_is_a_nack_then_a_new_producer_delivers() -> None:
+    async with asyncio.timeout(5), FakeKafka() as broker:
+        sink = open_sink("kafka", {"bootstrap_servers": broker.address, "timeout_s": 1}, "json")
+        await sink.deliver([data_record(1)])
+        broker.produce_error = 10  # MESSAGE_TOO_LARGE: the library does not retry it
+
+        with pytest.raises(SinkError, match=rf"^Kafka at {broker.address}: .*MessageSizeTooLarge"):
+            await sink.deliver([data_record(2), data_record(3)])
+        assert [headers_of(r)["cursor"] for r in broker.records] == [b"1"]
+
+        broker.produce_error = 0
+        await sink.deliver([data_record(2), data_record(3)])  # the retry
+        await sink.close()
+
+        assert [headers_of(r)["cursor"] for r in broker.records] == [b"1", b"2", b"3"]
+        assert broker.unexpected == []
+
+
+async def test_a_broker_refusing_until_the_timeout_is_a_nack_and_leaves_nothing_running() -> None:
+    async with asyncio.timeout(8), FakeKafka() as broker:
+        sink = open_sink("kafka", {"bootstrap_servers": broker.address, "timeout_s": 1}, "json")
+        broker.produce_error = 19  # NOT_ENOUGH_REPLICAS: retried by the library until it expires
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(SinkError, match=rf"^Kafka at {broker.address}: .*NotEnoughReplicas"):
+            await sink.deliver([data_record(1)])
+        assert asyncio.get_running_loop().time() - started < 4
+
+        broker.produce_error = 0
+        await asyncio.sleep(1.5)  # a producer left retrying would deliver cursor 1 meanwhile
+        assert broker.records == []
+        await sink.deliver([data_record(1)])  # the retry
+        await sink.close()
+        assert [headers_of(r)["cursor"] for r in broker.records] == [b"1"]
+
+
+async def test_the_fake_broker_notes_and_drops_requests_it_does_not_serve() -> None:
+    """So `unexpected == []` above means the producer asked for nothing the fake ignores."""
+    async with asyncio.timeout(5), FakeKafka() as broker:
+        host, port = broker.address.split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        request = CreateTopicsRequest_v0([("t", 1, 1, [], [])], 1000)
+        message = request.build_request_header(7, "test").encode() + request.encode()
+        writer.write(len(message).to_bytes(4, "big") + message)
+        assert await reader.read() == b""  # closed without an answer
+        writer.close()
+        await writer.wait_closed()
+        assert broker.unexpected == [(19, 0)]

@@ -3,9 +3,14 @@ Kafka dispatcher lays records out (reference §9.7), so a consumer written for i
 
 Headers carry the record's metadata (`formats.metadata`), plus fleet-telemetry's `txtype` (the
 topic) and `receivedat` (ingest time, epoch milliseconds), and `content-type`. The producer
-waits for every in-sync replica (`acks=all`) and is idempotent, so the library's own retries
-add no duplicates; a batch Flotta retries after a failure may, and the `cursor` header tells
-them apart. Keyed by VIN, a car's records stay in order in one partition.
+waits for every in-sync replica (`acks=all`). Keyed by VIN, a car's records stay in order in one
+partition. A batch retried after a failure may be produced twice; the `cursor` header tells the
+copies apart.
+
+Not idempotent: aiokafka's idempotent producer retries a refused batch forever (it never
+expires one), so `deliver` could only end by its own timeout, and the producer it then stops
+kept retrying in the background and later produced the batch on its own. Without idempotence
+a batch fails after `timeout_s` with the broker's error, and nothing is left running.
 
 There is no Kafka broker on the test machines: this adapter is contract-tested against a fake
 producer whose methods are checked against aiokafka's (tests/adapters/test_sink_kafka.py).
@@ -79,7 +84,7 @@ def aiokafka_producer(
         bootstrap_servers=bootstrap_servers.split(","),
         client_id="flotta-sink",
         acks="all",
-        enable_idempotence=True,
+        enable_idempotence=False,  # see the module docstring
         request_timeout_ms=int(timeout_s * 1000),
         security_protocol=protocol,
         ssl_context=create_ssl_context() if tls else None,
