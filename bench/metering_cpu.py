@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness as h
-from flotta.cli.main import event_loop_factory
+from flotta.cli.main import event_loop_factory, tune_gc_for_serving
 from flotta.demo import serve_demo
 from flotta.settings import Settings
 
@@ -134,9 +133,8 @@ async def measure(names: list[str], rounds: int, batch: int) -> dict[str, list[f
         try:
             for demo in demos:
                 await demo.batch(WARM_UP)
-            # As `flotta demo` does once started: what startup built stays out of full GC passes.
-            gc.collect()
-            gc.freeze()
+            # As `flotta demo` does once started.
+            tune_gc_for_serving()
             cpu: dict[str, list[float]] = {name: [] for name in names}
             for round_number in range(rounds):
                 # Alternate the order, so no setup always runs right after another.
