@@ -7,7 +7,8 @@ It answers each request in one non-flexible version (so no tagged fields or comp
   request) with one partition, led by node 0;
 - InitProducerId v0: a new producer id (kept in `producer_ids`), epoch 0;
 - Produce v7: each partition's record batches are checked (magic 2, CRC) and their records
-  appended to `topics`, or every partition is refused with `produce_error` if set.
+  appended to `topics`, or every partition is refused with `produce_error` if set (or with
+  `topic_errors[topic]` for that topic).
 Any other request is noted in `unexpected` and its connection closed, as Kafka closes a
 connection on a request it does not support.
 
@@ -70,6 +71,7 @@ class FakeKafka:
     def __init__(self) -> None:
         self.topics: dict[str, list[StoredRecord]] = {}  # each topic's only partition, in order
         self.produce_error = NO_ERROR  # an error code to answer every produced partition with
+        self.topic_errors: dict[str, int] = {}  # or one per topic
         self.unexpected: list[tuple[int, int]] = []  # (api key, version) of requests not served
         self.producer_ids: list[int] = []  # handed out by InitProducerId, in order
         self.acks: list[int] = []  # `required_acks` of every Produce request
@@ -173,7 +175,7 @@ class FakeKafka:
             answered = []
             for partition, batches in partitions:
                 base_offset = len(log)
-                error = self.produce_error or (
+                error = self.topic_errors.get(topic, self.produce_error) or (
                     self._append(topic, partition, batches, log)
                     if partition == 0
                     else UNKNOWN_TOPIC_OR_PARTITION

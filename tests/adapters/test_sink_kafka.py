@@ -96,14 +96,27 @@ def test_the_fake_has_the_methods_the_sink_uses_as_aiokafka_defines_them() -> No
 
 
 @pytest.mark.parametrize(
-    ("tls", "mechanism"), [(False, None), (True, None), (False, "SCRAM-SHA-256"), (True, "PLAIN")]
+    ("tls", "mechanism", "protocol"),
+    [
+        (False, None, "PLAINTEXT"),
+        (True, None, "SSL"),
+        (False, "PLAIN", "SASL_PLAINTEXT"),
+        (False, "SCRAM-SHA-256", "SASL_PLAINTEXT"),
+        (True, "PLAIN", "SASL_SSL"),
+        (True, "SCRAM-SHA-512", "SASL_SSL"),
+    ],
 )
-async def test_aiokafka_takes_the_producer_settings(tls: bool, mechanism: str | None) -> None:
+async def test_aiokafka_takes_the_producer_settings(
+    tls: bool, mechanism: str | None, protocol: str
+) -> None:
     user, password = ("app", "secret") if mechanism else (None, None)
     producer = aiokafka_producer(
         BROKERS, tls=tls, sasl_mechanism=mechanism, username=user, password=password, timeout_s=3
     )
     assert isinstance(producer, AIOKafkaProducer)
+    assert producer.client._security_protocol == protocol
+    if mechanism:
+        assert producer.client._sasl_mechanism == mechanism
     await producer.stop()  # never started: nothing to flush, but aiokafka warns if not stopped
 
 
@@ -149,8 +162,9 @@ async def test_a_refused_record_is_a_nack_and_the_next_batch_starts_afresh() -> 
     await sink.deliver([data_record(1)])
     producers.made[0].ack = NotEnoughReplicasError()
 
-    with pytest.raises(SinkError, match=r"Kafka at kafka-1:9092,kafka-2:9092: .*NotEnoughReplicas"):
+    with pytest.raises(SinkError, match=r"Kafka at kafka-1:9092 \(\+1\): .*NotEnoughReplicas"):
         await sink.deliver([data_record(2), data_record(3)])
+    await asyncio.sleep(0)  # the failed producer stops in the background
     assert producers.made[0].stopped
 
     await sink.deliver([data_record(2), data_record(3)])  # the retry, on a new producer
@@ -163,6 +177,7 @@ async def test_brokers_that_cannot_be_reached_are_a_nack_and_retried_later() -> 
     for _ in range(2):
         with pytest.raises(SinkError, match="Unable to bootstrap"):
             await sink.deliver([data_record(1)])
+    await asyncio.sleep(0)  # failed producers stop in the background
     assert len(producers.made) == 2 and all(p.stopped for p in producers.made)
 
 
@@ -201,8 +216,18 @@ def test_settings_are_checked_and_completed() -> None:
         "username": None,
         "password": None,
     }
+    for brokers in (
+        "kafka:9092, other",
+        "k:99999",
+        "k:0",
+        "a..b:1",
+        "[1.2.3.4]:1",
+        "x" * 64 + ":1",
+    ):
+        with pytest.raises(SinkSettingsError) as refused:
+            validate_sink_settings("kafka", {"bootstrap_servers": brokers})
+        assert "settings.bootstrap_servers" in (refused.value.messages or {}), brokers
     cases = {
-        "settings.bootstrap_servers": {"bootstrap_servers": "kafka:9092, other"},
         "settings.namespace": {"bootstrap_servers": "k:1", "namespace": "a/b"},
         "settings.sasl_mechanism": {"bootstrap_servers": "k:1", "username": "app"},
         "settings.password": {
@@ -304,6 +329,36 @@ async def test_a_broker_refusing_records_is_a_nack_then_a_new_producer_delivers(
 
         assert [headers_of(r)["cursor"] for r in broker.records] == [b"1", b"2", b"3"]
         assert broker.unexpected == []
+
+
+def aiokafka_tasks() -> list[asyncio.Task[Any]]:
+    """The running tasks of aiokafka's own code (senders, connections, metadata)."""
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if "aiokafka" in getattr(getattr(task.get_coro(), "cr_code", None), "co_filename", "")
+    ]
+
+
+async def test_a_failed_producer_stops_in_the_background_and_leaves_nothing_running() -> None:
+    async with asyncio.timeout(8), FakeKafka() as broker:
+        sink = open_sink("kafka", {"bootstrap_servers": broker.address, "timeout_s": 1}, "json")
+        # One topic refused at once, the other retried by the library until its batch expires.
+        broker.topic_errors = {"tesla_telemetry_alerts": 10, "tesla_telemetry_V": 19}
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(SinkError, match="MessageSizeTooLarge"):
+            await sink.deliver([data_record(1), alerts_record(2)])
+        assert asyncio.get_running_loop().time() - started < 1  # not held up by the stop
+        await sink.close()
+        assert aiokafka_tasks()  # the failed producer is still stopping: V#1 has not expired
+        for _ in range(60):  # its batch expires after timeout_s, then it stops
+            if not aiokafka_tasks():
+                break
+            await asyncio.sleep(0.1)
+        assert aiokafka_tasks() == []
+        broker.topic_errors = {}
+        await asyncio.sleep(0.5)
+        assert broker.records == []  # V#1 expired with its producer, never produced later
 
 
 async def test_a_broker_refusing_until_the_timeout_is_a_nack_and_leaves_nothing_running() -> None:

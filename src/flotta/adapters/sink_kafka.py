@@ -1,5 +1,6 @@
 """Kafka sink: each record produced to `<namespace>_<topic>` keyed by VIN, as fleet-telemetry's
-Kafka dispatcher lays records out (reference §9.7), so a consumer written for it reads these.
+Kafka dispatcher lays records out (reference §9.7), so a consumer written for it reads them when
+the sink's format is `protobuf` (its values are then the same payloads).
 
 Headers carry the record's metadata (`formats.metadata`), plus fleet-telemetry's `txtype` (the
 topic) and `receivedat` (ingest time, epoch milliseconds), and `content-type`. The producer
@@ -8,12 +9,15 @@ partition. A batch retried after a failure may be produced twice; the `cursor` h
 copies apart.
 
 Not idempotent: aiokafka's idempotent producer retries a refused batch forever (it never
-expires one), so `deliver` could only end by its own timeout, and the producer it then stops
-kept retrying in the background and later produced the batch on its own. Without idempotence
-a batch fails after `timeout_s` with the broker's error, and nothing is left running.
+expires one), so `deliver` could only end by its own timeout, and the producer it then stopped
+kept retrying in the background and later produced the batch on its own. Without idempotence a
+batch fails within about twice `timeout_s` with the broker's error. A producer that failed is
+stopped in the background (its other batches expire within the same time) and a new one is
+started for the next batch.
 
-There is no Kafka broker on the test machines: this adapter is contract-tested against a fake
-producer whose methods are checked against aiokafka's (tests/adapters/test_sink_kafka.py).
+There is no Kafka broker on the test machines: this adapter is tested through the real aiokafka
+producer against a fake broker speaking Kafka's wire protocol (tests/adapters/fake_kafka.py),
+and against a fake producer whose methods are checked against aiokafka's.
 """
 
 from __future__ import annotations
@@ -67,6 +71,17 @@ def headers_for(record: StreamRecord, fmt: SinkFormat) -> list[tuple[str, bytes]
     return [(name, value.encode()) for name, value in fields.items()]
 
 
+# Kafka's security protocol by (TLS, SASL).
+SECURITY_PROTOCOLS = {
+    (False, False): "PLAINTEXT",
+    (True, False): "SSL",
+    (False, True): "SASL_PLAINTEXT",
+    (True, True): "SASL_SSL",
+}
+# Producers stopping in the background: kept, so none is collected half-stopped.
+_STOPPING: set[asyncio.Task[None]] = set()
+
+
 def aiokafka_producer(
     bootstrap_servers: str,
     *,
@@ -76,17 +91,15 @@ def aiokafka_producer(
     password: str | None,
     timeout_s: float,
 ) -> Producer:
-    """A real producer for the sink's settings (nothing connects until `start`)."""
-    protocol = ("SASL_SSL" if tls else "SASL_PLAINTEXT") if sasl_mechanism else "PLAINTEXT"
-    if tls and not sasl_mechanism:
-        protocol = "SSL"
+    """A real producer for the sink's settings (nothing connects until `start`). TLS trusts the
+    system's CA store."""
     producer: Producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers.split(","),
         client_id="flotta-sink",
         acks="all",
         enable_idempotence=False,  # see the module docstring
         request_timeout_ms=int(timeout_s * 1000),
-        security_protocol=protocol,
+        security_protocol=SECURITY_PROTOCOLS[tls, sasl_mechanism is not None],
         ssl_context=create_ssl_context() if tls else None,
         sasl_mechanism=sasl_mechanism or "PLAIN",
         sasl_plain_username=username,
@@ -110,7 +123,9 @@ class KafkaSink:
         self._namespace, self._fmt, self._timeout_s = namespace, fmt, timeout_s
         self._new_producer = producer
         self._producer: Producer | None = None
-        self._where = bootstrap_servers
+        brokers = bootstrap_servers.split(",")
+        # Errors name the first broker (and how many more): the list may be long.
+        self._where = brokers[0] + (f" (+{len(brokers) - 1})" if len(brokers) > 1 else "")
 
     async def _started(self) -> Producer:
         """The running producer, starting one (it fetches the cluster's metadata) if needed."""
@@ -119,7 +134,7 @@ class KafkaSink:
             try:
                 await asyncio.wait_for(producer.start(), self._timeout_s)
             except BaseException:
-                await _stop_quietly(producer)
+                _stop_in_background(producer)
                 raise
             self._producer = producer
         return self._producer
@@ -143,22 +158,31 @@ class KafkaSink:
             # should it not.
             await asyncio.wait_for(asyncio.gather(*acks), self._timeout_s * 2)
         except (OSError, TimeoutError, KafkaError) as exc:
-            # A fresh producer next time: one that failed to start cannot be started again.
-            await self._drop()
+            # A fresh producer next time: one that failed to start cannot be started again, and
+            # stopping this one waits for its other batches to expire.
+            failed, self._producer = self._producer, None
+            if failed is not None:
+                _stop_in_background(failed)
             reason = str(exc) or type(exc).__name__
             raise SinkError(f"Kafka at {self._where}: {reason}") from exc
 
-    async def _drop(self) -> None:
+    async def close(self) -> None:
+        """Flush and stop the producer (what it cannot deliver expires within about twice
+        `timeout_s`; the stop is never cut short, which would leave its tasks running)."""
         producer, self._producer = self._producer, None
         if producer is not None:
-            await _stop_quietly(producer)
-
-    async def close(self) -> None:
-        """Flush and stop the producer."""
-        await self._drop()
+            await asyncio.wait({_stop_in_background(producer)}, timeout=2 * self._timeout_s + 1)
 
 
-async def _stop_quietly(producer: Producer) -> None:
-    """Stop a producer that may be half-started; failures here change nothing."""
-    with contextlib.suppress(OSError, TimeoutError, KafkaError):
-        await asyncio.wait_for(producer.stop(), 5.0)
+def _stop_in_background(producer: Producer) -> asyncio.Task[None]:
+    """Stop a producer, however long its pending batches take to expire; failures of the stop
+    change nothing. Cancelling a stop half-way would leave aiokafka's tasks running for good."""
+
+    async def stop() -> None:
+        with contextlib.suppress(OSError, TimeoutError, KafkaError):
+            await producer.stop()
+
+    task = asyncio.get_running_loop().create_task(stop(), name="kafka-producer-stop")
+    _STOPPING.add(task)
+    task.add_done_callback(_STOPPING.discard)
+    return task

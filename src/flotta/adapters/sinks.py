@@ -7,6 +7,7 @@ libraries are optional extras (`nats`, `mqtt`, `redis`, `kafka`).
 from __future__ import annotations
 
 import base64
+import ipaddress
 import secrets
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -94,8 +95,25 @@ class KafkaSettings(_Settings):
     namespace: str = Field(default="tesla_telemetry", pattern=r"^[A-Za-z0-9._-]+$", max_length=200)
     tls: bool = False
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    username: str | None = None
-    password: str | None = None
+    username: str | None = Field(default=None, max_length=255)
+    password: str | None = Field(default=None, max_length=255)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _brokers(cls, value: str) -> str:
+        """Each `host:port` must be one aiokafka can connect to, not fail on at delivery."""
+        for broker in value.split(","):
+            host, _, port = broker.rpartition(":")
+            if not 1 <= int(port) <= 65535:
+                raise ValueError(f"{broker}: the port must be 1-65535")
+            if host.startswith("["):
+                try:
+                    ipaddress.IPv6Address(host[1:-1])
+                except ValueError:
+                    raise ValueError(f"{broker}: [{host[1:-1]}] is not an IPv6 address") from None
+            elif len(host) > 253 or not all(0 < len(label) <= 63 for label in host.split(".")):
+                raise ValueError(f"{broker}: not a valid host name")
+        return value
 
 
 class ReceiverSettings(_Settings):
@@ -147,7 +165,7 @@ def _parse(kind: str, settings: Mapping[str, Any]) -> _Settings:
 _PATTERN_HINTS = {
     "url": "must be a URL with the scheme this sink speaks (http(s)://, nats:// or tls://, "
     "redis:// or rediss://)",
-    "bootstrap_servers": "must be host:port, or several separated by commas",
+    "bootstrap_servers": "must be host:port or [IPv6]:port, or several separated by commas",
     "namespace": "must be letters, digits, '.', '_' or '-' (a Kafka topic name's characters)",
     "stream": "must be letters, digits, '_' or '-' (a JetStream stream name)",
     "subject_prefix": "must be dot-separated tokens of letters, digits, '_' or '-'",

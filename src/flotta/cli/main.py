@@ -80,12 +80,11 @@ def demo(
 
 
 # Net allocations of tracked objects between young-generation collections (Python's default
-# is 700). Under streaming load the default ran about a hundred young passes a second and,
-# through them, a full pass (about 30 ms) every few seconds. Measured with gc.callbacks over a
-# `flotta serve` process's life in bench/telemetry.py: collections took 0.85 s of its 16.3 s
-# of CPU with the default, 0.40 s with this value (most of it the full passes while starting),
-# and it ingested about 10 % more signals a second. A young pass over 10,000 objects lasts
-# about a millisecond.
+# is 700). Measured with ad-hoc gc.callbacks in a `flotta serve` process while
+# bench/telemetry.py (P1) drove it: with the default, collections took 0.85 s of its 16.3 s of
+# CPU, among them a full pass every few seconds of about 30 ms (after the startup heap is frozen;
+# 135 ms before); with this value 0.40 s, most of it the full passes while starting, and it
+# ingested about 10 % more signals a second.
 YOUNG_GC_THRESHOLD = 10_000
 
 
