@@ -80,6 +80,7 @@ class RecordLog:
     def __init__(self, *, hold: bool = False) -> None:
         self.hold = hold
         self.fail_next = False
+        self.lose_firsts_next = False  # answer no cursors once: a broken record log
         self.pending: list[tuple[asyncio.Future[list[int]], list[int]]] = []
         self.stored: list[tuple[str, str]] = []  # (vin, txid) in cursor order
         self._cursors = itertools.count(1)
@@ -99,6 +100,8 @@ class RecordLog:
             for _ in group.txids[1:]:
                 next(self._cursors)
         self.stored += [(g.vin, t.decode()) for g in groups for t in g.txids]
+        if self.lose_firsts_next:
+            self.lose_firsts_next, firsts = False, []
         if self.hold:
             self.pending.append((done, firsts))
         else:
@@ -165,6 +168,22 @@ async def test_a_batch_that_fails_to_commit_is_not_acknowledged_and_the_next_one
     assert hub.acked(VINS[1]) == [b"1", b"2"]
     assert [f.type for _, f in hub.sent] == [FrameType.STREAM_ACK] * 2
     assert [r.txid for r in published] == ["1", "2"]
+    await made.stop()
+
+
+async def test_an_error_after_a_commit_does_not_stop_the_writer() -> None:
+    hub = Hub({VINS[1]: Session(batched_acks=False)})
+    log = RecordLog()
+    made, published = ingest(hub, log)
+    made.start()
+    log.lose_firsts_next = True  # settling the batch then fails: no cursor for its group
+    made.on_stream(VINS[1], 1, body(1, 1))
+    await settled(made)
+    assert hub.acked(VINS[1]) == [] and published == []
+    made.on_stream(VINS[1], 1, body(1, 1, resend=True))  # the car sends it again
+    made.on_stream(VINS[1], 1, body(1, 2))
+    await settled(made)
+    assert hub.acked(VINS[1]) == [b"1", b"2"] and [r.txid for r in published] == ["1", "2"]
     await made.stop()
 
 

@@ -258,7 +258,13 @@ class Ingest:
         except Exception:
             log.exception("telemetry ingest batch failed to commit", records=done.frames)
             return _Settlement([], [], done.frames)
-        return self._finish(prepared, firsts, done.frames)
+        try:
+            return self._finish(prepared, firsts, done.frames)
+        except Exception:
+            # Stored but not acknowledged: the cars resend, and the resends are found stored.
+            # Raised out of here, it would end the writer, and no car would be acknowledged again.
+            log.exception("telemetry ingest batch failed after its commit", records=done.frames)
+            return _Settlement([], [], done.frames)
 
     def _release(self, prepared: _Prepared) -> None:
         """The batch's txids are no longer being committed (it committed, or it failed)."""
@@ -340,9 +346,7 @@ class Ingest:
             prepared.acks.append((vin, config_id, acked))
 
     def _finish(self, prepared: _Prepared, firsts: list[int], frames: int) -> _Settlement:
-        """A committed batch: remembered, handed to the streams, its usage and acks listed."""
-        for config_id, txids in prepared.taken.items():
-            self._recent.remember(config_id, txids)
+        """A committed batch: handed to the streams, its usage and acks listed, remembered."""
         now, grants = prepared.now, prepared.grants
         published: list[StreamRecord] = []
         usage: list[UsageEvent] = []
@@ -360,6 +364,10 @@ class Ingest:
                 self._publish(published)
             except Exception:  # stored all the same: streams and sinks also read the log
                 log.exception("handing records to the streams failed", records=len(published))
+        # Last: had anything above failed, the resends would be looked up in the log, found
+        # stored, and metered under the same keys.
+        for config_id, txids in prepared.taken.items():
+            self._recent.remember(config_id, txids)
         return _Settlement(usage, prepared.acks, frames)
 
     async def _stored_before(
