@@ -98,7 +98,7 @@ def aiokafka_producer(
         client_id="flotta-sink",
         acks="all",
         enable_idempotence=False,  # see the module docstring
-        request_timeout_ms=int(timeout_s * 1000),
+        request_timeout_ms=max(1, round(timeout_s * 1000)),
         security_protocol=SECURITY_PROTOCOLS[tls, sasl_mechanism is not None],
         ssl_context=create_ssl_context() if tls else None,
         sasl_mechanism=sasl_mechanism or "PLAIN",
