@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from io import BytesIO
 from types import TracebackType
 from typing import Any, TypedDict
@@ -68,7 +69,8 @@ class StoredRecord(TypedDict):
 class FakeKafka:
     """`async with FakeKafka() as broker:` serves on `broker.address` until the block ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
+        self._tls = tls  # serve over TLS with this context
         self.topics: dict[str, list[StoredRecord]] = {}  # each topic's only partition, in order
         self.produce_error = NO_ERROR  # an error code to answer every produced partition with
         self.topic_errors: dict[str, int] = {}  # or one per topic
@@ -90,7 +92,7 @@ class FakeKafka:
         return [record for log in self.topics.values() for record in log]
 
     async def __aenter__(self) -> FakeKafka:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self._tls)
         self._port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -121,8 +123,8 @@ class FakeKafka:
                     break
                 writer.write(len(answer).to_bytes(4, "big") + answer)
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the client went away
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass  # the client went away, or its TLS handshake failed
         finally:
             del self._connections[task]
             writer.close()

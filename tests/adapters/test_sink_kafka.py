@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import socket
+import ssl
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,9 +27,11 @@ from tesla_protocol.telemetry import vehicle_data_pb2
 from flotta.adapters.sink_kafka import KafkaSink, Producer, aiokafka_producer
 from flotta.adapters.sinks import SinkSettingsError, open_sink, validate_sink_settings
 from flotta.ports.sinks import SinkError
+from flotta.telemetry.vehicle_ca import VehicleCA
 from flotta.telemetry.wire import data_values
 from tests.adapters.fake_kafka import FakeKafka, StoredRecord
 from tests.adapters.sample import CLIENT_ID, OTHER_VIN, VALUES, VIN, alerts_record, data_record
+from tests.adapters.tls import make_server_tls
 
 BROKERS = "kafka-1:9092,kafka-2:9092"
 
@@ -110,8 +114,14 @@ async def test_aiokafka_takes_the_producer_settings(
     tls: bool, mechanism: str | None, protocol: str
 ) -> None:
     user, password = ("app", "secret") if mechanism else (None, None)
+    context = ssl.create_default_context() if tls else None
     producer = aiokafka_producer(
-        BROKERS, tls=tls, sasl_mechanism=mechanism, username=user, password=password, timeout_s=3
+        BROKERS,
+        tls=context,
+        sasl_mechanism=mechanism,
+        username=user,
+        password=password,
+        timeout_s=3,
     )
     assert isinstance(producer, AIOKafkaProducer)
     assert producer.client._security_protocol == protocol
@@ -212,6 +222,9 @@ def test_settings_are_checked_and_completed() -> None:
         "bootstrap_servers": "[::1]:9092,b:9093",
         "namespace": "tesla_telemetry",
         "tls": False,
+        "ca": None,
+        "client_cert": None,
+        "client_key": None,
         "sasl_mechanism": None,
         "username": None,
         "password": None,
@@ -390,3 +403,59 @@ async def test_the_fake_broker_notes_and_drops_requests_it_does_not_serve() -> N
         writer.close()
         await writer.wait_closed()
         assert broker.unexpected == [(19, 0)]
+
+
+async def test_tls_trusts_the_ca_given_and_refuses_a_broker_it_does_not_vouch_for() -> None:
+    server = make_server_tls("127.0.0.1")
+    async with asyncio.timeout(8), FakeKafka(tls=server.server_context()) as broker:
+        trusted = {"bootstrap_servers": broker.address, "tls": True, "ca": server.ca_pem}
+        sink = open_sink("kafka", {**trusted, "timeout_s": 2}, "json")
+        await sink.deliver([data_record(1)])
+        await sink.close()
+        assert [headers_of(r)["cursor"] for r in broker.records] == [b"1"]
+
+        other_ca = make_server_tls("127.0.0.1").ca_pem
+        stranger = open_sink("kafka", {**trusted, "ca": other_ca, "timeout_s": 1}, "json")
+        with pytest.raises(SinkError, match=rf"^Kafka at {broker.address}: "):
+            await stranger.deliver([data_record(2)])
+        await stranger.close()
+        assert len(broker.records) == 1
+
+
+async def test_mutual_tls_presents_the_client_certificate(tmp_path: Path) -> None:
+    server, clients = make_server_tls("127.0.0.1"), VehicleCA.load_or_create(tmp_path / "ca.pem")
+    context = server.server_context()
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cadata=clients.certificate_pem)
+    cert, key = clients.leaf("flotta-sink")
+    async with asyncio.timeout(8), FakeKafka(tls=context) as broker:
+        settings = {"bootstrap_servers": broker.address, "tls": True, "ca": server.ca_pem}
+        sink = open_sink("kafka", {**settings, "client_cert": cert, "client_key": key}, "json")
+        await sink.deliver([data_record(1)])
+        await sink.close()
+        anonymous = open_sink("kafka", {**settings, "timeout_s": 1}, "json")
+        with pytest.raises(SinkError):  # no certificate: the broker ends the handshake
+            await anonymous.deliver([data_record(2)])
+        await anonymous.close()
+        assert [headers_of(r)["cursor"] for r in broker.records] == [b"1"]
+
+
+def test_tls_settings_are_checked_when_the_sink_is_added() -> None:
+    server = make_server_tls()
+    cases: dict[str, dict[str, Any]] = {
+        "settings.ca": {"ca": server.ca_pem},  # without tls
+        "settings.client_key": {"tls": True, "client_cert": server.cert_pem},
+    }
+    bad_ca = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"
+    cases_tls: dict[str, dict[str, Any]] = {
+        "settings.ca": {"tls": True, "ca": bad_ca},
+        "settings.client_cert": {
+            "tls": True, "client_cert": server.cert_pem, "client_key": make_server_tls().key_pem
+        },
+    }  # fmt: skip
+    for field, settings in [*cases.items(), *cases_tls.items()]:
+        with pytest.raises(SinkSettingsError) as refused:
+            validate_sink_settings("kafka", {"bootstrap_servers": "k:1", **settings})
+        assert field in (refused.value.messages or {}), (field, refused.value.messages)
+    good = {"bootstrap_servers": "k:1", "tls": True, "ca": server.ca_pem}
+    assert validate_sink_settings("kafka", good)["ca"] == server.ca_pem

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped, unused-ignore]
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped, unused-ignore]
-from aiokafka.helpers import create_ssl_context  # type: ignore[import-untyped, unused-ignore]
 
 from flotta.ports.sinks import SinkError
 from flotta.telemetry import formats
@@ -85,22 +85,22 @@ _STOPPING: set[asyncio.Task[None]] = set()
 def aiokafka_producer(
     bootstrap_servers: str,
     *,
-    tls: bool,
+    tls: ssl.SSLContext | None,
     sasl_mechanism: str | None,
     username: str | None,
     password: str | None,
     timeout_s: float,
 ) -> Producer:
-    """A real producer for the sink's settings (nothing connects until `start`). TLS trusts the
-    system's CA store."""
+    """A real producer for the sink's settings (nothing connects until `start`); `tls` is the
+    context its connections use, None for plain TCP."""
     producer: Producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers.split(","),
         client_id="flotta-sink",
         acks="all",
         enable_idempotence=False,  # see the module docstring
         request_timeout_ms=max(1, round(timeout_s * 1000)),
-        security_protocol=SECURITY_PROTOCOLS[tls, sasl_mechanism is not None],
-        ssl_context=create_ssl_context() if tls else None,
+        security_protocol=SECURITY_PROTOCOLS[tls is not None, sasl_mechanism is not None],
+        ssl_context=tls,
         sasl_mechanism=sasl_mechanism or "PLAIN",
         sasl_plain_username=username,
         sasl_plain_password=password,

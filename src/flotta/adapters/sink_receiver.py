@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import ssl
-import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from dataclasses import dataclass
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from flotta.adapters.tls import client_context, load_client_cert
 from flotta.ports.sinks import SinkError
 from flotta.telemetry.envelope import MAX_MESSAGE_BYTES, WireError, decode_envelope
 from flotta.telemetry.records import StreamRecord
@@ -70,28 +69,12 @@ class ReceiverTarget:
 def ssl_context(target: ReceiverTarget, vin: str | None = None) -> ssl.SSLContext:
     """TLS that trusts only the config's CA, checks the hostname, and presents the sink's
     certificate, or the VIN's own."""
-    try:
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=target.ca)
-    except ssl.SSLError as exc:
-        raise ValueError(f"the receiver CA is not a usable PEM certificate: {exc}") from exc
+    context = client_context(target.ca, "receiver")
     if target.client_cert:
-        _load_client_cert(context, target.client_cert, target.client_key or "")
+        load_client_cert(context, target.client_cert, target.client_key or "")
     elif vin is not None and target.client_certs is not None:
-        _load_client_cert(context, *target.client_certs(vin))
+        load_client_cert(context, *target.client_certs(vin))
     return context
-
-
-def _load_client_cert(context: ssl.SSLContext, cert_pem: str, key_pem: str) -> None:
-    """Load a PEM cert and key; `ssl` only reads files, so they pass through a private one."""
-    fd, path = tempfile.mkstemp(suffix=".pem")
-    try:
-        with os.fdopen(fd, "w") as handle:  # mkstemp creates it 0600: readable by us only
-            handle.write(cert_pem.strip() + "\n" + key_pem.strip() + "\n")
-        context.load_cert_chain(path)
-    except ssl.SSLError as exc:
-        raise ValueError(f"the client certificate or key is not usable: {exc}") from exc
-    finally:
-        os.unlink(path)
 
 
 class ReceiverSink:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import secrets
+import ssl
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from flotta.adapters.sink_receiver import (
     ssl_context,
 )
 from flotta.adapters.sink_webhook import WebhookSink
+from flotta.adapters.tls import client_context, load_client_cert
 from flotta.clock import Clock, SystemClock
 from flotta.errors import InvalidRequest
 from flotta.ports.sinks import Sink
@@ -31,6 +33,7 @@ KINDS: tuple[SinkKind, ...] = ("webhook", "nats", "mqtt", "redis", "kafka", "rec
 
 _NATS_TOKEN = r"[A-Za-z0-9_-]+"
 _MQTT_LEVEL = r"[^/+#\x00]+"
+_MAX_PEM = 100_000
 _KAFKA_BROKER = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):[0-9]{1,5}"
 
 
@@ -94,6 +97,10 @@ class KafkaSettings(_Settings):
     # Topics are `<namespace>_<topic>`; the longest, `_connectivity`, must fit Kafka's 249.
     namespace: str = Field(default="tesla_telemetry", pattern=r"^[A-Za-z0-9._-]+$", max_length=200)
     tls: bool = False
+    # PEM: the CA to trust instead of the system's, and a client certificate (mutual TLS).
+    ca: str | None = Field(default=None, max_length=_MAX_PEM)
+    client_cert: str | None = Field(default=None, max_length=_MAX_PEM)
+    client_key: str | None = Field(default=None, max_length=_MAX_PEM)
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     username: str | None = Field(default=None, max_length=255)
     password: str | None = Field(default=None, max_length=255)
@@ -180,7 +187,30 @@ def validate_sink_settings(kind: str, settings: Mapping[str, Any]) -> dict[str, 
         _check_receiver_tls(parsed)
     if isinstance(parsed, KafkaSettings):
         _check_kafka_credentials(parsed)
+        kafka_tls(parsed)
     return parsed.model_dump()
+
+
+def kafka_tls(parsed: KafkaSettings) -> ssl.SSLContext | None:
+    """The Kafka sink's TLS context (None without `tls`); SinkSettingsError naming the setting
+    that cannot work."""
+    if not parsed.tls:
+        given = [name for name in ("ca", "client_cert", "client_key") if getattr(parsed, name)]
+        if given:
+            raise SinkSettingsError({f"settings.{name}": ["needs tls"] for name in given})
+        return None
+    if bool(parsed.client_cert) != bool(parsed.client_key):
+        raise SinkSettingsError({"settings.client_key": ["client_cert and client_key go together"]})
+    try:
+        context = client_context(parsed.ca, "Kafka")
+    except ValueError as exc:
+        raise SinkSettingsError({"settings.ca": [str(exc)]}) from exc
+    if parsed.client_cert:
+        try:
+            load_client_cert(context, parsed.client_cert, parsed.client_key or "")
+        except ValueError as exc:
+            raise SinkSettingsError({"settings.client_cert": [str(exc)]}) from exc
+    return context
 
 
 def _check_kafka_credentials(parsed: KafkaSettings) -> None:
@@ -279,6 +309,7 @@ def _kafka_sink(parsed: KafkaSettings, fmt: SinkFormat) -> Sink:
     from flotta.adapters.sink_kafka import KafkaSink, aiokafka_producer
 
     _check_kafka_credentials(parsed)
+    tls = kafka_tls(parsed)
     return KafkaSink(
         parsed.bootstrap_servers,
         parsed.namespace,
@@ -286,7 +317,7 @@ def _kafka_sink(parsed: KafkaSettings, fmt: SinkFormat) -> Sink:
         timeout_s=parsed.timeout_s,
         producer=lambda: aiokafka_producer(
             parsed.bootstrap_servers,
-            tls=parsed.tls,
+            tls=tls,
             sasl_mechanism=parsed.sasl_mechanism,
             username=parsed.username,
             password=parsed.password,
