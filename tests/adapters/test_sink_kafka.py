@@ -22,6 +22,7 @@ from aiokafka.errors import (  # type: ignore[import-untyped]
     NotEnoughReplicasError,
 )
 from aiokafka.protocol.admin import CreateTopicsRequest_v0  # type: ignore[import-untyped]
+from cryptography.hazmat.primitives import serialization
 from tesla_protocol.telemetry import vehicle_data_pb2
 
 from flotta.adapters.sink_kafka import KafkaSink, Producer, aiokafka_producer
@@ -459,3 +460,22 @@ def test_tls_settings_are_checked_when_the_sink_is_added() -> None:
         assert field in (refused.value.messages or {}), (field, refused.value.messages)
     good = {"bootstrap_servers": "k:1", "tls": True, "ca": server.ca_pem}
     assert validate_sink_settings("kafka", good)["ca"] == server.ca_pem
+
+
+def test_a_ca_with_accents_or_an_encrypted_key_is_a_settings_error_not_a_crash() -> None:
+    server = make_server_tls()
+    accented = "# Issuer: Zürich\n" + server.ca_pem
+    key = serialization.load_pem_private_key(server.key_pem.encode(), None)
+    locked = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    ).decode()
+    base = {"bootstrap_servers": "k:1", "tls": True}
+    for field, settings in [
+        ("settings.ca", {**base, "ca": accented}),
+        ("settings.client_cert", {**base, "client_cert": server.cert_pem, "client_key": locked}),
+    ]:
+        with pytest.raises(SinkSettingsError) as refused:  # at once: nothing asks for a password
+            validate_sink_settings("kafka", settings)
+        assert field in (refused.value.messages or {}), refused.value.messages

@@ -83,6 +83,7 @@ class RecordLog:
         self.lose_firsts_next = False  # answer no cursors once: a broken record log
         self.pending: list[tuple[asyncio.Future[list[int]], list[int]]] = []
         self.stored: list[tuple[str, str]] = []  # (vin, txid) in cursor order
+        self.groups: list[tuple[StoredGroup, list[str]]] = []  # with their txids
         self._cursors = itertools.count(1)
 
     def commit(self, groups: Sequence[NewGroup], created_at: datetime) -> asyncio.Future[list[int]]:
@@ -100,6 +101,10 @@ class RecordLog:
             for _ in group.txids[1:]:
                 next(self._cursors)
         self.stored += [(g.vin, t.decode()) for g in groups for t in g.txids]
+        for g, first in zip(groups, firsts, strict=True):
+            stored = StoredGroup(first, first + len(g) - 1, g.client_id, g.vin, sum(g.signals),
+                                 created_at)  # fmt: skip
+            self.groups.append((stored, [t.decode() for t in g.txids]))
         if self.lose_firsts_next:
             self.lose_firsts_next, firsts = False, []
         if self.hold:
@@ -114,13 +119,30 @@ class RecordLog:
         self.pending.clear()
 
     async def find_txids(self, client_id: str, vin: str, txids: Any) -> dict[str, StoredGroup]:
-        return {}
+        """As the real log: where this app's records of this car with these txids are stored."""
+        return {
+            txid: group
+            for group, names in self.groups
+            if group.client_id == client_id and group.vin == vin
+            for txid in txids
+            if txid in names
+        }
 
 
-def ingest(hub: Hub, log: RecordLog, **options: Any) -> tuple[Ingest, list[StreamRecord]]:
+@dataclass
+class Meter:
+    events: list[Any] = field(default_factory=list)
+
+    def record(self, event: Any) -> None:
+        self.events.append(event)
+
+
+def ingest(
+    hub: Hub, log: RecordLog, meter: Meter | None = None, **options: Any
+) -> tuple[Ingest, list[StreamRecord]]:
     published: list[StreamRecord] = []
     made = Ingest(cast(Any, hub), cast(Any, log), cast(Any, Entitlements()), SystemClock(),
-                  meter=None, publish=published.extend, **options)  # fmt: skip
+                  meter=cast(Any, meter), publish=published.extend, **options)  # fmt: skip
     return made, published
 
 
@@ -173,17 +195,21 @@ async def test_a_batch_that_fails_to_commit_is_not_acknowledged_and_the_next_one
 
 async def test_an_error_after_a_commit_does_not_stop_the_writer() -> None:
     hub = Hub({VINS[1]: Session(batched_acks=False)})
-    log = RecordLog()
-    made, published = ingest(hub, log)
+    log, meter = RecordLog(), Meter()
+    made, published = ingest(hub, log, meter)
     made.start()
     log.lose_firsts_next = True  # settling the batch then fails: no cursor for its group
     made.on_stream(VINS[1], 1, body(1, 1))
     await settled(made)
-    assert hub.acked(VINS[1]) == [] and published == []
+    assert hub.acked(VINS[1]) == [] and published == [] and meter.events == []
     made.on_stream(VINS[1], 1, body(1, 1, resend=True))  # the car sends it again
     made.on_stream(VINS[1], 1, body(1, 2))
     await settled(made)
-    assert hub.acked(VINS[1]) == [b"1", b"2"] and [r.txid for r in published] == ["1", "2"]
+    assert hub.acked(VINS[1]) == [b"1", b"2"]
+    # The resend was found stored: not stored again, and metered under the stored group's key.
+    assert log.stored == [(VINS[1], "1"), (VINS[1], "2")]
+    assert [r.txid for r in published] == ["2"]  # the streams read record 1 from the log
+    assert sorted(e.key for e in meter.events) == [f"signals:{VINS[1]}:{n}-{n}" for n in (1, 2)]
     await made.stop()
 
 

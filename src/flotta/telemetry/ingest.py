@@ -364,8 +364,8 @@ class Ingest:
                 self._publish(published)
             except Exception:  # stored all the same: streams and sinks also read the log
                 log.exception("handing records to the streams failed", records=len(published))
-        # Last: had anything above failed, the resends would be looked up in the log, found
-        # stored, and metered under the same keys.
+        # Last: had anything above failed, the cars' resends (marked is_resend, as cars mark
+        # them) would be looked up in the log, found stored, and metered under the same keys.
         for config_id, txids in prepared.taken.items():
             self._recent.remember(config_id, txids)
         return _Settlement(usage, prepared.acks, frames)
@@ -418,7 +418,9 @@ class Ingest:
             await self._acks.acknowledge(done.acks)
             self.counters.acks_dropped = self._acks.dropped
         except Exception:
-            # Not acknowledged: resent, found stored, metered again under the same key.
+            # The records are stored and remembered: the cars' resends are acknowledged from
+            # memory. Usage not recorded here is lost, but recording raises only on a bug (a
+            # full disk keeps the event in memory, see Ledger.append).
             log.exception("telemetry ingest settlement failed", frames=done.frames)
         finally:
             self._settled += done.frames
