@@ -126,6 +126,8 @@ async def test_aiokafka_takes_the_producer_settings(
     )
     assert isinstance(producer, AIOKafkaProducer)
     assert producer.client._security_protocol == protocol
+    assert producer.client._ssl_context is context
+    assert producer.client._request_timeout_ms == 3000
     if mechanism:
         assert producer.client._sasl_mechanism == mechanism
     await producer.stop()  # never started: nothing to flush, but aiokafka warns if not stopped
