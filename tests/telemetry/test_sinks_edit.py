@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import orjson
@@ -199,3 +200,44 @@ def test_pausing_or_deleting_a_sink_whose_endpoint_hangs_answers_at_once(
 
 async def _set(event: asyncio.Event) -> None:
     event.set()
+
+
+def test_secrets_are_never_shown_and_sending_them_back_as_shown_keeps_them(
+    live: LiveDemo,
+) -> None:
+    from flotta.telemetry.models import TelemetrySinkRow
+
+    car = streaming_car(live)
+    headers = {"Authorization": f"Bearer {partner_token(live, car.client_id)}"}
+    kafka = {"bootstrap_servers": "kafka:9092", "sasl_mechanism": "PLAIN", "username": "app",
+             "password": "kafka-secret"}  # fmt: skip
+    redis = {"url": "redis://:redis-secret@127.0.0.1:6379/0"}
+
+    async def read(sink_ids: list[int]) -> list[dict[str, Any]]:
+        async with live.handle.runtime.sessions() as db:
+            rows = [await db.get(TelemetrySinkRow, sink_id) for sink_id in sink_ids]
+            return [row.settings for row in rows if row is not None]
+
+    with httpx.Client(base_url=live.base_url, headers=headers, timeout=30) as api:
+        made = [
+            api.post(SINKS, json={"kind": kind, "settings": settings, "enabled": False})
+            for kind, settings in (("kafka", kafka), ("redis", redis))
+        ]
+        ids = [answer.json()["response"]["id"] for answer in made]
+        listed = {s["id"]: s["settings"] for s in api.get(SINKS).json()["response"]}
+        # Read, change one member, send everything back: the hidden values mean "unchanged".
+        for sink_id in ids:
+            settings = {**listed[sink_id], "timeout_s": 5}
+            assert api.patch(f"{SINKS}/{sink_id}", json={"settings": settings}).status_code == 200
+        kept = live.call(read(ids))
+        replaced = api.patch(f"{SINKS}/{ids[0]}", json={"settings": {"password": "new-secret"}})
+        (after,) = live.call(read(ids[:1]))
+
+    assert [answer.status_code for answer in made] == [201, 201]
+    assert made[0].json()["response"]["settings"]["password"] == "********"
+    assert listed[ids[0]]["password"] == "********" and listed[ids[0]]["username"] == "app"
+    assert listed[ids[1]]["url"] == "redis://:********@127.0.0.1:6379/0"
+    assert kept[0]["password"] == "kafka-secret" and kept[0]["timeout_s"] == 5.0
+    assert kept[1]["url"] == redis["url"] and kept[1]["timeout_s"] == 5.0
+    assert replaced.json()["response"]["settings"]["password"] == "********"
+    assert after["password"] == "new-secret"

@@ -12,6 +12,7 @@ import secrets
 import ssl
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -324,6 +325,48 @@ def _kafka_sink(parsed: KafkaSettings, fmt: SinkFormat) -> Sink:
             timeout_s=parsed.timeout_s,
         ),
     )
+
+
+# What the API shows instead of a secret setting; sent back unchanged in an edit, it keeps it.
+HIDDEN = "********"
+# Settings that are secrets by name (MQTT and Kafka passwords, client keys); the password of a
+# URL's userinfo (Redis, NATS) is one too.
+SECRET_SETTINGS = ("password", "client_key")
+
+
+def shown_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A sink's settings as the API shows them: every secret replaced by HIDDEN."""
+    shown = dict(settings)
+    for name in SECRET_SETTINGS:
+        if shown.get(name):
+            shown[name] = HIDDEN
+    if isinstance(url := shown.get("url"), str):
+        shown["url"] = _url_shown(url)
+    return shown
+
+
+def restore_hidden(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """An edit's settings with each secret it sent back as shown replaced by the current one,
+    so reading a sink's settings and sending them back changes no secret."""
+    restored = dict(patch)
+    for name in SECRET_SETTINGS:
+        if restored.get(name) == HIDDEN and current.get(name):
+            restored[name] = current[name]
+    url = current.get("url")
+    if isinstance(url, str) and restored.get("url") == _url_shown(url):
+        restored["url"] = url
+    return restored
+
+
+def _url_shown(url: str) -> str:
+    """The URL with its password hidden, or its user too where that is a token (NATS)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    if parts.password:
+        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{HIDDEN}@{host}"))
+    if parts.username and parts.scheme in ("nats", "tls"):
+        return urlunsplit(parts._replace(netloc=f"{HIDDEN}@{host}"))
+    return url
 
 
 def new_webhook_secret() -> str:

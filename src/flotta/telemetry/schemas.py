@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from flotta.adapters.sinks import SinkKind
+from flotta.adapters.sinks import SinkKind, shown_settings
 from flotta.telemetry.envelope import stream_envelope
 from flotta.telemetry.formats import SinkFormat
 from flotta.telemetry.models import TelemetryDeliveryRow, TelemetrySinkRow
@@ -48,12 +48,13 @@ def record_envelope(record: StreamRecord) -> bytes:
 
 
 def sink_json(row: TelemetrySinkRow, *, with_secret: bool = False) -> dict[str, Any]:
-    """A sink as the API shows it; the signing secret only when it was just created."""
+    """A sink as the API shows it: the webhook signing secret only when it was just created,
+    the secrets among its settings never."""
     body: dict[str, Any] = {
         "id": row.id,
         "kind": row.kind,
         "format": row.format,
-        "settings": row.settings,
+        "settings": shown_settings(row.settings),  # secrets hidden
         "enabled": row.enabled,
         "created_at": row.created_at.isoformat(),
         "delivered_through": row.delivered_through,

@@ -15,7 +15,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
-from flotta.adapters.sinks import SinkSettingsError, validate_sink_settings
+from flotta.adapters.sinks import SinkSettingsError, restore_hidden, validate_sink_settings
 from flotta.errors import InvalidRequest, NotFound
 from flotta.fleet.deps import PrincipalDep, RuntimeDep
 from flotta.fleet.errors_doc import ErrorEnvelope
@@ -52,8 +52,9 @@ class SinkPatch(BaseModel):
 
 
 def merge_settings(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """RFC 7396 on the top level: members replace, `null` removes (back to the default)."""
-    merged = {**current, **patch}
+    """RFC 7396 on the top level: members replace, `null` removes (back to the default); a
+    secret sent back as the API shows it (`HIDDEN`) stays as it is."""
+    merged = {**current, **restore_hidden(current, patch)}
     return {key: value for key, value in merged.items() if value is not None}
 
 

@@ -1,0 +1,31 @@
+"""What the sinks API shows of a sink's settings: never a secret, and a shown secret sent back
+in an edit keeps the stored one."""
+
+from __future__ import annotations
+
+from flotta.adapters.sinks import HIDDEN, restore_hidden, shown_settings
+
+
+def test_passwords_keys_and_url_credentials_are_hidden() -> None:
+    stored = {
+        "password": "p", "client_key": "-----BEGIN PRIVATE KEY-----", "username": "app",
+        "ca": "-----BEGIN CERTIFICATE-----", "timeout_s": 10.0,
+    }  # fmt: skip
+    assert shown_settings(stored) == {**stored, "password": HIDDEN, "client_key": HIDDEN}
+    assert shown_settings({"url": "redis://user:pw@h:6379/0"}) == {
+        "url": f"redis://user:{HIDDEN}@h:6379/0"
+    }
+    assert shown_settings({"url": "nats://token@h:4222"}) == {"url": f"nats://{HIDDEN}@h:4222"}
+    for url in ("redis://h:6379/0", "redis://user@h", "https://hooks.example.com/t", "nats://h"):
+        assert shown_settings({"url": url}) == {"url": url}
+    assert shown_settings({"password": None}) == {"password": None}  # nothing to hide
+
+
+def test_a_shown_secret_sent_back_keeps_the_stored_one_and_a_new_one_replaces_it() -> None:
+    stored = {"url": "nats://token@h:4222", "password": "p"}
+    assert restore_hidden(stored, shown_settings(stored)) == stored
+    changed = {"url": "nats://other@h:4222", "password": "q"}
+    assert restore_hidden(stored, changed) == changed
+    # The shown form of another host is not this URL: it is taken as written.
+    moved = {"url": f"nats://{HIDDEN}@elsewhere:4222"}
+    assert restore_hidden(stored, moved) == moved
