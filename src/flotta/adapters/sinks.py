@@ -51,6 +51,16 @@ class _Settings(BaseModel):
 
     timeout_s: float = Field(default=10.0, gt=0, le=60)
 
+    @field_validator("url", check_fields=False)
+    @classmethod
+    def _parsable(cls, value: str) -> str:
+        """A URL the client libraries can parse (an unclosed `[` passes the patterns)."""
+        try:
+            urlsplit(value).port  # noqa: B018 - parsing the port is the check
+        except ValueError as exc:
+            raise ValueError(f"cannot be parsed as a URL: {exc}") from None
+        return value
+
 
 class WebhookSettings(_Settings):
     """POST target; the signing secret is the sink's `secret` (`whsec_…`)."""
@@ -359,8 +369,12 @@ def restore_hidden(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict
 
 
 def _url_shown(url: str) -> str:
-    """The URL with its password hidden, or its user too where that is a token (NATS)."""
-    parts = urlsplit(url)
+    """The URL with its password hidden, or its user too where that is a token (NATS); all of
+    it when it cannot be parsed (it may still hold a password)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return HIDDEN
     host = parts.netloc.rpartition("@")[2]
     if parts.password:
         return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{HIDDEN}@{host}"))

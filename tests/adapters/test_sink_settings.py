@@ -1,9 +1,17 @@
-"""What the sinks API shows of a sink's settings: never a secret, and a shown secret sent back
-in an edit keeps the stored one."""
+"""Sink settings across kinds: a URL that cannot be parsed is refused when the sink is added;
+the API never shows a secret, and a shown secret sent back in an edit keeps the stored one."""
 
 from __future__ import annotations
 
-from flotta.adapters.sinks import HIDDEN, restore_hidden, shown_settings
+import pytest
+
+from flotta.adapters.sinks import (
+    HIDDEN,
+    SinkSettingsError,
+    restore_hidden,
+    shown_settings,
+    validate_sink_settings,
+)
 
 
 def test_passwords_keys_and_url_credentials_are_hidden() -> None:
@@ -19,13 +27,27 @@ def test_passwords_keys_and_url_credentials_are_hidden() -> None:
     for url in ("redis://h:6379/0", "redis://user@h", "https://hooks.example.com/t", "nats://h"):
         assert shown_settings({"url": url}) == {"url": url}
     assert shown_settings({"password": None}) == {"password": None}  # nothing to hide
+    assert shown_settings({"url": "redis://:pw@[unclosed"}) == {"url": HIDDEN}  # unparsable
 
 
 def test_a_shown_secret_sent_back_keeps_the_stored_one_and_a_new_one_replaces_it() -> None:
     stored = {"url": "nats://token@h:4222", "password": "p"}
     assert restore_hidden(stored, shown_settings(stored)) == stored
+    unparsable = {"url": "redis://:pw@[unclosed"}
+    assert restore_hidden(unparsable, shown_settings(unparsable)) == unparsable
     changed = {"url": "nats://other@h:4222", "password": "q"}
     assert restore_hidden(stored, changed) == changed
     # The shown form of another host is not this URL: it is taken as written.
     moved = {"url": f"nats://{HIDDEN}@elsewhere:4222"}
     assert restore_hidden(stored, moved) == moved
+
+
+@pytest.mark.parametrize(
+    ("kind", "url"),
+    [("redis", "redis://:pw@[unclosed"), ("redis", "redis://h:99999/0"),
+     ("nats", "nats://[::1:4222"), ("webhook", "https://[bad/hook")],
+)  # fmt: skip
+def test_a_url_that_cannot_be_parsed_is_refused_when_the_sink_is_added(kind: str, url: str) -> None:
+    with pytest.raises(SinkSettingsError) as refused:
+        validate_sink_settings(kind, {"url": url})
+    assert "cannot be parsed" in (refused.value.messages or {})["settings.url"][0]
