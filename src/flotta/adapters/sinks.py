@@ -20,7 +20,6 @@ from flotta.adapters.sink_receiver import (
     ClientCertificates,
     ReceiverSink,
     ReceiverTarget,
-    ssl_context,
 )
 from flotta.adapters.sink_webhook import WebhookSink
 from flotta.adapters.tls import client_context, load_client_cert
@@ -195,7 +194,7 @@ def validate_sink_settings(kind: str, settings: Mapping[str, Any]) -> dict[str, 
     """Normalised settings (defaults filled in) for `kind`; SinkSettingsError when invalid."""
     parsed = _parse(kind, settings)
     if isinstance(parsed, ReceiverSettings):
-        _check_receiver_tls(parsed)
+        _checked_tls(parsed.ca, parsed.client_cert, parsed.client_key, "receiver")
     if isinstance(parsed, KafkaSettings):
         _check_kafka_credentials(parsed)
         kafka_tls(parsed)
@@ -210,15 +209,23 @@ def kafka_tls(parsed: KafkaSettings) -> ssl.SSLContext | None:
         if given:
             raise SinkSettingsError({f"settings.{name}": ["needs tls"] for name in given})
         return None
-    if bool(parsed.client_cert) != bool(parsed.client_key):
+    return _checked_tls(parsed.ca, parsed.client_cert, parsed.client_key, "Kafka")
+
+
+def _checked_tls(
+    ca: str | None, client_cert: str | None, client_key: str | None, what: str
+) -> ssl.SSLContext:
+    """A client TLS context from a sink's PEM settings, loaded now rather than failing at the
+    first delivery; SinkSettingsError naming the setting that cannot work."""
+    if bool(client_cert) != bool(client_key):
         raise SinkSettingsError({"settings.client_key": ["client_cert and client_key go together"]})
     try:
-        context = client_context(parsed.ca, "Kafka")
+        context = client_context(ca, what)
     except ValueError as exc:
         raise SinkSettingsError({"settings.ca": [str(exc)]}) from exc
-    if parsed.client_cert:
+    if client_cert:
         try:
-            load_client_cert(context, parsed.client_cert, parsed.client_key or "")
+            load_client_cert(context, client_cert, client_key or "")
         except ValueError as exc:
             raise SinkSettingsError({"settings.client_cert": [str(exc)]}) from exc
     return context
@@ -235,17 +242,6 @@ def _check_kafka_credentials(parsed: KafkaSettings) -> None:
             raise SinkSettingsError(
                 {f"settings.{name}": [f"{parsed.sasl_mechanism} needs it"] for name in missing}
             )
-
-
-def _check_receiver_tls(parsed: ReceiverSettings) -> None:
-    """The CA and client certificate must load now, not fail at the first delivery."""
-    if bool(parsed.client_cert) != bool(parsed.client_key):
-        raise SinkSettingsError({"settings.client_key": ["client_cert and client_key go together"]})
-    try:
-        ssl_context(_receiver_target(parsed))
-    except ValueError as exc:
-        field = "settings.ca" if "CA" in str(exc) else "settings.client_cert"
-        raise SinkSettingsError({field: [str(exc)]}) from exc
 
 
 def _receiver_target(
@@ -319,8 +315,7 @@ def open_sink(
 def _kafka_sink(parsed: KafkaSettings, fmt: SinkFormat) -> Sink:
     from flotta.adapters.sink_kafka import KafkaSink, aiokafka_producer
 
-    _check_kafka_credentials(parsed)
-    tls = kafka_tls(parsed)
+    tls = kafka_tls(parsed)  # the rows were checked when stored: this builds the context
     return KafkaSink(
         parsed.bootstrap_servers,
         parsed.namespace,

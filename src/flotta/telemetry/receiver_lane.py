@@ -10,7 +10,6 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -19,9 +18,9 @@ from flotta.ports.sinks import Sink
 from flotta.telemetry.delivery import error_text
 from flotta.telemetry.delivery_models import TelemetryReceiverDeliveryRow
 from flotta.telemetry.entitlements import ConfigRef
-from flotta.telemetry.models import TelemetryConfigRow
 from flotta.telemetry.receiver_positions import start_position
 from flotta.telemetry.records import StreamRecord
+from flotta.telemetry.repository import TelemetryRepository
 
 if TYPE_CHECKING:
     from flotta.telemetry.receivers import ReceiverGroup
@@ -233,10 +232,7 @@ class _Attempts:
 
     async def _config_exists(self) -> bool:
         async with self.lane.group.deps.sessions() as db:
-            found = await db.scalar(
-                select(TelemetryConfigRow.id).where(TelemetryConfigRow.id == self.lane.ref.id)
-            )
-        return found is not None
+            return await TelemetryRepository(db).by_id(self.lane.ref.id) is not None
 
     async def _write_log(self, status: str, error: str | None) -> None:
         deps, ref = self.lane.group.deps, self.lane.ref
