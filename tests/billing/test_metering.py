@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -37,7 +39,7 @@ BILLING_HEADERS = (
     "flotta-usage-id",
     "flotta-budget-warning",
 )
-USAGE_ID = re.compile(r"^[0-9a-f]{16}-[0-9a-f]{24}$")  # process prefix, 96 random bits
+USAGE_ID = re.compile(r"^[0-9a-f]{16}-[0-9a-f]{24}$")  # µs since the epoch, 96 random bits
 
 
 def _demo(tmp: pytest.TempPathFactory, name: str, **options: Any) -> Iterator[LiveDemo]:
@@ -323,6 +325,23 @@ async def test_usage_ids_stay_unique_and_well_formed_across_random_reads(tmp_pat
         keys = [meter.new_key() for _ in range(2 * KEYS_PER_READ + 5)]
         assert len(set(keys)) == len(keys)
         assert all(USAGE_ID.match(key) for key in keys)
+    finally:
+        await store.engine.dispose()
+
+
+async def test_usage_ids_are_ordered_by_time(tmp_path: Path) -> None:
+    """Keys lead with the time they were made, so the ledger's unique index grows at its end
+    (the commits' cost depends on it): a later key sorts after an earlier one."""
+    store = await open_db(tmp_path / "ids.db", accounts=0)
+    try:
+        meter = Meter(Settings(demo=True, data_dir=tmp_path), store.sessions, ManualClock())
+        keys = []
+        for _ in range(5):
+            keys.append(meter.new_key())
+            await asyncio.sleep(0.002)
+        assert keys == sorted(keys) and len(set(keys)) == len(keys)
+        made_at_us = int(keys[0].split("-")[0], 16)
+        assert abs(made_at_us / 1e6 - time.time()) < 60
     finally:
         await store.engine.dispose()
 

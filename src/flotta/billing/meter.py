@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from fractions import Fraction
@@ -25,7 +25,7 @@ from flotta.billing import notices
 from flotta.billing.categories import Category
 from flotta.billing.events import UsageEvent
 from flotta.billing.journal import Journal
-from flotta.billing.ledger import Ledger, daily_totals
+from flotta.billing.ledger import DailyTotals, Ledger
 from flotta.billing.models import AppBudget, BillingAccount, UsageDaily
 from flotta.billing.prices import PriceBook, exact_text, parse_exact
 from flotta.billing.queries import month_bounds, month_of
@@ -113,11 +113,7 @@ class Meter:
             category: self._category_headers(category.value, cost)
             for category, cost in self.cost_text.items()
         }
-        # Usage keys: a random prefix per process and 96 bits from the system's CSPRNG per key,
-        # each used once. Not a counter, nor a seeded generator (an app holding 208 of its ids
-        # could work out the next one): either would tell every app how many requests the
-        # process billed.
-        self._key_prefix = os.urandom(8).hex() + "-"
+        # Usage keys (see new_key): 96 bits per key from the system's CSPRNG, each used once.
         self._random = b""
         self._random_at = 0
         self._sessions = sessions
@@ -149,12 +145,22 @@ class Meter:
         return self._category_headers(category or FREE, "0")
 
     def new_key(self) -> str:
-        """A fresh idempotency key for a usage event recorded by this process."""
+        """A fresh idempotency key for a usage event: `<µs since the epoch, 16 hex>-<96 random
+        bits>`.
+
+        Time first, as in a UUIDv7, so each commit's keys land at the end of the ledger's
+        unique index: random keys scattered every group commit over the whole index, and
+        SQLite wrote a page of its WAL per key, which cost the ledger's thread (and, on a
+        shared machine, the requests) three times what the rows themselves cost. The random
+        part is what makes the key unique and unguessable; it is neither a counter nor a
+        seeded generator (an app holding 208 of its ids could work out the next one), either
+        of which would tell every app how many requests were billed between two of its own.
+        """
         at = self._random_at
         if at >= len(self._random):
             self._random, at = os.urandom(KEY_BYTES * KEYS_PER_READ), 0
         self._random_at = at + KEY_BYTES
-        return self._key_prefix + self._random[at : at + KEY_BYTES].hex()
+        return f"{time.time_ns() // 1000:016x}-{self._random[at : at + KEY_BYTES].hex()}"
 
     def _month_of(self, day: date) -> str:
         """`month_of`, remembered per day (every request asks)."""
@@ -306,12 +312,12 @@ class Meter:
         budget = month.budget_atoms.get(client_id)
         return budget is not None and month.app_spent.get(client_id, 0) >= budget
 
-    async def _committed(self, events: Sequence[UsageEvent]) -> None:
-        """Move a committed batch out of the uncommitted counts, then send due warnings."""
-        # Summed per day first, as the ledger sums them (a batch holds a second's requests,
-        # mostly of a few apps and one day), then per month.
+    async def _committed(self, totals: DailyTotals) -> None:
+        """Move a committed batch (its daily totals) out of the uncommitted counts, then send
+        due warnings."""
+        # Per month (a batch holds a second's requests, mostly of a few apps and one day).
         committed: dict[tuple[int, str, str, Category], int] = defaultdict(int)
-        for (account_id, client_id, _, category, day), quantity in daily_totals(events).items():
+        for (account_id, client_id, _, category, day), quantity in totals.items():
             committed[account_id, self._month_of(day), client_id, category] += quantity
         for (account_id, month, client_id, category), quantity in committed.items():
             pending = self._uncommitted.get(account_id, {})

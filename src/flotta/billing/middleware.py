@@ -40,7 +40,8 @@ HEADERS = {
     "Flotta-Billing-Cost": "What this request cost, exact (0 when it was not billed)",
     "Flotta-Billing-Currency": "The price book's currency (ISO 4217)",
     "Flotta-Credit-Remaining": "Monthly credit left after this request, cut to 6 decimals",
-    "Flotta-Usage-Id": "The ledger entry of a billed request (its idempotency key)",
+    "Flotta-Usage-Id": "The ledger entry of a billed request (its idempotency key): when it "
+    "was made (µs since the epoch, 16 hex digits), '-', then 96 random bits (24 hex digits)",
 }
 
 
