@@ -149,12 +149,14 @@ class Meter:
         bits>`.
 
         Time first, as in a UUIDv7, so each commit's keys land at the end of the ledger's
-        unique index: random keys scattered every group commit over the whole index, and
-        SQLite wrote a page of its WAL per key, which cost the ledger's thread (and, on a
-        shared machine, the requests) three times what the rows themselves cost. The random
-        part is what makes the key unique and unguessable; it is neither a counter nor a
-        seeded generator (an app holding 208 of its ids could work out the next one), either
-        of which would tell every app how many requests were billed between two of its own.
+        unique index. Random keys scattered every group commit over the whole index, and SQLite
+        wrote a page of its WAL per key: measured in SQLite alone on a ledger of 60,000 rows, a
+        commit of 1,000 billed requests took about 19 ms of CPU with random keys and 7.5 ms
+        with ordered ones (and random keys touch more pages the larger the index). A wall clock
+        stepped back only costs that locality. The random part is what makes the key unique
+        and unguessable; it is neither a counter nor a seeded generator (an app holding 208 of
+        its ids could work out the next one), either of which would tell every app how many
+        requests were billed between two of its own.
         """
         at = self._random_at
         if at >= len(self._random):
