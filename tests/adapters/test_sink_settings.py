@@ -3,6 +3,8 @@ the API never shows a secret, and a shown secret sent back in an edit keeps the 
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from flotta.adapters.sinks import (
@@ -51,3 +53,25 @@ def test_a_url_that_cannot_be_parsed_is_refused_when_the_sink_is_added(kind: str
     with pytest.raises(SinkSettingsError) as refused:
         validate_sink_settings(kind, {"url": url})
     assert "cannot be parsed" in (refused.value.messages or {})["settings.url"][0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "module", "settings"),
+    [
+        ("nats", "nats", {"url": "nats://127.0.0.1:4222"}),
+        ("mqtt", "aiomqtt", {"host": "127.0.0.1"}),
+        ("redis", "redis.asyncio", {"url": "redis://127.0.0.1:6379/0"}),
+        ("kafka", "aiokafka", {"bootstrap_servers": "127.0.0.1:9092"}),
+    ],
+)
+def test_a_kind_whose_library_is_missing_is_refused_when_the_sink_is_added(
+    kind: str, module: str, settings: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server installed without an extra refuses its kind up front, naming the extra,
+    instead of accepting a sink whose every delivery would fail."""
+    assert validate_sink_settings(kind, settings)  # installed here (the dev extras)
+    monkeypatch.setitem(sys.modules, module, None)  # `import` now fails, as if not installed
+    with pytest.raises(SinkSettingsError) as refused:
+        validate_sink_settings(kind, settings)
+    [message] = (refused.value.messages or {})["kind"]
+    assert f"pip install 'flotta[{kind}]'" in message and module in message

@@ -1,12 +1,14 @@
 """Sink factory: validate a sink's settings by kind, and open the adapter that delivers to it.
 
 NATS, MQTT, Redis and Kafka adapters are imported only when such a sink opens: their client
-libraries are optional extras (`nats`, `mqtt`, `redis`, `kafka`).
+libraries are optional extras (`nats`, `mqtt`, `redis`, `kafka`). A sink of a kind whose library
+this server lacks is refused when it is added, rather than failing every delivery.
 """
 
 from __future__ import annotations
 
 import base64
+import importlib
 import ipaddress
 import secrets
 import ssl
@@ -190,9 +192,38 @@ _PATTERN_HINTS = {
 }
 
 
+# The client library each optional kind needs, and the extra that installs it.
+_LIBRARIES: Mapping[str, tuple[str, str]] = {
+    "nats": ("nats", "nats"),
+    "mqtt": ("aiomqtt", "mqtt"),
+    "redis": ("redis.asyncio", "redis"),
+    "kafka": ("aiokafka", "kafka"),
+}
+
+
+def _check_installed(kind: str) -> None:
+    """SinkSettingsError when this server cannot load the client library `kind` needs."""
+    if kind not in _LIBRARIES:
+        return
+    module, extra = _LIBRARIES[kind]
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise SinkSettingsError(
+            {
+                "kind": [
+                    f"this server cannot deliver to {kind} sinks: {module} is not installed "
+                    f"(its operator can add it with pip install 'flotta[{extra}]')"
+                ]
+            }
+        ) from exc
+
+
 def validate_sink_settings(kind: str, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Normalised settings (defaults filled in) for `kind`; SinkSettingsError when invalid."""
+    """Normalised settings (defaults filled in) for `kind`; SinkSettingsError when invalid,
+    or when this server lacks the kind's client library."""
     parsed = _parse(kind, settings)
+    _check_installed(kind)
     if isinstance(parsed, ReceiverSettings):
         _checked_tls(parsed.ca, parsed.client_cert, parsed.client_key, "receiver")
     if isinstance(parsed, KafkaSettings):
