@@ -14,6 +14,7 @@ from flotta.adapters.sinks import (
     shown_settings,
     validate_sink_settings,
 )
+from flotta.telemetry.sinks_edit import merge_settings
 
 
 def test_passwords_keys_and_url_credentials_are_hidden() -> None:
@@ -39,9 +40,40 @@ def test_a_shown_secret_sent_back_keeps_the_stored_one_and_a_new_one_replaces_it
     assert restore_hidden(unparsable, shown_settings(unparsable)) == unparsable
     changed = {"url": "nats://other@h:4222", "password": "q"}
     assert restore_hidden(stored, changed) == changed
-    # The shown form of another host is not this URL: it is taken as written.
+    # The shown form of another host is not this URL: it is taken as written...
     moved = {"url": f"nats://{HIDDEN}@elsewhere:4222"}
     assert restore_hidden(stored, moved) == moved
+
+
+@pytest.mark.parametrize(
+    ("kind", "stored", "sent", "refused"),
+    [
+        # ...and then refused, not stored as the token every delivery would send.
+        ("nats", {"url": "nats://token@h:4222"}, {"url": f"nats://{HIDDEN}@elsewhere:4222"}, "url"),
+        ("redis", {"url": "redis://:pw@h:6379/0"}, {"url": f"redis://:{HIDDEN}@h:6379/1"}, "url"),
+        # A secret the sink never had has nothing to stand for.
+        ("mqtt", {"host": "h"}, {"username": "app", "password": HIDDEN}, "password"),
+        # Settings copied from another sink's listing (a new sink: nothing stored).
+        ("mqtt", {}, {"host": "h", "username": "app", "password": HIDDEN}, "password"),
+    ],
+)
+def test_a_shown_secret_that_stands_for_nothing_stored_is_refused(
+    kind: str, stored: dict[str, str], sent: dict[str, str], refused: str
+) -> None:
+    with pytest.raises(SinkSettingsError) as error:
+        validate_sink_settings(kind, merge_settings(stored, sent))
+    [message] = (error.value.messages or {})[f"settings.{refused}"]
+    assert "send the secret itself" in message
+
+
+def test_hidden_text_outside_a_secret_is_not_refused() -> None:
+    """Only a URL's password (a NATS URL's token) counts: the same characters in a path do not."""
+    url = f"https://hooks.example.com/{HIDDEN}"
+    assert validate_sink_settings("webhook", {"url": url})["url"] == url
+    # Sent back as shown, the stored secret is kept and the edit is accepted.
+    stored = {"url": "redis://:pw@h:6379/0"}
+    kept = validate_sink_settings("redis", merge_settings(stored, shown_settings(stored)))
+    assert kept["url"] == stored["url"]
 
 
 @pytest.mark.parametrize(

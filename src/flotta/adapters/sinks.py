@@ -223,6 +223,7 @@ def validate_sink_settings(kind: str, settings: Mapping[str, Any]) -> dict[str, 
     """Normalised settings (defaults filled in) for `kind`; SinkSettingsError when invalid,
     or when this server lacks the kind's client library."""
     parsed = _parse(kind, settings)
+    _refuse_hidden(settings)
     _check_installed(kind)
     if isinstance(parsed, ReceiverSettings):
         _checked_tls(parsed.ca, parsed.client_cert, parsed.client_key, "receiver")
@@ -394,9 +395,42 @@ def restore_hidden(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict
     return restored
 
 
+def _refuse_hidden(settings: Mapping[str, Any]) -> None:
+    """SinkSettingsError for a secret still in the form the API shows (HIDDEN): an edit's
+    shown secret was put back already (`restore_hidden`), so this one stands for nothing it
+    could restore (a URL changed elsewhere too, a secret the sink never had, settings copied
+    from another sink), and stored it would be the secret every delivery sends."""
+    hidden = [name for name in SECRET_SETTINGS if settings.get(name) == HIDDEN]
+    url = settings.get("url")
+    if isinstance(url, str) and HIDDEN in (_url_secret(url), url):
+        hidden.append("url")
+    if hidden:
+        raise SinkSettingsError(
+            {
+                f"settings.{name}": [
+                    f"holds {HIDDEN}, the form the API shows a secret in: send the secret "
+                    "itself (the shown form keeps the stored secret only when sent back "
+                    "unchanged)"
+                ]
+                for name in hidden
+            }
+        )
+
+
+def _url_secret(url: str) -> str | None:
+    """The secret a URL holds: its password, or its user where that is a token (NATS)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.password:
+        return parts.password
+    return parts.username if parts.scheme in ("nats", "tls") else None
+
+
 def _url_shown(url: str) -> str:
-    """The URL with its password hidden, or its user too where that is a token (NATS); all of
-    it when it cannot be parsed (it may still hold a password)."""
+    """The URL with its secret (`_url_secret`) hidden; all of it when it cannot be parsed (it
+    may still hold a password)."""
     try:
         parts = urlsplit(url)
     except ValueError:
