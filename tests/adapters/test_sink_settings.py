@@ -103,6 +103,7 @@ def test_a_kind_whose_library_is_missing_is_refused_when_the_sink_is_added(
     instead of accepting a sink whose every delivery would fail."""
     assert validate_sink_settings(kind, settings)  # installed here (the dev extras)
     monkeypatch.setitem(sys.modules, module, None)  # `import` now fails, as if not installed
+    monkeypatch.delitem(sys.modules, f"flotta.adapters.sink_{kind}")  # so it is imported again
     with pytest.raises(SinkSettingsError) as refused:
         validate_sink_settings(kind, settings)
     [message] = (refused.value.messages or {})["kind"]

@@ -192,28 +192,23 @@ _PATTERN_HINTS = {
 }
 
 
-# The client library each optional kind needs, and the extra that installs it.
-_LIBRARIES: Mapping[str, tuple[str, str]] = {
-    "nats": ("nats", "nats"),
-    "mqtt": ("aiomqtt", "mqtt"),
-    "redis": ("redis.asyncio", "redis"),
-    "kafka": ("aiokafka", "kafka"),
-}
+# Kinds whose adapter (`flotta.adapters.sink_<kind>`) needs the optional extra of that name.
+OPTIONAL_KINDS = ("nats", "mqtt", "redis", "kafka")
 
 
 def _check_installed(kind: str) -> None:
-    """SinkSettingsError when this server cannot load the client library `kind` needs."""
-    if kind not in _LIBRARIES:
+    """SinkSettingsError when this server cannot load the adapter of `kind` (its client
+    library, an optional extra, is missing)."""
+    if kind not in OPTIONAL_KINDS:
         return
-    module, extra = _LIBRARIES[kind]
     try:
-        importlib.import_module(module)
+        importlib.import_module(f"flotta.adapters.sink_{kind}")
     except ImportError as exc:
         raise SinkSettingsError(
             {
                 "kind": [
-                    f"this server cannot deliver to {kind} sinks: {module} is not installed "
-                    f"(its operator can add it with pip install 'flotta[{extra}]')"
+                    f"this server cannot deliver to {kind} sinks: {exc.name or exc} is not "
+                    f"installed (its operator can add it with pip install 'flotta[{kind}]')"
                 ]
             }
         ) from exc
