@@ -38,18 +38,12 @@ from flotta.telemetry.records import StreamRecord
 
 
 class Producer(Protocol):
-    """What the sink uses of `AIOKafkaProducer`."""
+    """What the sink uses of `AIOKafkaProducer` (whose `send` takes more, all optional)."""
 
     async def start(self) -> None: ...
 
     async def send(
-        self,
-        topic: str,
-        value: bytes | None = None,
-        key: bytes | None = None,
-        partition: int | None = None,
-        timestamp_ms: int | None = None,
-        headers: list[tuple[str, bytes]] | None = None,
+        self, topic: str, value: bytes, *, key: bytes, headers: list[tuple[str, bytes]]
     ) -> asyncio.Future[Any]: ...
 
     async def stop(self) -> None: ...
@@ -65,9 +59,7 @@ def headers_for(record: StreamRecord, fmt: SinkFormat) -> list[tuple[str, bytes]
     fields = formats.metadata(record)
     fields["txtype"] = record.topic
     fields["receivedat"] = str(int(record.created_at.timestamp() * 1000))
-    fields["content-type"] = (
-        formats.JSON_CONTENT_TYPE if fmt == "json" else formats.PROTOBUF_CONTENT_TYPE
-    )
+    fields["content-type"] = formats.content_type(fmt)
     return [(name, value.encode()) for name, value in fields.items()]
 
 

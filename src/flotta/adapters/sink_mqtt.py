@@ -173,9 +173,7 @@ def messages_for(record: StreamRecord, topic_base: str, fmt: SinkFormat) -> list
 def _properties(record: StreamRecord, fmt: SinkFormat) -> Properties:
     """MQTT 5 publish properties: content type and the record's metadata."""
     properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-    properties.ContentType = (
-        formats.JSON_CONTENT_TYPE if fmt == "json" else formats.PROTOBUF_CONTENT_TYPE
-    )
+    properties.ContentType = formats.content_type(fmt)
     properties.UserProperty = list(formats.metadata(record).items())
     return properties
 

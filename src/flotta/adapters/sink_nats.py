@@ -34,9 +34,7 @@ def headers_for(record: StreamRecord, fmt: SinkFormat) -> dict[str, str]:
         for name, value in formats.metadata(record).items()
     }
     headers["Nats-Msg-Id"] = f"{record.client_id}:{record.cursor}"
-    headers["Content-Type"] = (
-        formats.JSON_CONTENT_TYPE if fmt == "json" else formats.PROTOBUF_CONTENT_TYPE
-    )
+    headers["Content-Type"] = formats.content_type(fmt)
     return headers
 
 

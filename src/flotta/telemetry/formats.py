@@ -33,6 +33,11 @@ PROTOBUF_CONTENT_TYPE = "application/x-protobuf"
 DELIMITED_CONTENT_TYPE = "application/x-protobuf; delimited=true"
 
 
+def content_type(fmt: SinkFormat) -> str:
+    """The content type of one record's body in `fmt`."""
+    return JSON_CONTENT_TYPE if fmt == "json" else PROTOBUF_CONTENT_TYPE
+
+
 def decode_payload(record: StreamRecord) -> Any:
     """The record's protobuf message (`Payload`, `VehicleAlerts`, …), or None for other topics."""
     message_class = wire.MESSAGES.get(record.topic)
