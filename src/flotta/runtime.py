@@ -17,6 +17,7 @@ from flotta.energy.gateway import EnergyHub
 from flotta.gateway.hub import Hub
 from flotta.gateway.presence import PresenceRecorder
 from flotta.mail.dispatcher import MailDispatcher
+from flotta.outbound import Outbound
 from flotta.ports.bus import Bus
 from flotta.ports.kv import KV
 from flotta.ratelimit.limiter import RateLimiter
@@ -50,6 +51,8 @@ class Runtime:
     telemetry: TelemetrySync | None = None
     # Streamed records: ingest, record log, sinks and Fleet API streams (issue 5).
     streams: TelemetryStreams | None = None
+    # Where developers' hosts may resolve to (a Runtime built by hand: public addresses only).
+    outbound: Outbound = field(default_factory=Outbound)
 
     @classmethod
     async def start(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -92,7 +95,8 @@ class Runtime:
                 settings.ratelimit, settings.kv.url, settings.namespace
             )
         directory = Directory(sessions, clock)
-        started = await start_streaming(settings, sessions, directory, hub, bus, kv)
+        outbound = Outbound.from_settings(settings)
+        started = await start_streaming(settings, sessions, directory, hub, bus, kv, outbound)
         meter, telemetry, streams = started
         return cls(
             settings=settings,
@@ -111,6 +115,7 @@ class Runtime:
             meter=meter,
             telemetry=telemetry,
             streams=streams,
+            outbound=outbound,
         )
 
     async def stop(self) -> None:
@@ -139,6 +144,7 @@ async def start_streaming(
     hub: Hub,
     bus: Bus,
     kv: KV,
+    outbound: Outbound,
 ) -> tuple[Meter | None, TelemetrySync, TelemetryStreams]:
     """Metering (billing) and streaming telemetry: configs synced to cars, and ingest."""
     clock = hub.clock
@@ -150,7 +156,14 @@ async def start_streaming(
     await telemetry.start()
     vehicle_ca = VehicleCA.load_or_create(settings.data_dir / "keys" / "vehicle-ca.pem")
     streams = TelemetryStreams(
-        sessions, directory, hub, clock, meter=meter, bus=bus, vehicle_ca=vehicle_ca
+        sessions,
+        directory,
+        hub,
+        clock,
+        meter=meter,
+        bus=bus,
+        vehicle_ca=vehicle_ca,
+        outbound=outbound,
     )
     await streams.start()
     telemetry.removal_listeners.append(streams.entitlements.forget)

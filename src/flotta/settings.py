@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import limits
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_SECRET = "flotta-demo-secret-change-me"
@@ -154,6 +154,15 @@ class TelemetrySettings(BaseModel):
     reachable_timeout_s: float = Field(default=3.0, gt=0, le=30)
 
 
+class OutboundSettings(BaseModel):
+    """Where the server may connect on a developer's behalf (flotta.outbound)."""
+
+    # Networks besides public addresses that a telemetry hostname, a sink or a partner domain
+    # may resolve to, e.g. ["10.20.0.0/16"] where your own brokers run. Unless it is set, a
+    # demo (a sandbox on one machine, its receivers on localhost) allows every address.
+    allow: list[IPvAnyNetwork] = []
+
+
 class SimSettings(BaseModel):
     """The in-process simulator started by `flotta demo`."""
 
@@ -191,7 +200,14 @@ class Settings(BaseSettings):
     billing: BillingSettings = BillingSettings()
     ratelimit: RateLimitSettings = RateLimitSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    outbound: OutboundSettings = OutboundSettings()
     sim: SimSettings = SimSettings()
+
+    @model_validator(mode="after")
+    def _demo_reaches_everything(self) -> Settings:
+        if self.demo and "allow" not in self.outbound.model_fields_set:
+            self.outbound = OutboundSettings(allow=["0.0.0.0/0", "::/0"])
+        return self
 
     @model_validator(mode="after")
     def _refuse_unworkable(self) -> Settings:

@@ -12,7 +12,7 @@ import importlib
 import ipaddress
 import secrets
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,8 +27,10 @@ from flotta.adapters.sink_webhook import WebhookSink
 from flotta.adapters.tls import client_context, load_client_cert
 from flotta.clock import Clock, SystemClock
 from flotta.errors import InvalidRequest
-from flotta.ports.sinks import Sink
+from flotta.outbound import DestinationRefused, Outbound, url_destination
+from flotta.ports.sinks import Sink, SinkError
 from flotta.telemetry.formats import FORMATS, SinkFormat
+from flotta.telemetry.records import StreamRecord
 
 SinkKind = Literal["webhook", "nats", "mqtt", "redis", "kafka", "receiver"]
 KINDS: tuple[SinkKind, ...] = ("webhook", "nats", "mqtt", "redis", "kafka", "receiver")
@@ -228,6 +230,59 @@ def validate_sink_settings(kind: str, settings: Mapping[str, Any]) -> dict[str, 
     return parsed.model_dump()
 
 
+# (the setting that names it, host, port)
+Destination = tuple[str, str, int]
+
+
+def sink_destinations(kind: str, settings: Mapping[str, Any]) -> list[Destination]:
+    """Every host a sink connects to, with the setting that names it."""
+    parsed = _parse(kind, settings)
+    if isinstance(parsed, WebhookSettings | NatsSettings | RedisSettings):
+        return [("url", *url_destination(parsed.url))]
+    if isinstance(parsed, MqttSettings):
+        return [("host", parsed.host, parsed.port)]
+    if isinstance(parsed, KafkaSettings):
+        brokers = [broker.rpartition(":") for broker in parsed.bootstrap_servers.split(",")]
+        return [("bootstrap_servers", host.strip("[]"), int(port)) for host, _, port in brokers]
+    assert isinstance(parsed, ReceiverSettings)
+    return [("hostname", parsed.hostname, parsed.port)]
+
+
+async def check_sink_destinations(
+    kind: str, settings: Mapping[str, Any], outbound: Outbound
+) -> None:
+    """SinkSettingsError, under the setting that names it, for a host this server must not
+    connect to on a developer's behalf (flotta.outbound)."""
+    for name, host, port in sink_destinations(kind, settings):
+        try:
+            await outbound.check(host, port)
+        except DestinationRefused as exc:
+            raise SinkSettingsError({f"settings.{name}": [str(exc)]}) from None
+
+
+class GuardedSink:
+    """A sink whose hosts are checked again before each delivery: a name accepted when the
+    sink was added may resolve to a private address since. A refusal is a nack (SinkError),
+    retried and dead-lettered like any other, and shown in the delivery log."""
+
+    def __init__(
+        self, inner: Sink, destinations: Sequence[tuple[str, int]], outbound: Outbound
+    ) -> None:
+        self.inner = inner
+        self._destinations = tuple(destinations)
+        self._outbound = outbound
+
+    async def deliver(self, batch: Sequence[StreamRecord]) -> None:
+        try:
+            await self._outbound.check_all(self._destinations)
+        except DestinationRefused as exc:
+            raise SinkError(str(exc)) from None
+        await self.inner.deliver(batch)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
 def kafka_tls(parsed: KafkaSettings) -> ssl.SSLContext | None:
     """The Kafka sink's TLS context (None without `tls`); SinkSettingsError naming the setting
     that cannot work."""
@@ -296,9 +351,26 @@ def open_sink(
     *,
     clock: Clock | None = None,
     client_certs: ClientCertificates | None = None,
+    outbound: Outbound | None = None,
 ) -> Sink:
     """The adapter for a sink row (kind, settings, format, secret); nothing connects yet.
-    A receiver sink without `client_cert` presents `client_certs(vin)` per VIN, if given."""
+    A receiver sink without `client_cert` presents `client_certs(vin)` per VIN, if given.
+    With `outbound`, each delivery first checks the sink's hosts (GuardedSink)."""
+    sink = _open_adapter(kind, settings, format, secret, clock, client_certs)
+    if outbound is None:
+        return sink
+    hosts = [(host, port) for _, host, port in sink_destinations(kind, settings)]
+    return GuardedSink(sink, hosts, outbound)
+
+
+def _open_adapter(
+    kind: str,
+    settings: Mapping[str, Any],
+    format: str,
+    secret: str | None,
+    clock: Clock | None,
+    client_certs: ClientCertificates | None,
+) -> Sink:
     if format not in FORMATS:
         raise SinkSettingsError({"format": [f"must be one of {', '.join(FORMATS)}"]})
     fmt: SinkFormat = "json" if format == "json" else "protobuf"

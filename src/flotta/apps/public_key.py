@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
+from flotta.outbound import DestinationRefused, Outbound, url_destination
+
 # A P-256 public key PEM is 178 bytes; Tesla refuses larger files ("error: too large").
 MAX_PEM_BYTES = 4096
 MAX_REDIRECTS = 3
@@ -68,8 +70,13 @@ def fingerprint(point_hex: str) -> str:
     return " ".join(digest[i : i + 4] for i in range(0, len(digest), 4))
 
 
-async def fetch_public_key(url: str, *, timeout_s: float) -> str:
-    """Download and parse the PEM at `url`; redirects are followed only on the same host."""
+async def fetch_public_key(url: str, *, timeout_s: float, outbound: Outbound) -> str:
+    """Download and parse the PEM at `url`; redirects are followed only on the same host,
+    which must be one `outbound` lets the server reach."""
+    try:
+        await outbound.check(*url_destination(url))
+    except DestinationRefused as exc:
+        raise KeyFetchFailed(str(exc)) from None
     try:
         async with asyncio.timeout(timeout_s), httpx.AsyncClient(timeout=timeout_s) as client:
             body = await _download(client, url)

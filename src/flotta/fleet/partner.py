@@ -85,7 +85,9 @@ async def register(body: PartnerAccountRequest, runtime: RuntimeDep, who: Partne
         fetched, failure = None, None
         try:
             fetched = await fetch_public_key(
-                plan.key_url, timeout_s=runtime.settings.partner.key_fetch_timeout_s
+                plan.key_url,
+                timeout_s=runtime.settings.partner.key_fetch_timeout_s,
+                outbound=runtime.outbound,
             )
         except KeyFetchFailed as exc:
             failure = exc.reason

@@ -30,6 +30,7 @@ from flotta.fleet.errors_doc import ErrorEnvelope, errors
 from flotta.fleet.partner import PartnerDep
 from flotta.fleet.responses import envelope
 from flotta.fleet.vehicle_info import firmware_of
+from flotta.outbound import DestinationRefused
 from flotta.runtime import Runtime
 from flotta.telemetry import service
 from flotta.telemetry.checks import ConfigProblem
@@ -116,13 +117,19 @@ async def _one_at_a_time(sync: TelemetrySync, client_id: str) -> AsyncIterator[N
 
 
 async def _check_request(runtime: Runtime, who: Principal, config: TelemetryConfig) -> None:
-    """What validation alone cannot see: the token's scopes and the server's reachability."""
+    """What validation alone cannot see: the token's scopes, whether the server may connect to
+    the hostname (flotta.outbound) and whether it is reachable."""
     located = service.location_fields(config)
     if located and service.LOCATION_SCOPE not in who.scopes:
         raise MissingScopes(
             f"fields {', '.join(located)} stream the car's location: "
             "they need the vehicle_location scope"
         )
+    if config.hostname:
+        try:
+            await runtime.outbound.check(config.hostname, config.port)
+        except DestinationRefused as exc:
+            raise TelemetryConfigError([ConfigProblem("config.hostname", str(exc))]) from None
     settings = runtime.settings.telemetry
     if settings.check_reachable:
         problem = await check_reachable(config.hostname, config.port, settings.reachable_timeout_s)

@@ -31,6 +31,7 @@ from flotta.billing.meter import Meter
 from flotta.clock import Clock
 from flotta.devices.directory import Directory
 from flotta.gateway.hub import Hub
+from flotta.outbound import Outbound
 from flotta.ports.bus import Bus, BusError, BusMessage
 from flotta.ports.bus import Subscription as BusSubscription
 from flotta.ports.sinks import Sink
@@ -131,6 +132,7 @@ class Dispatcher:
         bus: Bus | None = None,
         owner: str | None = None,
         client_certs: ClientCertificates | None = None,
+        outbound: Outbound | None = None,
     ) -> None:
         self.sessions = sessions
         self.records = records
@@ -145,6 +147,7 @@ class Dispatcher:
                 row.secret,
                 clock=clock,
                 client_certs=client_certs,
+                outbound=outbound,
             )
         )
         self.receivers = receivers
@@ -404,6 +407,7 @@ class TelemetryStreams:
         policy: DeliveryPolicy | None = None,
         bus: Bus | None = None,
         vehicle_ca: VehicleCA | None = None,
+        outbound: Outbound | None = None,
     ) -> None:
         self.records = RecordLog(sessions)
         self.entitlements = Entitlements(sessions, directory, clock)
@@ -415,10 +419,11 @@ class TelemetryStreams:
             self.entitlements,
             clock,
             opener=opener,
-            receivers=receivers if receivers is not None else open_receiver(certs),
+            receivers=receivers if receivers is not None else open_receiver(certs, outbound),
             policy=policy,
             bus=bus,
             client_certs=certs,
+            outbound=outbound,
         )
         self.ingest = Ingest(
             hub,

@@ -24,6 +24,8 @@ import structlog
 from sqlalchemy import Table, bindparam, update
 
 from flotta.adapters.sink_receiver import ClientCertificates, ReceiverSink, ReceiverTarget
+from flotta.adapters.sinks import GuardedSink
+from flotta.outbound import Outbound
 from flotta.ports.sinks import Sink
 from flotta.telemetry.delivery_models import TelemetryReceiverRow
 from flotta.telemetry.entitlements import ConfigRef
@@ -174,8 +176,11 @@ class ReceiverGroup(LeasedWork):
                 self.dirty.discard(config_id)
 
 
-def open_receiver(client_certs: ClientCertificates | None = None) -> ReceiverOpener:
-    """Receiver sinks that trust only the config's CA and present each car's own certificate."""
+def open_receiver(
+    client_certs: ClientCertificates | None = None, outbound: Outbound | None = None
+) -> ReceiverOpener:
+    """Receiver sinks that trust only the config's CA and present each car's own certificate;
+    with `outbound`, the config's hostname is checked before each delivery."""
 
     def opener(ref: ConfigRef) -> Sink:
         target = ReceiverTarget(
@@ -185,6 +190,8 @@ def open_receiver(client_certs: ClientCertificates | None = None) -> ReceiverOpe
             wait_for_ack=ref.awaits_acks,
             client_certs=client_certs,
         )
-        return ReceiverSink(target)
+        if outbound is None:
+            return ReceiverSink(target)
+        return GuardedSink(ReceiverSink(target), [(ref.hostname, ref.port)], outbound)
 
     return opener

@@ -9,7 +9,11 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import delete, select
 from starlette.responses import Response
 
-from flotta.adapters.sinks import new_webhook_secret, validate_sink_settings
+from flotta.adapters.sinks import (
+    check_sink_destinations,
+    new_webhook_secret,
+    validate_sink_settings,
+)
 from flotta.db.base import MAX_ROW_ID
 from flotta.errors import InvalidRequest, NotFound
 from flotta.fleet.deps import PrincipalDep, RuntimeDep
@@ -61,6 +65,7 @@ async def create_sink(body: SinkCreate, runtime: RuntimeDep, who: PrincipalDep) 
     client_id = await stream_app(who, runtime)
     streams = streams_of(runtime)
     settings = validate_sink_settings(body.kind, body.settings)
+    await check_sink_destinations(body.kind, settings, runtime.outbound)
     # A new sink starts with what is streamed from now on; replay reaches back further.
     start = await streams.records.last_cursor()
     async with runtime.sessions() as db, db.begin():

@@ -15,7 +15,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
-from flotta.adapters.sinks import SinkSettingsError, restore_hidden, validate_sink_settings
+from flotta.adapters.sinks import (
+    SinkSettingsError,
+    check_sink_destinations,
+    restore_hidden,
+    validate_sink_settings,
+)
 from flotta.errors import InvalidRequest, NotFound
 from flotta.fleet.deps import PrincipalDep, RuntimeDep
 from flotta.fleet.errors_doc import ErrorEnvelope
@@ -58,7 +63,9 @@ def merge_settings(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, 
     return {key: value for key, value in merged.items() if value is not None}
 
 
-def _checked(row: TelemetrySinkRow, body: SinkPatch) -> dict[str, Any] | None:
+async def _checked(
+    row: TelemetrySinkRow, body: SinkPatch, runtime: Runtime
+) -> dict[str, Any] | None:
     """The new settings (None: unchanged); InvalidRequest naming every bad member."""
     messages: dict[str, list[str]] = {}
     if body.kind is not None and body.kind != row.kind:
@@ -71,6 +78,7 @@ def _checked(row: TelemetrySinkRow, body: SinkPatch) -> dict[str, Any] | None:
     if body.settings is not None:
         try:
             settings = validate_sink_settings(row.kind, merge_settings(row.settings, body.settings))
+            await check_sink_destinations(row.kind, settings, runtime.outbound)
         except SinkSettingsError as exc:
             messages.update(exc.messages or {})
     if messages:
@@ -89,7 +97,7 @@ async def edit_sink(
 ) -> Response:
     client_id = await stream_app(who, runtime)
     dispatcher = streams_of(runtime).dispatcher
-    settings = _checked(await owned_sink(runtime, client_id, sink_id), body)
+    settings = await _checked(await owned_sink(runtime, client_id, sink_id), body, runtime)
     # Stop this process's worker first: it may move `delivered_through` until it has stopped,
     # and the restarted one resumes from where it really got to, with the new settings.
     await dispatcher.remove_sink(sink_id)

@@ -1,0 +1,131 @@
+"""Where the server may connect on a developer's behalf.
+
+Developers name hosts the server then connects to: a telemetry config's `hostname`, a sink's
+URL or broker, the domain a partner key is fetched from. Left unchecked, any developer could
+point those at the server's own network (its database, Redis, a cloud metadata service on
+169.254.169.254) and read what comes back in the delivery log or an error message. So every
+such host must resolve only to public addresses, unless the operator allows a network
+(`FLOTTA_OUTBOUND__ALLOW`); `flotta demo`, a sandbox on one machine, allows every address.
+
+The check resolves the host itself, at config time (a 400 that names the address) and again
+before each delivery or fetch (DNS can change after a config was accepted). The client library
+then resolves the name once more to connect: a name whose records flip between a public and a
+private address within that instant is not stopped by this check (docs/telemetry.md says so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from flotta.caching import ExpiringCache
+
+if TYPE_CHECKING:
+    from flotta.settings import Settings
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# How long a host's verdict is remembered: deliveries go in batches, many a second.
+VERDICT_TTL_S = 5.0
+RESOLVE_TIMEOUT_S = 5.0
+# A URL's port when it names none, by scheme.
+DEFAULT_PORTS = {"http": 80, "https": 443, "nats": 4222, "tls": 4222, "redis": 6379, "rediss": 6379}
+
+
+def url_destination(url: str) -> tuple[str, int]:
+    """The host and port a URL connects to."""
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
+
+
+class DestinationRefused(Exception):
+    """A host the server will not connect to; the message says why and what would allow it."""
+
+
+def kind_of(address: IPAddress) -> str | None:
+    """What makes `address` not public ("loopback", "private", ...), or None when it is."""
+    for kind, flag in (
+        ("unspecified", address.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("private", address.is_private),
+        ("reserved", address.is_reserved),
+    ):
+        if flag:
+            return kind
+    return None if address.is_global else "non-public"
+
+
+class Outbound:
+    """The networks a developer's destinations may resolve to besides public addresses."""
+
+    def __init__(self, allowed: Iterable[IPNetwork] = ()) -> None:
+        self.allowed = tuple(allowed)
+        self._everything = all(
+            any(network.prefixlen == 0 for network in self.allowed if network.version == version)
+            for version in (4, 6)
+        )
+        self._verdicts: ExpiringCache[tuple[str, int], str | None] = ExpiringCache(
+            VERDICT_TTL_S, 4096
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Outbound:
+        return cls(settings.outbound.allow)
+
+    def refusal(self, host: str, address: IPAddress) -> str | None:
+        """Why `host`, resolved to `address`, is refused; None when it may be reached."""
+        # ::ffff:10.0.0.1 reaches 10.0.0.1.
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        kind = kind_of(address)
+        if kind is None or any(address in network for network in self.allowed):
+            return None
+        named = str(address) if host.strip("[]") == str(address) else f"{host} ({address})"
+        return (
+            f"{named} is a {kind} address: the server connects only to public addresses on a "
+            "developer's behalf (its operator can allow a network with FLOTTA_OUTBOUND__ALLOW)"
+        )
+
+    async def check(self, host: str, port: int) -> None:
+        """DestinationRefused when `host` resolves to an address this server must not reach.
+        A name that does not resolve passes: connecting to it fails on its own, with the
+        library's own message."""
+        if self._everything:
+            return
+        now = asyncio.get_running_loop().time()
+        refused = await self._verdicts.get((host, port), now, lambda key: self._verdict(*key))
+        if refused is not None:
+            raise DestinationRefused(refused)
+
+    async def check_all(self, destinations: Iterable[tuple[str, int]]) -> None:
+        for host, port in destinations:
+            await self.check(host, port)
+
+    async def _verdict(self, host: str, port: int) -> str | None:
+        for address in await _resolve(host, port):
+            if (refused := self.refusal(host, address)) is not None:
+                return refused
+        return None
+
+
+async def _resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address `host` resolves to (a literal address is itself); [] when it does not."""
+    literal = host.strip("[]")
+    try:
+        return [ipaddress.ip_address(literal.split("%", 1)[0])]
+    except ValueError:
+        pass
+    try:
+        async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+            found = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
+    except (OSError, TimeoutError, UnicodeError):
+        return []
+    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in found]

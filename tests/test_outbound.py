@@ -1,0 +1,136 @@
+"""Which hosts the server may connect to on a developer's behalf (flotta.outbound), and the
+guard on every delivery of a sink."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+import pytest
+
+from flotta.adapters.sinks import GuardedSink, open_sink, sink_destinations
+from flotta.outbound import DestinationRefused, Outbound, url_destination
+from flotta.ports.sinks import SinkError
+from flotta.settings import Settings
+from flotta.telemetry.records import StreamRecord
+
+STRICT = Outbound()
+
+
+@pytest.mark.parametrize(
+    ("host", "kind"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("[::1]", "loopback"),
+        ("10.1.2.3", "private"),
+        ("192.168.0.10", "private"),
+        ("169.254.169.254", "link-local"),  # cloud metadata services
+        ("fe80::1", "link-local"),
+        ("0.0.0.0", "unspecified"),
+        ("224.0.0.1", "multicast"),
+        ("::ffff:127.0.0.1", "loopback"),  # an IPv4-mapped address reaches the IPv4 one
+        ("100.64.0.1", "non-public"),  # carrier-grade NAT
+    ],
+)
+async def test_addresses_that_are_not_public_are_refused(host: str, kind: str) -> None:
+    with pytest.raises(DestinationRefused) as refused:
+        await STRICT.check(host, 443)
+    message = str(refused.value)
+    assert f"is a {kind} address" in message
+    assert "FLOTTA_OUTBOUND__ALLOW" in message
+
+
+async def test_a_name_is_refused_by_the_address_it_resolves_to() -> None:
+    with pytest.raises(
+        DestinationRefused, match=r"^localhost \((127\.0\.0\.1|::1)\) is a loopback"
+    ):
+        await STRICT.check("localhost", 8443)
+
+
+@pytest.mark.parametrize("host", ["8.8.8.8", "2001:4860:4860::8888", "flotta-test.invalid"])
+async def test_public_addresses_and_names_that_do_not_resolve_pass(host: str) -> None:
+    # Nothing connects: the check only resolves (a literal address resolves to itself, and
+    # .invalid never resolves; connecting to it fails later with the library's own message).
+    await STRICT.check(host, 443)
+
+
+async def test_an_allowed_network_is_reachable_and_only_it() -> None:
+    outbound = Outbound([ipaddress.ip_network("10.20.0.0/16")])
+    await outbound.check("10.20.3.4", 4222)
+    await outbound.check("::ffff:10.20.3.4", 4222)
+    with pytest.raises(DestinationRefused, match=r"^10\.21\.0\.1 is a private address"):
+        await outbound.check("10.21.0.1", 4222)
+    with pytest.raises(DestinationRefused, match="loopback"):
+        await outbound.check("127.0.0.1", 4222)
+
+
+def test_settings_allow_networks_and_a_demo_allows_everything_unless_told() -> None:
+    secret = "s" * 24
+    served = Outbound.from_settings(Settings(secret_key=secret))
+    assert served.allowed == ()
+    allowed = Settings(secret_key=secret, outbound={"allow": ["10.0.0.0/8", "fd00::/8"]})
+    assert [str(n) for n in Outbound.from_settings(allowed).allowed] == ["10.0.0.0/8", "fd00::/8"]
+    assert [str(n) for n in Settings(demo=True).outbound.allow] == ["0.0.0.0/0", "::/0"]
+    assert Settings(demo=True, outbound={"allow": []}).outbound.allow == []
+    with pytest.raises(ValueError, match=r"outbound\.allow"):
+        Settings(secret_key=secret, outbound={"allow": ["10.0.0.0/33"]})
+
+
+async def test_a_demo_outbound_check_passes_loopback() -> None:
+    await Outbound.from_settings(Settings(demo=True)).check("127.0.0.1", 6379)
+
+
+def test_each_sink_kind_names_the_hosts_it_connects_to() -> None:
+    assert url_destination("https://hooks.example.com/x") == ("hooks.example.com", 443)
+    assert sink_destinations("webhook", {"url": "http://h.example:8080/in"}) == [
+        ("url", "h.example", 8080)
+    ]
+    assert sink_destinations("nats", {"url": "tls://u:p@nats.example"}) == [
+        ("url", "nats.example", 4222)
+    ]
+    assert sink_destinations("redis", {"url": "redis://:pw@10.0.0.5/2"}) == [
+        ("url", "10.0.0.5", 6379)
+    ]
+    assert sink_destinations("mqtt", {"host": "mq.example", "port": 8883}) == [
+        ("host", "mq.example", 8883)
+    ]
+    assert sink_destinations("kafka", {"bootstrap_servers": "k1.example:9092,[::1]:9093"}) == [
+        ("bootstrap_servers", "k1.example", 9092),
+        ("bootstrap_servers", "::1", 9093),
+    ]
+
+
+class Recording:
+    """A sink of our own that keeps what it was handed."""
+
+    def __init__(self) -> None:
+        self.batches: list[Sequence[StreamRecord]] = []
+        self.closed = False
+
+    async def deliver(self, batch: Sequence[StreamRecord]) -> None:
+        self.batches.append(batch)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_delivery_to_a_refused_host_is_a_nack_and_never_reaches_the_adapter() -> None:
+    inner = Recording()
+    guarded = GuardedSink(inner, [("127.0.0.1", 8080)], STRICT)
+    with pytest.raises(SinkError, match=r"^127\.0\.0\.1 is a loopback address"):
+        await guarded.deliver([])
+    assert inner.batches == []
+    allowed = GuardedSink(
+        inner, [("127.0.0.1", 8080)], Outbound([ipaddress.ip_network("127.0.0.0/8")])
+    )
+    await allowed.deliver([])
+    await allowed.close()
+    assert inner.batches == [[]] and inner.closed
+
+
+def test_open_sink_guards_deliveries_only_when_given_a_policy() -> None:
+    settings = {"url": "http://127.0.0.1:9/hook"}
+    guarded = open_sink("webhook", settings, "json", "whsec_" + "A" * 32, outbound=STRICT)
+    assert isinstance(guarded, GuardedSink)
+    assert not isinstance(open_sink("webhook", settings, "json", "whsec_" + "A" * 32), GuardedSink)
