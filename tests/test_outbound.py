@@ -4,6 +4,7 @@ guard on every delivery of a sink."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 
 import pytest
@@ -12,6 +13,8 @@ from flotta.adapters.sinks import GuardedSink, open_sink, sink_destinations
 from flotta.outbound import DestinationRefused, Outbound, url_destination
 from flotta.ports.sinks import SinkError
 from flotta.settings import Settings
+from flotta.telemetry.entitlements import ConfigRef
+from flotta.telemetry.receivers import open_receiver
 from flotta.telemetry.records import StreamRecord
 
 STRICT = Outbound()
@@ -48,11 +51,28 @@ async def test_a_name_is_refused_by_the_address_it_resolves_to() -> None:
         await STRICT.check("localhost", 8443)
 
 
-@pytest.mark.parametrize("host", ["8.8.8.8", "2001:4860:4860::8888", "flotta-test.invalid"])
-async def test_public_addresses_and_names_that_do_not_resolve_pass(host: str) -> None:
-    # Nothing connects: the check only resolves (a literal address resolves to itself, and
-    # .invalid never resolves; connecting to it fails later with the library's own message).
+@pytest.mark.parametrize("host", ["8.8.8.8", "2001:4860:4860::8888", "2002:808:808::1"])
+async def test_public_addresses_pass(host: str) -> None:
+    # Nothing connects: the check only resolves, and a literal address resolves to itself.
     await STRICT.check(host, 443)
+
+
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [
+        ("2002:7f00:1::1", "is a 6to4 address"),  # wraps 127.0.0.1
+        ("fec0::1", "is a site-local address"),
+        # .invalid never resolves: a client library might still reach something by it.
+        ("flotta-test.invalid", "does not resolve to an address here"),
+        ("127%2e0%2e0%2e1", "does not resolve"),  # redis-py would percent-decode it
+        ("127.0.0.1:6379/?", "does not resolve"),  # pasted into a wss:// URL, a port
+        ("straße.example.com", "xn-- (IDNA) form"),  # IDNA 2003 and 2008 differ on it
+        ("", "no host is named"),  # redis:///0?host=127.0.0.1
+    ],
+)
+async def test_hosts_that_cannot_be_checked_are_refused(host: str, why: str) -> None:
+    with pytest.raises(DestinationRefused, match=re.escape(why)):
+        await STRICT.check(host, 443)
 
 
 async def test_an_allowed_network_is_reachable_and_only_it() -> None:
@@ -134,3 +154,11 @@ def test_open_sink_guards_deliveries_only_when_given_a_policy() -> None:
     guarded = open_sink("webhook", settings, "json", "whsec_" + "A" * 32, outbound=STRICT)
     assert isinstance(guarded, GuardedSink)
     assert not isinstance(open_sink("webhook", settings, "json", "whsec_" + "A" * 32), GuardedSink)
+
+
+async def test_a_config_receiver_is_guarded_too() -> None:
+    ref = ConfigRef(1, "app", "5YJ3E1EA7KF000001", "127.0.0.1", 4443, None)
+    receiver = open_receiver(None, STRICT)(ref)
+    with pytest.raises(SinkError, match=r"^127\.0\.0\.1 is a loopback address"):
+        await receiver.deliver([])
+    await receiver.close()

@@ -48,6 +48,10 @@ class DestinationRefused(Exception):
 
 def kind_of(address: IPAddress) -> str | None:
     """What makes `address` not public ("loopback", "private", ...), or None when it is."""
+    if isinstance(address, ipaddress.IPv6Address) and address.sixtofour is not None:
+        # 2002::/16 wraps an IPv4 address, which a 6to4 relay would reach.
+        return "6to4" if kind_of(address.sixtofour) is not None else None
+    site_local = isinstance(address, ipaddress.IPv6Address) and address.is_site_local
     for kind, flag in (
         ("unspecified", address.is_unspecified),
         ("loopback", address.is_loopback),
@@ -55,6 +59,7 @@ def kind_of(address: IPAddress) -> str | None:
         ("multicast", address.is_multicast),
         ("private", address.is_private),
         ("reserved", address.is_reserved),
+        ("site-local", site_local),
     ):
         if flag:
             return kind
@@ -93,9 +98,10 @@ class Outbound:
         )
 
     async def check(self, host: str, port: int) -> None:
-        """DestinationRefused when `host` resolves to an address this server must not reach.
-        A name that does not resolve passes: connecting to it fails on its own, with the
-        library's own message."""
+        """DestinationRefused when `host` resolves to an address this server must not reach,
+        or cannot be checked: a name that does not resolve here, or is not plain ASCII (a
+        client library may read such a name otherwise, e.g. percent-decoded or IDNA-encoded
+        another way, and reach a host that was never checked)."""
         if self._everything:
             return
         now = asyncio.get_running_loop().time()
@@ -108,7 +114,20 @@ class Outbound:
             await self.check(host, port)
 
     async def _verdict(self, host: str, port: int) -> str | None:
-        for address in await _resolve(host, port):
+        if not host:
+            return "no host is named"
+        if not host.isascii() or not host.isprintable():
+            return (
+                f"{host!r} is not a plain ASCII host name: write an international name in its "
+                "xn-- (IDNA) form"
+            )
+        addresses = await _resolve(host, port)
+        if not addresses:
+            return (
+                f"{host!r} does not resolve to an address here: the server connects only to "
+                "hosts it can check are public"
+            )
+        for address in addresses:
             if (refused := self.refusal(host, address)) is not None:
                 return refused
         return None

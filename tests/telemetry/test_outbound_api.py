@@ -15,10 +15,9 @@ import pytest
 from tests.fleet.test_partner import Partner
 from tests.live import LiveDemo, start_live_demo
 from tests.telemetry.streaming_support import api, ca_pem, config, pair_keys
+from tests.telemetry.test_config_api import CREATE
 from tests.telemetry.test_ingest_support import partner_token, streaming_car
-
-SINKS = "/flotta/v1/telemetry/sinks"
-CREATE = "/api/1/vehicles/fleet_telemetry_config"
+from tests.telemetry.test_sinks_edit import SINKS
 
 
 @pytest.fixture(scope="module")

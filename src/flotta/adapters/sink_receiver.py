@@ -102,7 +102,7 @@ class ReceiverSink:
         socket = self._sockets.get(vin)
         if socket is not None and socket.state.name == "OPEN":
             return socket
-        socket = await connect(
+        socket = await _NoRedirects(
             self._url,
             ssl=self._ssl_for(vin),
             open_timeout=self._target.connect_timeout_s,
@@ -189,3 +189,12 @@ async def _await_acks(socket: ClientConnection, records: Sequence[StreamRecord])
         txid, reason = next(iter(refused.items()))
         more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
         raise RecordRefused(f"receiver refused record txid {txid!r}: {reason}{more}", refused)
+
+
+class _NoRedirects(connect):
+    """A connect that treats a redirect as a failed handshake, as a car does: followed, a
+    receiver on a public address could send the server on to an internal one that
+    flotta.outbound never checked."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
