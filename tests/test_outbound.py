@@ -83,6 +83,11 @@ async def test_an_allowed_network_is_reachable_and_only_it() -> None:
         await outbound.check("10.21.0.1", 4222)
     with pytest.raises(DestinationRefused, match="loopback"):
         await outbound.check("127.0.0.1", 4222)
+    # The same network written IPv4-mapped allows the same addresses.
+    mapped = Outbound([ipaddress.ip_network("::ffff:10.20.0.0/112")])
+    await mapped.check("10.20.3.4", 4222)
+    with pytest.raises(DestinationRefused, match="private"):
+        await mapped.check("10.21.0.1", 4222)
 
 
 def test_settings_allow_networks_and_a_demo_allows_everything_unless_told() -> None:

@@ -32,6 +32,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # How long a host's verdict is remembered: deliveries go in batches, many a second.
 VERDICT_TTL_S = 5.0
 RESOLVE_TIMEOUT_S = 5.0
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 # A URL's port when it names none, by scheme.
 DEFAULT_PORTS = {"http": 80, "https": 443, "nats": 4222, "tls": 4222, "redis": 6379, "rediss": 6379}
 
@@ -70,7 +71,7 @@ class Outbound:
     """The networks a developer's destinations may resolve to besides public addresses."""
 
     def __init__(self, allowed: Iterable[IPNetwork] = ()) -> None:
-        self.allowed = tuple(allowed)
+        self.allowed = tuple(_plain(network) for network in allowed)
         self._everything = all(
             any(network.prefixlen == 0 for network in self.allowed if network.version == version)
             for version in (4, 6)
@@ -131,6 +132,16 @@ class Outbound:
             if (refused := self.refusal(host, address)) is not None:
                 return refused
         return None
+
+
+def _plain(network: IPNetwork) -> IPNetwork:
+    """An IPv4-mapped network (::ffff:10.0.0.0/104) as the IPv4 one it stands for: addresses
+    are compared in that form."""
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= _MAPPED.prefixlen:
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None:
+            return ipaddress.IPv4Network((mapped, network.prefixlen - _MAPPED.prefixlen))
+    return network
 
 
 async def _resolve(host: str, port: int) -> list[IPAddress]:

@@ -9,6 +9,7 @@ import socket
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from tescmd.telemetry import TelemetryDecoder
 from tescmd.telemetry.decoder import TelemetryFrame
 from tescmd.telemetry.server import TelemetryServer
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request, Response
 
 from flotta.adapters.sinks import SinkSettingsError, open_sink, validate_sink_settings
 from flotta.clock import ScaledClock
@@ -161,6 +163,34 @@ async def test_batch_is_delivered_once_every_record_is_acked(
     assert sorted(decode_record(m).txid for m in state.received) == [b"1", b"2", b"3"]
     assert len(state.headers) == 2  # one socket per VIN, as each car has its own
     assert all(h["version"] == "1.0.0" and h["x-txid"] for h in state.headers)
+
+
+async def test_a_redirect_in_the_handshake_is_not_followed(
+    acking: tuple[ServerTls, int, AckingReceiver],
+) -> None:
+    """A car does not follow one, and the server must not: a receiver on a public address
+    could otherwise send it on to an internal one that flotta.outbound never checked."""
+    tls, target_port, state = acking
+
+    def redirect(connection: ServerConnection, request: Request) -> Response:
+        response = connection.respond(HTTPStatus.FOUND, "moved\n")
+        response.headers["Location"] = f"wss://localhost:{target_port}/"
+        return response
+
+    redirecting = serve(
+        lambda c: c.wait_closed(),
+        "127.0.0.1",
+        0,
+        ssl=tls.server_context(),
+        process_request=redirect,
+    )
+    async with redirecting as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        sink = _receiver(tls.ca_pem, port)
+        with pytest.raises(SinkError, match="302"):
+            await sink.deliver([data_record(1)])
+        await sink.close()
+    assert state.headers == [] and state.received == []
 
 
 async def test_error_reply_and_missing_ack_are_nacks(

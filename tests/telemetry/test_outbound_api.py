@@ -5,7 +5,7 @@ does by default; nothing here connects anywhere."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from tests.live import LiveDemo, start_live_demo
 from tests.telemetry.streaming_support import api, ca_pem, config, pair_keys
 from tests.telemetry.test_config_api import CREATE
 from tests.telemetry.test_ingest_support import partner_token, streaming_car
-from tests.telemetry.test_sinks_edit import SINKS
+from tests.telemetry.test_sinks_edit import SINKS, serve, stream, until
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +109,38 @@ def test_a_partner_key_on_a_loopback_domain_is_not_fetched(strict: LiveDemo) -> 
         answer = registering.register("fleet.gamma.example")
     assert answer.status_code >= 400, answer.text
     assert "127.0.0.1 is a loopback address" in answer.json()["error"], answer.text
+
+
+@pytest.fixture
+def loopback_allowed(demo_factory: Callable[..., LiveDemo]) -> LiveDemo:
+    return demo_factory(vehicles=1, outbound={"allow": ["127.0.0.0/8"]})
+
+
+def test_a_sink_whose_host_is_no_longer_allowed_gets_nothing_and_logs_why(
+    loopback_allowed: LiveDemo,
+) -> None:
+    live = loopback_allowed
+    hook = serve(live)
+    car = streaming_car(live)
+    headers = {"Authorization": f"Bearer {partner_token(live, car.client_id)}"}
+    try:
+        with httpx.Client(base_url=live.base_url, headers=headers, timeout=20) as client:
+            made = client.post(SINKS, json={"kind": "webhook", "settings": {"url": hook.url}})
+            assert made.status_code == 201, made.text
+            log = f"{SINKS}/{made.json()['response']['id']}/deliveries"
+            stream(live, car, range(1, 3))
+            until(lambda: hook.txids() == ["1", "2"], "the records allowed through")
+            # As if the name now resolved elsewhere: the policy the dispatcher was given, the
+            # runtime's own, stops allowing loopback (and forgets the verdicts it remembered).
+            live.handle.runtime.outbound.__init__()  # type: ignore[misc]
+            stream(live, car, range(3, 5))
+
+            def refused() -> bool:
+                entries = client.get(log).json()["response"]
+                return any("is a loopback address" in (e["last_error"] or "") for e in entries)
+
+            until(refused, "a delivery refused by the outbound check")
+        assert hook.txids() == ["1", "2"]
+    finally:
+        if hook.runner is not None:
+            live.call(hook.runner.cleanup())
