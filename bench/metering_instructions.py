@@ -2,7 +2,7 @@
 and rate limits on, against both off, counted by valgrind's callgrind.
 
 Throughput (`vehicle_data.py --metering`) moves by ±15 % on this shared machine and CPU time
-(`metering_cpu.py`) by about ±2 %; an instruction count moves by about 1 %, whatever else the
+(`metering_cpu.py`) by about ±2 %; an instruction count moves by about 0.3 %, whatever else the
 machine is doing, so a change of a few hundred instructions per request shows. Instructions are
 not time (cache misses, the ledger's thread running beside the loop on the other core), so this
 steers work on P5; the target itself is measured by `vehicle_data.py --metering`.
