@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tests.live import LiveDemo
 from tests.mail.smtp_sink import Sink, smtp_sink
 
+FIRST_CALLBACK = "http://localhost:9/first-callback"
 CALLBACK = "http://localhost:9/callback"  # never reached: the browser's request is intercepted
 PASSWORD = "correct horse battery staple"
 
@@ -80,6 +81,7 @@ def test_sign_up_to_vehicle_data(browser: Any, mailed_demo: tuple[LiveDemo, Sink
     client_secret = page.inner_text("#client-secret").strip()
     assert client_secret and page.inner_text("#client-id").strip() == client_id
     _register_partner(page, portal, demo, client_id, client_secret)
+    _edit_redirect(page, portal, client_id)
 
     # 4. The owner runs the authorization-code flow and consents to the first car only.
     verifier = secrets.token_urlsafe(64)
@@ -121,7 +123,7 @@ def _apply(page: Any, portal: str) -> str:
     page.fill("#intended_use", "Reads charge state hourly and starts charging off-peak.")
     page.fill("#website", "https://journey.example.com")
     page.fill("#domain", "journey.example.com")
-    page.fill("#redirect_uris", CALLBACK)
+    page.fill("#redirect_uris", FIRST_CALLBACK)  # moved to CALLBACK by an edit, later
     page.fill("#allowed_origins", "https://journey.example.com")
     for scope in ("openid", "offline_access", "vehicle_device_data", "vehicle_cmds"):
         page.check(f"input[name=scopes][value={scope}]")
@@ -184,6 +186,17 @@ def _register_partner(
     )
     assert registered.status_code == 200, registered.text
     assert registered.json()["response"]["public_key"] == point.hex()
+
+
+def _edit_redirect(page: Any, portal: str, client_id: str) -> None:
+    """The approved app's redirect URI changes in the portal; the owner's flow below uses it."""
+    page.goto(f"{portal}/apps/{client_id}")
+    page.click("#edit-app")
+    assert page.input_value("#redirect_uris") == FIRST_CALLBACK
+    page.fill("#redirect_uris", CALLBACK)
+    page.click("form[action$='/edit'] button[type=submit]")
+    assert "Application details saved." in page.inner_text("main")
+    assert page.inner_text("#client-id").strip() == client_id
 
 
 def _owner_consents(browser: Any, demo: LiveDemo, client_id: str, verifier: str) -> str:

@@ -42,6 +42,10 @@ class ReasonRequired(AppError):
     """Rejecting needs a reason the developer can act on."""
 
 
+class NotEditable(AppError):
+    """A rejected application is final: the developer submits a new one."""
+
+
 class NotApproved(AppError):
     """Credentials exist only for approved applications."""
 

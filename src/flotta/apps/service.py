@@ -16,19 +16,29 @@ from flotta.apps.errors import (
     AppNotFound,
     InvalidApplication,
     NotApproved,
+    NotEditable,
     NotEligible,
     ReasonRequired,
 )
 from flotta.apps.public_key import public_key_hex
 from flotta.apps.repository import APPROVED, PENDING, REJECTED, AppRepository
 from flotta.apps.schemas import ApplicationInput
-from flotta.apps.validation import validate_application
+from flotta.apps.validation import root_domain, validate_application
 from flotta.clock import Clock
 from flotta.mail.service import queue_mail
 from flotta.oauth.models import OAuthClient
 from flotta.oauth.service import SECRET_PREFIX, hmac_hash
 
 MAX_REASON = 2000
+# What a developer may change after submitting (Tesla's dashboard edits these too).
+EDITABLE = ("name", "description", "intended_use", "website", "redirect_uris", "allowed_origins")
+FIELDS = tuple(ApplicationInput.__dataclass_fields__)
+
+
+def editable(app: OAuthClient) -> tuple[str, ...]:
+    """The fields of `app` its developer may change: EDITABLE, and its domain while it has none
+    (an app registered without the form, such as the demo's, gets one once)."""
+    return EDITABLE if app.domain else (*EDITABLE, "domain")
 
 
 def missing_steps(user: User) -> list[str]:
@@ -77,6 +87,53 @@ class ApplicationService:
             first_party=False,
         )
         return await self.repo.add(app)
+
+    async def edit(self, owner: User, client_id: str, data: ApplicationInput) -> OAuthClient:
+        """Change a pending or approved application's details (`editable`); the rest stays as
+        submitted: its domain is what partner registration and the public key hang on, its
+        scopes are what owners consented to, its type is what its credentials are for."""
+        app = await self.owned(owner, client_id)
+        if app.status == REJECTED:
+            raise NotEditable(
+                "A rejected application cannot be changed: submit a new application instead."
+            )
+        valid, errors = validate_application(self.edited(app, data))
+        if "domain" in errors and app.domain:  # only the origins can have broken its match
+            errors.pop("domain")
+            errors["allowed_origins"] = (
+                f"keep an origin under {root_domain(app.domain)}: the app's domain "
+                f"{app.domain} must share its root domain with one of them"
+            )
+        if errors:
+            raise InvalidApplication(errors)
+        assert valid is not None
+        for name in editable(app):
+            setattr(app, name, getattr(valid, name))
+        await self.db.flush()
+        return app
+
+    @classmethod
+    def edited(cls, app: OAuthClient, data: ApplicationInput) -> ApplicationInput:
+        """The form of `app` with its editable fields as typed in `data`."""
+        kept, fields = cls.as_input(app), editable(app)
+        return ApplicationInput(
+            **{name: getattr(data if name in fields else kept, name) for name in FIELDS}
+        )
+
+    @staticmethod
+    def as_input(app: OAuthClient) -> ApplicationInput:
+        """The application as its form shows it (one entry per line)."""
+        return ApplicationInput(
+            name=app.name,
+            description=app.description,
+            intended_use=app.intended_use,
+            website=app.website,
+            domain=app.domain,
+            redirect_uris="\n".join(app.redirect_uris or []),
+            allowed_origins="\n".join(app.allowed_origins or []),
+            scopes=tuple(app.scopes or ()),
+            client_type=app.client_type,
+        )
 
     async def get(self, client_id: str) -> OAuthClient:
         app = await self.repo.by_client_id(client_id)

@@ -10,11 +10,17 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from flotta.accounts.models import User
-from flotta.apps.errors import AppNotFound, InvalidApplication, NotApproved, NotEligible
+from flotta.apps.errors import (
+    AppNotFound,
+    InvalidApplication,
+    NotApproved,
+    NotEditable,
+    NotEligible,
+)
 from flotta.apps.public_key import InvalidPublicKey, fingerprint
 from flotta.apps.repository import APPROVED, PENDING, REJECTED, AppRepository
 from flotta.apps.schemas import ApplicationInput
-from flotta.apps.service import ApplicationService, missing_steps
+from flotta.apps.service import ApplicationService, editable, missing_steps
 from flotta.auth.tokens import OWNER_SCOPES
 from flotta.oauth.models import OAuthClient
 from flotta.portal.web import (
@@ -33,6 +39,7 @@ router = APIRouter(include_in_schema=False)
 NOTICES = {
     "submitted": "Application submitted. An operator will review it; we will e-mail you.",
     "key": "Public key saved.",
+    "updated": "Application details saved.",
 }
 
 
@@ -207,6 +214,60 @@ async def app_detail(request: Request, client_id: str) -> Response:
             return _not_found(request, missing.message)
     notice = NOTICES.get(request.query_params.get("notice", ""))
     return render(request, "app_detail.html", _detail_context(app, notice=notice))
+
+
+def _edit_context(
+    app: OAuthClient, data: ApplicationInput, errors: dict[str, str]
+) -> dict[str, object]:
+    return {
+        "form": data,
+        "errors": errors,
+        "missing": [],
+        "all_scopes": OWNER_SCOPES,
+        "app": app,
+        "editable": editable(app),
+    }
+
+
+@router.get(PORTAL + "/apps/{client_id}/edit")
+async def edit_app_form(request: Request, client_id: str) -> Response:
+    runtime = runtime_of(request)
+    async with runtime.sessions() as db, db.begin():
+        found = await require_account(request, db)
+        service = app_service(db, runtime)
+        try:
+            app = await service.owned(found.user, client_id)
+        except AppNotFound as missing:
+            return _not_found(request, missing.message)
+    context = _edit_context(app, service.as_input(app), {})
+    if app.status == REJECTED:
+        context["refused"] = "A rejected application cannot be changed: submit a new one instead."
+        return render(request, "app_form.html", context, status=409)
+    return render(request, "app_form.html", context)
+
+
+@router.post(PORTAL + "/apps/{client_id}/edit")
+async def edit_app(request: Request, client_id: str) -> Response:
+    """Save the editable details, or show the form again with every problem named."""
+    runtime = runtime_of(request)
+    async with runtime.sessions() as db, db.begin():
+        found = await require_account(request, db)
+        data = _application_input(await read_form(request))
+        service = app_service(db, runtime)
+        try:
+            app = await service.edit(found.user, client_id, data)
+        except AppNotFound as missing:
+            return _not_found(request, missing.message)
+        except NotEditable as refused:
+            app = await service.owned(found.user, client_id)
+            context = {**_edit_context(app, data, {}), "refused": refused.message}
+            return render(request, "app_form.html", context, status=409)
+        except InvalidApplication as invalid:
+            app = await service.owned(found.user, client_id)
+            context = _edit_context(app, service.edited(app, data), invalid.errors)
+            return render(request, "app_form.html", context, status=400)
+    runtime.directory.forget()  # its cached app records carry what was just changed
+    return redirect(f"{PORTAL}/apps/{client_id}?notice=updated")
 
 
 @router.post(PORTAL + "/apps/{client_id}/secret")
