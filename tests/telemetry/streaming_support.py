@@ -116,3 +116,12 @@ def wait_for(check: Callable[[], T | None], timeout_s: float = 10.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what or check}")
         time.sleep(0.05)
+
+
+def problems(answer: httpx.Response) -> dict[str, list[str]]:
+    """The `messages` of a 400 in Tesla's envelope: what is wrong, by JSON path."""
+    assert answer.status_code == 400, answer.text
+    body = answer.json()
+    assert body["response"] is None and body["error"] == "invalid_request"
+    messages: dict[str, list[str]] = body["messages"]
+    return messages

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from flotta.adapters.sink_receiver import CLIENT_VERSION
@@ -27,6 +26,7 @@ from tests.telemetry.streaming_support import (
     config,
     loopback_listener,
     pair_keys,
+    problems,
 )
 
 CREATE = "/api/1/vehicles/fleet_telemetry_config"
@@ -58,21 +58,13 @@ def port() -> Iterator[int]:
         yield listening
 
 
-def _problems(answer: httpx.Response) -> dict[str, list[str]]:
-    assert answer.status_code == 400, answer.text
-    body = answer.json()
-    assert body["response"] is None and body["error"] == "invalid_request"
-    messages: dict[str, list[str]] = body["messages"]
-    return messages
-
-
 def test_an_unknown_field_is_named_with_a_suggestion(demo: LiveDemo, ca: str, port: int) -> None:
     fields = {"VehicleSpeeed": {"interval_seconds": 10}}
     with api(demo) as client:
         answer = client.post(
             CREATE, json={"vins": demo.vins[:1], "config": config(port, ca, fields=fields)}
         )
-    messages = _problems(answer)
+    messages = problems(answer)
     assert messages["config.fields.VehicleSpeeed"] == [
         "unknown field 'VehicleSpeeed'; did you mean 'VehicleSpeed'?"
     ]
@@ -85,7 +77,7 @@ def test_an_interval_out_of_range_says_the_range(demo: LiveDemo, ca: str, port: 
         answer = client.post(
             CREATE, json={"vins": demo.vins[:1], "config": config(port, ca, fields=fields)}
         )
-    assert _problems(answer)["config.fields.Soc.interval_seconds"] == [
+    assert problems(answer)["config.fields.Soc.interval_seconds"] == [
         "interval_seconds 0 is out of range: use 1-86400"
     ]
 
@@ -100,7 +92,7 @@ def test_bad_delta_resend_and_alert_types_are_all_reported_at_once(
     body = config(port, ca, fields=fields, alert_types=["servce"])
     with api(demo) as client:
         answer = client.post(CREATE, json={"vins": demo.vins[:1], "config": body})
-    messages = _problems(answer)
+    messages = problems(answer)
     assert "must be above 0" in messages["config.fields.Odometer.minimum_delta"][0]
     assert (
         "shorter than interval_seconds 60"
@@ -115,7 +107,7 @@ def test_an_unparsable_ca_is_refused(demo: LiveDemo, port: int) -> None:
         answer = client.post(
             CREATE, json={"vins": demo.vins[:1], "config": config(port, "not a certificate")}
         )
-    assert _problems(answer)["config.ca"] == ["ca holds no '-----BEGIN CERTIFICATE-----' block"]
+    assert problems(answer)["config.ca"] == ["ca holds no '-----BEGIN CERTIFICATE-----' block"]
 
 
 def test_an_unreachable_receiver_is_refused_before_any_car_is_touched(
@@ -125,7 +117,7 @@ def test_an_unreachable_receiver_is_refused_before_any_car_is_touched(
     with api(demo) as client:
         answer = client.post(CREATE, json={"vins": demo.vins[:1], "config": config(dead, ca)})
         after = client.get(f"/api/1/vehicles/{demo.vins[0]}/fleet_telemetry_config")
-    message = _problems(answer)["config.hostname"][0]
+    message = problems(answer)["config.hostname"][0]
     assert f"127.0.0.1:{dead} refused the connection" in message
     assert after.json()["response"]["config"] is None
 

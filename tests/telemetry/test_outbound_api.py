@@ -14,7 +14,7 @@ import pytest
 
 from tests.fleet.test_partner import Partner
 from tests.live import LiveDemo, start_live_demo
-from tests.telemetry.streaming_support import api, ca_pem, config, pair_keys
+from tests.telemetry.streaming_support import api, ca_pem, config, pair_keys, problems
 from tests.telemetry.test_config_api import CREATE
 from tests.telemetry.test_ingest_support import partner_token, streaming_car
 from tests.telemetry.test_sinks_edit import SINKS, serve, stream, until
@@ -42,14 +42,6 @@ def partner(strict: LiveDemo) -> Iterator[httpx.Client]:
         yield client
 
 
-def _messages(answer: httpx.Response) -> dict[str, list[str]]:
-    assert answer.status_code == 400, answer.text
-    body = answer.json()
-    assert body["response"] is None and body["error"] == "invalid_request"
-    messages: dict[str, list[str]] = body["messages"]
-    return messages
-
-
 def test_a_config_naming_a_loopback_receiver_is_refused(strict: LiveDemo) -> None:
     pair_keys(strict, strict.vins)
     with api(strict) as client:
@@ -58,7 +50,7 @@ def test_a_config_naming_a_loopback_receiver_is_refused(strict: LiveDemo) -> Non
             json={"vins": strict.vins, "config": config(8443, ca_pem(), hostname="localhost")},
         )
         after = client.get(f"/api/1/vehicles/{strict.vins[0]}/fleet_telemetry_config")
-    (message,) = _messages(answer)["config.hostname"]
+    (message,) = problems(answer)["config.hostname"]
     assert message.startswith("localhost (") and "is a loopback address" in message
     assert "FLOTTA_OUTBOUND__ALLOW" in message
     assert after.json()["response"]["config"] is None
@@ -79,7 +71,7 @@ def test_a_sink_on_a_private_host_is_refused_and_not_stored(
 ) -> None:
     before = partner.get(SINKS).json()["response"]
     answer = partner.post(SINKS, json={"kind": kind, "settings": settings, "enabled": False})
-    (message,) = _messages(answer)[f"settings.{setting}"]
+    (message,) = problems(answer)[f"settings.{setting}"]
     assert message.startswith(named) and "address" in message
     assert partner.get(SINKS).json()["response"] == before
 
@@ -91,7 +83,7 @@ def test_an_edit_moving_a_sink_to_a_private_host_is_refused(partner: httpx.Clien
     assert made.status_code == 201, made.text
     edit = f"{SINKS}/{made.json()['response']['id']}"
     moved = partner.patch(edit, json={"settings": {"url": "http://192.168.1.20/hook"}})
-    (message,) = _messages(moved)["settings.url"]
+    (message,) = problems(moved)["settings.url"]
     assert message.startswith("192.168.1.20 is a private address")
     shown = [
         s for s in partner.get(SINKS).json()["response"] if s["id"] == made.json()["response"]["id"]
