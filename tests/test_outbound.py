@@ -64,10 +64,14 @@ async def test_public_addresses_pass(host: str) -> None:
         ("fec0::1", "is a site-local address"),
         # .invalid never resolves: a client library might still reach something by it.
         ("flotta-test.invalid", "does not resolve to an address here"),
-        ("127%2e0%2e0%2e1", "does not resolve"),  # redis-py would percent-decode it
-        ("127.0.0.1:6379/?", "does not resolve"),  # pasted into a wss:// URL, a port
+        ("127%2e0%2e0%2e1", "is not a bare host name"),  # redis-py would percent-decode it
+        ("127.0.0.1:6379/?", "is not a bare host name"),  # pasted into a wss:// URL, a port
         ("straße.example.com", "xn-- (IDNA) form"),  # IDNA 2003 and 2008 differ on it
         ("", "no host is named"),  # redis:///0?host=127.0.0.1
+        # A URL parser reads what follows '@' as the host: 127.0.0.1.
+        ("1.1.1.1%:x@127.0.0.1", "is not a bare host name or IP address"),
+        ("2606:4700:4700::1111%:x@127.0.0.1", "is not a bare host name or IP address"),
+        ("a:b@127.0.0.1", "is not a bare host name or IP address"),
     ],
 )
 async def test_hosts_that_cannot_be_checked_are_refused(host: str, why: str) -> None:

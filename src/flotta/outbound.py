@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -33,6 +34,10 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 VERDICT_TTL_S = 5.0
 RESOLVE_TIMEOUT_S = 5.0
 _MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+# A host name (letters, digits, dots, hyphens; underscores occur in real names), an IPv4
+# address, or an IPv6 one, bracketed or not, without a scope: nothing a URL parser could read
+# as userinfo, a port or a path.
+_HOST = re.compile(r"[A-Za-z0-9._-]+|\[?[0-9A-Fa-f:.]+\]?")
 # A URL's port when it names none, by scheme.
 DEFAULT_PORTS = {"http": 80, "https": 443, "nats": 4222, "tls": 4222, "redis": 6379, "rediss": 6379}
 
@@ -122,6 +127,8 @@ class Outbound:
                 f"{host!r} is not a plain ASCII host name: write an international name in its "
                 "xn-- (IDNA) form"
             )
+        if not _HOST.fullmatch(host):  # '1.1.1.1%:x@10.0.0.1' is 10.0.0.1 to a URL parser
+            return f"{host!r} is not a bare host name or IP address"
         addresses = await _resolve(host, port)
         if not addresses:
             return (
@@ -146,9 +153,8 @@ def _plain(network: IPNetwork) -> IPNetwork:
 
 async def _resolve(host: str, port: int) -> list[IPAddress]:
     """Every address `host` resolves to (a literal address is itself); [] when it does not."""
-    literal = host.strip("[]")
     try:
-        return [ipaddress.ip_address(literal.split("%", 1)[0])]
+        return [ipaddress.ip_address(host.strip("[]"))]
     except ValueError:
         pass
     try:

@@ -212,15 +212,20 @@ async def test_error_reply_and_missing_ack_are_nacks(
 
 def test_settings_name_what_is_wrong() -> None:
     with pytest.raises(SinkSettingsError) as caught:
-        validate_sink_settings("receiver", {"hostname": "x", "ca": "not a pem"})
+        validate_sink_settings("receiver", {"hostname": "receiver.example.com", "ca": "not a pem"})
     assert "settings.ca" in (caught.value.messages or {})
     with pytest.raises(SinkSettingsError) as caught:
         validate_sink_settings(
             "receiver",
-            {"hostname": "x", "ca": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"},
+            {
+                "hostname": "receiver.example.com",
+                "ca": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----",
+            },
         )
     assert "settings.ca" in (caught.value.messages or {})
-    ok = validate_sink_settings("receiver", {"hostname": "x", "ca": make_server_tls().ca_pem})
+    ok = validate_sink_settings(
+        "receiver", {"hostname": "receiver.example.com", "ca": make_server_tls().ca_pem}
+    )
     assert ok["port"] == 443 and ok["wait_for_ack"] is True
 
 

@@ -108,3 +108,20 @@ def test_a_kind_whose_library_is_missing_is_refused_when_the_sink_is_added(
         validate_sink_settings(kind, settings)
     [message] = (refused.value.messages or {})["kind"]
     assert f"pip install 'flotta[{kind}]'" in message and module in message
+
+
+@pytest.mark.parametrize(
+    ("hostname", "said"),
+    [
+        ("127.0.0.1:6379/?", "must not include a path"),
+        ("a:b@127.0.0.1", "is not a valid host name"),
+        ("2606:4700:4700::1111%:x@127.0.0.1", "is not a valid host name"),
+        ("wss://receiver.example.com", "must not include a scheme"),
+    ],
+)
+def test_a_receiver_hostname_is_a_bare_host_as_in_a_config(hostname: str, said: str) -> None:
+    # It becomes part of a wss:// URL: anything else there could name another host or port.
+    settings = {"hostname": hostname, "ca": "-----BEGIN CERTIFICATE-----"}
+    with pytest.raises(SinkSettingsError) as refused:
+        validate_sink_settings("receiver", settings)
+    assert said in refused.value.messages["settings.hostname"][0]

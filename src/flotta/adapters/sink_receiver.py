@@ -83,7 +83,8 @@ class ReceiverSink:
     def __init__(self, target: ReceiverTarget) -> None:
         self._target = target
         self._ssl = ssl_context(target)  # refuse a bad CA or client cert at open time
-        self._url = f"wss://{target.hostname}:{target.port}/"
+        host = f"[{target.hostname}]" if ":" in target.hostname else target.hostname  # IPv6
+        self._url = f"wss://{host}:{target.port}/"
         self._sockets: dict[str, ClientConnection] = {}
         self._contexts: dict[str, ssl.SSLContext] = {}
 

@@ -29,6 +29,7 @@ from flotta.clock import Clock, SystemClock
 from flotta.errors import InvalidRequest
 from flotta.outbound import DestinationRefused, Outbound, url_destination
 from flotta.ports.sinks import Sink, SinkError
+from flotta.telemetry.checks import hostname_problem
 from flotta.telemetry.formats import FORMATS, SinkFormat
 from flotta.telemetry.records import StreamRecord
 
@@ -146,6 +147,14 @@ class ReceiverSettings(_Settings):
     client_cert: str | None = None
     client_key: str | None = None
     wait_for_ack: bool = True
+
+    @field_validator("hostname")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        """A bare host name or address, as a config's: it becomes part of a wss:// URL."""
+        if (problem := hostname_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("ca")
     @classmethod

@@ -80,14 +80,14 @@ def check_hostname(raw: object, path: str, problems: Problems) -> str | None:
     if not isinstance(raw, str):
         problems.add(path, f"hostname must be a string, not {kind(raw)}")
         return None
-    problem = _hostname_problem(raw)
+    problem = hostname_problem(raw)
     if problem is not None:
         problems.add(path, problem)
         return None
     return raw
 
 
-def _hostname_problem(text: str) -> str | None:
+def hostname_problem(text: str) -> str | None:
     """Why `text` is not a bare FQDN or IP address, or None."""
     if "://" in text:
         host = text.split("://", 1)[1].split("/", 1)[0]
@@ -117,6 +117,8 @@ def _hostname_problem(text: str) -> str | None:
 
 
 def _is_ip(text: str) -> bool:
+    if "%" in text:  # an IPv6 scope: a car cannot use one, and it may hide a URL's userinfo
+        return False
     try:
         ipaddress.ip_address(text)
     except ValueError:
