@@ -10,14 +10,19 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 import httpx
+from sqlalchemy import select
 
+from flotta.oauth.models import OAuthClient
 from tests.apps.support import (
     GOOD_FORM,
     application,
+    approved_app,
     browser,
     client_id_of,
     csrf_of,
     developer,
+    make_user,
+    new_email,
     post_form,
     submit,
 )
@@ -27,6 +32,19 @@ from tests.portal.test_app_pages import admin, text_of
 AUTHORIZE = "/oauth2/v3/authorize"
 OLD_CALLBACK = "https://planner.example.com/callback"
 NEW_CALLBACK = "https://planner.example.com/oauth/done"
+
+
+def mark_registered(live: LiveDemo, client_id: str) -> None:
+    """As a partner registration of the app's domain leaves it."""
+    runtime = live.handle.runtime
+
+    async def mark() -> None:
+        async with runtime.sessions() as db, db.begin():
+            app = await db.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+            assert app is not None
+            app.partner_registered_at = runtime.clock.now()
+
+    live.call(mark())
 
 
 def authorize(live: LiveDemo, client_id: str, redirect_uri: str) -> httpx.Response:
@@ -161,3 +179,21 @@ def test_an_app_registered_without_the_form_gets_its_domain_once(
     stored = application(live, client_id)
     assert stored.domain == "fleet.example.com"
     assert stored.redirect_uris == ["http://localhost:8085/callback"]
+
+
+def test_a_domain_another_app_registered_cannot_be_set(
+    demo_factory: Callable[..., LiveDemo],
+) -> None:
+    live = demo_factory(vehicles=1)
+    owner = new_email("holder")
+    make_user(live, owner)
+    holder = approved_app(live, owner, domain="api.example.com")
+    mark_registered(live, holder.client_id)
+    client_id = str(live.info["client_id"])
+    edit = f"/portal/apps/{client_id}/edit"
+    with browser(live, str(live.info["developer"]["email"])) as dev:
+        details = {**GOOD_FORM, "redirect_uris": "http://localhost:8085/callback"}
+        taken = post_form(dev, edit, edit, details)
+    assert taken.status_code == 400
+    assert "api.example.com is registered by another application" in text_of(taken)
+    assert application(live, client_id).domain == ""

@@ -107,6 +107,12 @@ class ApplicationService:
         if errors:
             raise InvalidApplication(errors)
         assert valid is not None
+        if valid.domain != app.domain:  # set once (`editable`): as partner registration would
+            holder = await self.repo.registered_for(valid.domain)
+            if holder is not None and holder.id != app.id:
+                raise InvalidApplication(
+                    {"domain": f"{valid.domain} is registered by another application"}
+                )
         for name in editable(app):
             setattr(app, name, getattr(valid, name))
         await self.db.flush()
