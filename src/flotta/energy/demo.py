@@ -27,7 +27,7 @@ from flotta.sim.energy_site import SiteSpec, SiteState
 from flotta.sim.energy_sun import zone
 from flotta.sim.energy_wall import WallConnector
 
-BACKFILL_DAYS = 3
+BACKFILL_DAYS = 3  # of history, counted back to a local midnight (see backfill_demo_history)
 CAR_CHARGING_W = 7_680.0  # 32 A at 240 V: a Wall Connector on a typical circuit
 
 
@@ -171,7 +171,11 @@ async def backfill_demo_history(session: AsyncSession, sim: SimSite, now: dateti
     repo = EnergyHistoryRepository(session)
     end = interval_start(now)
     latest = await repo.latest_start(sim.site_id)
-    start = end - timedelta(days=BACKFILL_DAYS)
+    # From the site's local midnight: a charging session or a day's totals are never cut in
+    # two by where the history happens to begin (a demo started at 13:00 would otherwise
+    # show its first midday session as 2 hours, not 3).
+    first_day = (end - timedelta(days=BACKFILL_DAYS)).astimezone(zone(sim.spec.time_zone))
+    start = first_day.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(end.tzinfo)
     if latest is not None:
         start = max(start, latest + timedelta(minutes=5))
     outages: tuple[tuple[datetime, datetime], ...] = ()
