@@ -245,7 +245,10 @@ Destination = tuple[str, str, int]
 
 def sink_destinations(kind: str, settings: Mapping[str, Any]) -> list[Destination]:
     """Every host a sink connects to, with the setting that names it."""
-    parsed = _parse(kind, settings)
+    return _destinations(_parse(kind, settings))
+
+
+def _destinations(parsed: _Settings) -> list[Destination]:
     if isinstance(parsed, WebhookSettings | NatsSettings | RedisSettings):
         return [("url", *url_destination(parsed.url))]
     if isinstance(parsed, MqttSettings):
@@ -365,16 +368,16 @@ def open_sink(
     """The adapter for a sink row (kind, settings, format, secret); nothing connects yet.
     A receiver sink without `client_cert` presents `client_certs(vin)` per VIN, if given.
     With `outbound`, each delivery first checks the sink's hosts (GuardedSink)."""
-    sink = _open_adapter(kind, settings, format, secret, clock, client_certs)
+    parsed = _parse(kind, settings)
+    sink = _open_adapter(parsed, format, secret, clock, client_certs)
     if outbound is None:
         return sink
-    hosts = [(host, port) for _, host, port in sink_destinations(kind, settings)]
+    hosts = [(host, port) for _, host, port in _destinations(parsed)]
     return GuardedSink(sink, hosts, outbound)
 
 
 def _open_adapter(
-    kind: str,
-    settings: Mapping[str, Any],
+    parsed: _Settings,
     format: str,
     secret: str | None,
     clock: Clock | None,
@@ -383,7 +386,6 @@ def _open_adapter(
     if format not in FORMATS:
         raise SinkSettingsError({"format": [f"must be one of {', '.join(FORMATS)}"]})
     fmt: SinkFormat = "json" if format == "json" else "protobuf"
-    parsed = _parse(kind, settings)
     clock = clock or SystemClock()
     if isinstance(parsed, WebhookSettings):
         if not secret:

@@ -266,7 +266,8 @@ async def edit_app(request: Request, client_id: str) -> Response:
             app = await service.owned(found.user, client_id)
             context = _edit_context(app, service.edited(app, data), invalid.errors)
             return render(request, "app_form.html", context, status=400)
-    runtime.directory.forget()  # its cached app records carry what was just changed
+    # No cache to drop: /authorize and the token endpoint read the app's row on every request,
+    # and the directory's app records hold none of the fields an edit changes.
     return redirect(f"{PORTAL}/apps/{client_id}?notice=updated")
 
 
