@@ -33,6 +33,7 @@ MAX_REASON = 2000
 # What a developer may change after submitting (Tesla's dashboard edits these too).
 EDITABLE = ("name", "description", "intended_use", "website", "redirect_uris", "allowed_origins")
 FIELDS = tuple(ApplicationInput.__dataclass_fields__)
+REJECTED_IS_FINAL = "A rejected application cannot be changed: submit a new one instead."
 
 
 def editable(app: OAuthClient) -> tuple[str, ...]:
@@ -94,9 +95,7 @@ class ApplicationService:
         scopes are what owners consented to, its type is what its credentials are for."""
         app = await self.owned(owner, client_id)
         if app.status == REJECTED:
-            raise NotEditable(
-                "A rejected application cannot be changed: submit a new application instead."
-            )
+            raise NotEditable(REJECTED_IS_FINAL)
         valid, errors = validate_application(self.edited(app, data))
         if "domain" in errors and app.domain:  # only the origins can have broken its match
             errors.pop("domain")

@@ -20,7 +20,12 @@ from flotta.apps.errors import (
 from flotta.apps.public_key import InvalidPublicKey, fingerprint
 from flotta.apps.repository import APPROVED, PENDING, REJECTED, AppRepository
 from flotta.apps.schemas import ApplicationInput
-from flotta.apps.service import ApplicationService, editable, missing_steps
+from flotta.apps.service import (
+    REJECTED_IS_FINAL,
+    ApplicationService,
+    editable,
+    missing_steps,
+)
 from flotta.auth.tokens import OWNER_SCOPES
 from flotta.oauth.models import OAuthClient
 from flotta.portal.web import (
@@ -241,7 +246,7 @@ async def edit_app_form(request: Request, client_id: str) -> Response:
             return _not_found(request, missing.message)
     context = _edit_context(app, service.as_input(app), {})
     if app.status == REJECTED:
-        context["refused"] = "A rejected application cannot be changed: submit a new one instead."
+        context["refused"] = REJECTED_IS_FINAL
         return render(request, "app_form.html", context, status=409)
     return render(request, "app_form.html", context)
 
