@@ -46,6 +46,7 @@ NO_CREDIT_LEFT = b"0.000000"
 # SQLite thread during a commit), which cost the request path more than the rest of metering.
 KEYS_PER_READ = 4096
 KEY_BYTES = 12
+KEY_HEX = 2 * KEY_BYTES
 
 # Fair policy: a request is billed only when the platform served it.
 FAIR_BILLED_BELOW = 400
@@ -113,8 +114,9 @@ class Meter:
             category: self._category_headers(category.value, cost)
             for category, cost in self.cost_text.items()
         }
-        # Usage keys (see new_key): 96 bits per key from the system's CSPRNG, each used once.
-        self._random = b""
+        # Usage keys (see new_key): 96 bits per key from the system's CSPRNG, each used once,
+        # read and turned into hex KEYS_PER_READ keys at a time.
+        self._random = ""
         self._random_at = 0
         self._sessions = sessions
         self._clock = clock
@@ -160,9 +162,9 @@ class Meter:
         """
         at = self._random_at
         if at >= len(self._random):
-            self._random, at = os.urandom(KEY_BYTES * KEYS_PER_READ), 0
-        self._random_at = at + KEY_BYTES
-        return f"{time.time_ns() // 1000:016x}-{self._random[at : at + KEY_BYTES].hex()}"
+            self._random, at = os.urandom(KEY_BYTES * KEYS_PER_READ).hex(), 0
+        self._random_at = at + KEY_HEX
+        return f"{time.time_ns() // 1000:016x}-{self._random[at : at + KEY_HEX]}"
 
     def _month_of(self, day: date) -> str:
         """`month_of`, remembered per day (every request asks)."""
@@ -221,15 +223,22 @@ class Meter:
         every request waited, a busy app's connections would all queue behind the ledger's
         lock each time the cache turned stale.
         """
-        current = self._month_of((now or self._clock.now()).date())
-        cached = self._months.get(account_id)
-        if cached is not None and cached.month == current:
-            if self._clock.monotonic() - cached.loaded_at >= self._refresh_s:
-                self._reload_soon(account_id, current)
+        at = now or self._clock.now()
+        if (cached := self.current(account_id, at)) is not None:
             return cached
-        loaded = await self._load(account_id, current)
+        loaded = await self._load(account_id, self._month_of(at.date()))
         self._months[account_id] = loaded
         return loaded
+
+    def current(self, account_id: int, now: datetime) -> AccountMonth | None:
+        """The account's month at `now` from memory, without a coroutine (a stale one is
+        reloaded in the background); None when `month` must load it."""
+        cached = self._months.get(account_id)
+        if cached is None or cached.month != self._month_of(now.date()):
+            return None
+        if self._clock.monotonic() - cached.loaded_at >= self._refresh_s:
+            self._reload_soon(account_id, cached.month)
+        return cached
 
     def _reload_soon(self, account_id: int, month: str) -> None:
         if account_id in self._reloading:

@@ -9,7 +9,6 @@ says what it was billed as in the headers documented in docs/billing.md.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -17,13 +16,12 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from flotta.auth.tokens import bearer_token
 from flotta.billing.events import UsageEvent
 from flotta.billing.meter import BILLING_CATEGORY_HEADER as CATEGORY
 from flotta.billing.meter import FREE, AccountMonth, Meter
 from flotta.billing.targets import TARGET_KEY, Target, Targets
-from flotta.caching import ExpiringCache
 from flotta.errors import FlottaError, error_response
+from flotta.fleet.callers import Caller, Callers, Payer
 from flotta.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -76,21 +74,13 @@ class AccountDisabled(FlottaError):
     key = EXCEEDED_KEY
 
 
-@dataclass(frozen=True, slots=True)
-class Payer:
-    account_id: int
-    client_id: str
-
-
 class MeteringMiddleware:
     """Meters /api/1/ requests made with a third-party app's token; a no-op without a Meter."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._targets = Targets()
-        # Per credential, for a second: a busy app would otherwise verify its token and look
-        # its app up again on every request.
-        self._payers: ExpiringCache[bytes, Payer | None] = ExpiringCache(1.0, 8192)
+        self._callers = Callers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime = _runtime(scope)
@@ -100,14 +90,18 @@ class MeteringMiddleware:
         meter = runtime.meter
         target = self._targets.of(scope, scope["app"].router.routes)
         scope[TARGET_KEY] = target
-        payer = await self._payer(scope, runtime)
+        callers = self._callers
+        caller = callers.known(scope, target, runtime) or await callers.load(scope, target, runtime)
+        payer = caller.payer
         if payer is None:  # no valid third-party token: nothing to bill (the endpoint says 401)
             await self.app(scope, receive, _labelled(send, target))
             return
         # One instant for the request: the month its threshold is checked in is the month its
         # usage is billed to, even when it is served across midnight at a month's end.
         admitted = runtime.clock.now()
-        month = await meter.month(payer.account_id, admitted)
+        month = meter.current(payer.account_id, admitted) or await meter.month(
+            payer.account_id, admitted
+        )
         if meter.past_threshold(month):
             refusal = AccountDisabled(
                 "this account's usage reached its billing threshold for the month; raise the "
@@ -120,26 +114,14 @@ class MeteringMiddleware:
             if message["type"] == "http.response.start":
                 billed = target if meter.billable(message["status"]) else None
                 device = ""
-                if billed is not None:  # only a billed Fleet id is worth a directory lookup
-                    device = billed.device or await _device(runtime, billed)
+                if billed is not None:  # a Fleet id the rate limits did not resolve: look it up
+                    device = (
+                        billed.device or _budget_device(caller) or await _device(runtime, billed)
+                    )
                 message = _bill(message, meter, payer, target, billed, device, month, admitted)
             await send(message)
 
         await self.app(scope, receive, metered)
-
-    async def _payer(self, scope: Scope, runtime: Runtime) -> Payer | None:
-        credential = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-        if credential is None:
-            return None
-
-        now = runtime.clock.monotonic()
-        if (hit := self._payers.fresh(credential, now)) is not None:
-            return hit[1]
-
-        async def load(_: bytes) -> Payer | None:
-            return await payer_of(scope, runtime)
-
-        return await self._payers.get(credential, now, load)
 
 
 def _bill(
@@ -195,29 +177,15 @@ def _labelled(send: Send, target: Target | None) -> Send:
     return labelled
 
 
+def _budget_device(caller: Caller) -> str | None:
+    """The vehicle as its rate limits named it (by VIN), when they resolved it."""
+    return None if caller.budget is None else caller.budget[1]
+
+
 async def _device(runtime: Runtime, target: Target) -> str:
     """The vehicle a Fleet id names, as the dashboard shows it (Target.device has the rest)."""
     record = await runtime.directory.vehicle(target.tag)
     return f"vehicle:{record.vin if record is not None else target.tag}"
-
-
-async def payer_of(scope: Scope, runtime: Runtime) -> Payer | None:
-    """The developer account that owns the calling app, from the bearer token; None for
-    first-party tokens and for requests the endpoint will refuse with 401."""
-    credential = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-    if credential is None:
-        return None
-    token = bearer_token(credential.decode("latin-1"))
-    if token is None:
-        return None
-    try:
-        who = runtime.tokens.verify(token)
-    except FlottaError:
-        return None
-    app = await runtime.directory.app(who.client_id)
-    if app is None or not app.approved or app.owner_id is None:
-        return None
-    return Payer(app.owner_id, app.client_id)
 
 
 def _runtime(scope: Scope) -> Runtime | None:

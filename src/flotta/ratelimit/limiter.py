@@ -56,7 +56,8 @@ class PrunedMemoryStorage(MemoryStorage):
         Entries are kept newest first, as upstream reads them, but in a deque: inserting at the
         front of upstream's list moved every entry (about 1 µs per hit with a window of a few
         thousand). Only the newest `limit` entries, and only those inside the window, can ever
-        decide a later hit or its Retry-After: the rest are dropped.
+        decide a later hit or its Retry-After (upstream's window stats skip older ones): each
+        hit drops the oldest entry if it is neither.
         """
         if limit < 1:
             return False  # as upstream: a request never fits in an empty budget
@@ -73,7 +74,9 @@ class PrunedMemoryStorage(MemoryStorage):
         if len(events) >= limit and events[limit - 1].atime >= cutoff:
             return False
         events.appendleft(entry)
-        while len(events) > limit or events[-1].atime < cutoff:
+        # One in, at most one out: entries are dropped as fast as they come, and the periodic
+        # prune forgets the key once its newest entry has aged out.
+        if len(events) > limit or events[-1].atime < cutoff:
             events.pop()
         return True
 
@@ -128,10 +131,8 @@ class RateLimiter:
         # In memory the hit is synchronous (see PrunedMemoryStorage).
         self._take = storage.take if isinstance(storage, PrunedMemoryStorage) else None
         self._strategy = MovingWindowRateLimiter(storage)
-        # The strategy's hit is this storage call with `item.key_for(...)`: the key is built
-        # once per budget here instead of on every request.
         self._window = cast(MovingWindowSupport, storage)
-        self._keys: dict[tuple[str, ...], str] = {}
+        self._keys: dict[tuple[str, tuple[str, ...]], str] = {}
         self._pool = pool
         self._quiet_until = 0.0
 
@@ -154,16 +155,34 @@ class RateLimiter:
         )
         return cls(settings, storage, pool=pool)
 
+    def admits(self, bucket: str, identifiers: tuple[str, ...]) -> bool:
+        """Count one request in memory, without a coroutine: True when it fits (or the bucket
+        is not limited). False says to ask `hit`: the budget lives in a shared store, or is
+        spent (a refused request is not counted, so `hit` refuses it again, with the reason).
+        """
+        item = self._items.get(bucket)
+        if item is None:
+            return True
+        if self._take is None:
+            return False
+        return self._take(self._key(bucket, item, identifiers), item.amount, self._expiry[bucket])
+
+    def _key(self, bucket: str, item: limits.RateLimitItem, identifiers: tuple[str, ...]) -> str:
+        """The storage key of a budget, built once: the strategy's hit is a storage call with
+        `item.key_for(...)`."""
+        key = self._keys.get((bucket, identifiers))
+        if key is None:
+            if len(self._keys) >= MAX_KEYS:
+                self._keys.clear()  # budgets are per app and device: stay bounded
+            key = self._keys[(bucket, identifiers)] = item.key_for(bucket, *identifiers)
+        return key
+
     async def hit(self, bucket: str, *identifiers: str) -> Refusal | None:
         """Count one request; a Refusal when the budget of the last window is spent."""
         item = self._items.get(bucket)
         if item is None:
             return None
-        key = self._keys.get((bucket, *identifiers))
-        if key is None:
-            if len(self._keys) >= MAX_KEYS:
-                self._keys.clear()  # budgets are per app and device: stay bounded
-            key = self._keys[(bucket, *identifiers)] = item.key_for(bucket, *identifiers)
+        key = self._key(bucket, item, identifiers)
         expiry = self._expiry[bucket]
         if self._take is not None and self._take(key, item.amount, expiry):
             return None

@@ -13,7 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from flotta.billing.categories import Category, category_for
 from flotta.billing.targets import TARGET_KEY, Target, Targets
 from flotta.errors import FlottaError, error_response
-from flotta.ratelimit.keys import DeviceKeys, token_client
+from flotta.fleet.callers import Callers
+from flotta.ratelimit.keys import token_client
 from flotta.ratelimit.limiter import TOKEN, RateLimiter, Refusal
 from flotta.runtime import Runtime
 
@@ -103,7 +104,7 @@ class RateLimitMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._targets = Targets()
-        self._devices = DeviceKeys()
+        self._callers = Callers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limiter, runtime = self._limiter(scope)
@@ -115,11 +116,16 @@ class RateLimitMiddleware:
             return
         target = targeted(scope, self._targets)
         if target is not None:
-            key = await self._devices.of(scope, target, runtime)
-            refusal = await limiter.hit(target.category, *key) if key is not None else None
-            if refusal is not None:
-                await fleet_refusal(refusal)(scope, receive, send)
-                return
+            callers = self._callers
+            caller = callers.known(scope, target, runtime) or await callers.load(
+                scope, target, runtime
+            )
+            budget = caller.budget
+            if budget is not None and not limiter.admits(target.category, budget):
+                refusal = await limiter.hit(target.category, *budget)
+                if refusal is not None:
+                    await fleet_refusal(refusal)(scope, receive, send)
+                    return
         await self.app(scope, receive, send)
 
     @staticmethod
