@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import date, datetime
+from datetime import date
 
 import orjson
 import structlog
@@ -52,7 +52,7 @@ def daily_totals(events: Iterable[UsageEvent]) -> DailyTotals:
     """Events summed per (account, app, device, category, day): the date of the event's time as
     recorded, which is UTC for everything the server records (its clock is UTC)."""
     totals: DailyTotals = defaultdict(int)
-    for _, account_id, client_id, device, category, quantity, at, *_ in events:
+    for _, account_id, client_id, device, category, quantity, at, _status in events:
         totals[account_id, client_id, device, category, at.date()] += quantity
     return totals
 
@@ -189,9 +189,6 @@ async def _add_daily_totals(db: AsyncSession, fresh: Sequence[UsageEvent]) -> No
         )
 
 
-Pending = tuple[UsageEvent, "asyncio.Future[None] | None"]
-
-
 class Ledger:
     """Commits usage events in groups, after the journal (if any) has made them durable."""
 
@@ -204,7 +201,9 @@ class Ledger:
         self._sessions = sessions
         self._on_committed = on_committed
         self._journal = journal
-        self._pending: list[Pending] = []
+        self._pending: list[UsageEvent] = []
+        # Callers of `flushed`, woken once everything pending when they called is committed.
+        self._waiters: list[asyncio.Future[None]] = []
         self._wakeup = asyncio.Event()
         # Set when someone waits for a commit; otherwise, with a journal, the writer gathers
         # for GATHER_S first: fewer, larger transactions cost the request path far less CPU.
@@ -251,7 +250,7 @@ class Ledger:
                 # A full disk: the request was carried out already, so it is billed from
                 # memory at the next commit rather than answered 500 after the fact.
                 log.error("usage journal refused an event; kept in memory", error=str(exc))
-        self._pending.append((event, None))
+        self._pending.append(event)
         self._wakeup.set()
 
     def queue(self, events: Iterable[UsageEvent]) -> None:
@@ -271,14 +270,14 @@ class Ledger:
         """Wait until everything recorded so far (a batch being committed included) is
         committed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((_MARKER, future))
+        self._waiters.append(future)
         self._urgent.set()
         self._wakeup.set()
         await future
 
     async def _run(self) -> None:
         while True:
-            if not self._pending:
+            if not self._pending and not self._waiters:
                 if self._closing:
                     return
                 await self._wakeup.wait()
@@ -289,23 +288,20 @@ class Ledger:
                     await asyncio.wait_for(self._urgent.wait(), GATHER_S)
             self._urgent.clear()
             taken, self._pending = self._pending, []
+            waiters, self._waiters = self._waiters, []
             # The closed journal files hold exactly `taken`: they go once it is committed.
             closed = self._journal.rotate() if self._journal is not None else []
-            committed = [
-                await self._commit(taken[first : first + MAX_BATCH])
-                for first in range(0, len(taken), MAX_BATCH)
-            ]
-            if all(committed):  # otherwise the files stay, for the next start to replay
+            failed: Exception | None = None
+            for first in range(0, len(taken), MAX_BATCH):
+                failed = failed or await self._commit(taken[first : first + MAX_BATCH])
+            if failed is None:  # otherwise the files stay, for the next start to replay
                 for path in closed:
                     path.unlink(missing_ok=True)
+            _settle(waiters, failed)
 
-    async def _commit(self, taken: list[Pending]) -> bool:
-        """Commit one batch, retrying until the database takes it (nothing is dropped); False
-        when the ledger stopped before it could."""
-        events = [event for event, _ in taken if event is not _MARKER]
-        if not events:
-            _settle(taken, None)
-            return True
+    async def _commit(self, events: list[UsageEvent]) -> Exception | None:
+        """Commit one batch, retrying until the database takes it (nothing is dropped); the
+        last error when the ledger stopped before it could."""
         # Summed once, for the database's daily totals and for the hook.
         totals = daily_totals(events)
         attempt = 0
@@ -328,11 +324,9 @@ class Ledger:
                 log.warning("usage ledger commit failed", attempt=attempt, error=str(error))
                 if self._closing and attempt > len(RETRY_DELAYS_S):
                     log.error("usage kept in the journal for the next start", events=len(events))
-                    _settle(taken, error)
-                    return False
+                    return error
                 await asyncio.sleep(delay)
-        _settle(taken, None)
-        return True
+        return None
 
     async def _commit_each(self, events: Sequence[UsageEvent]) -> None:
         async with self.lock:
@@ -353,14 +347,10 @@ class Ledger:
             log.exception("after-commit billing hook failed")
 
 
-def _settle(taken: Sequence[Pending], error: Exception | None) -> None:
-    for _, future in taken:
-        if future is not None and not future.done():
+def _settle(waiters: Sequence[asyncio.Future[None]], error: Exception | None) -> None:
+    for future in waiters:
+        if not future.done():
             if error is None:
                 future.set_result(None)
             else:
                 future.set_exception(error)
-
-
-# A placeholder that asks the writer to wake its caller once everything before it is written.
-_MARKER = UsageEvent("", 0, "", "", Category.DATA, 0, datetime.min)
