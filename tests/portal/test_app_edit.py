@@ -197,3 +197,44 @@ def test_a_domain_another_app_registered_cannot_be_set(
     assert taken.status_code == 400
     assert "api.example.com is registered by another application" in text_of(taken)
     assert application(live, client_id).domain == ""
+
+
+def _hidden(html: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert found is not None, f"no {name} on the page"
+    return found.group(1)
+
+
+def test_a_decision_on_a_version_the_developer_changed_since_is_refused(
+    live: LiveDemo,
+) -> None:
+    """The operator opens the review page; the developer edits the pending app meanwhile. Both
+    decisions from the stale page are refused with 409 and the current version shown; the
+    decision from the reloaded page goes through."""
+    _, dev = developer(live)
+    with dev, admin(live) as operator:
+        client_id = client_id_of(submit(dev))
+        review = f"/portal/admin/apps/{client_id}"
+        stale = operator.get(review).text
+        stale_form = {"csrf_token": csrf_of(stale), "version": _hidden(stale, "version")}
+        edit = f"/portal/apps/{client_id}/edit"
+        edited = post_form(dev, edit, edit, {**GOOD_FORM, "intended_use": "Resell locations."})
+        assert edited.status_code == 303
+
+        typed = {"approve": ("note", "Fine by the rules"), "reject": ("reason", "Too vague")}
+        for action, (field, words) in typed.items():
+            refused = operator.post(f"{review}/{action}", data={**stale_form, field: words})
+            assert refused.status_code == 409
+            shown = text_of(refused)
+            assert "changed this application after you opened it" in shown
+            assert "Resell locations." in shown  # the version to review now
+            assert words in refused.text  # what the operator typed is kept
+            assert application(live, client_id).status == "pending"
+
+        fresh = operator.get(review).text
+        approved = operator.post(
+            f"{review}/approve",
+            data={"csrf_token": csrf_of(fresh), "version": _hidden(fresh, "version")},
+        )
+        assert approved.status_code == 303
+        assert application(live, client_id).status == "approved"

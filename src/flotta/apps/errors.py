@@ -38,6 +38,10 @@ class AlreadyReviewed(AppError):
         self.status = status
 
 
+class ChangedSinceReview(AppError):
+    """Approve or reject from a review page showing an older version of the application."""
+
+
 class ReasonRequired(AppError):
     """Rejecting needs a reason the developer can act on."""
 

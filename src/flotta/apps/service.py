@@ -6,7 +6,9 @@ An application IS an `OAuthClient` row: "pending" until an operator decides, the
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from dataclasses import astuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +16,7 @@ from flotta.accounts.models import User
 from flotta.apps.errors import (
     AlreadyReviewed,
     AppNotFound,
+    ChangedSinceReview,
     InvalidApplication,
     NotApproved,
     NotEditable,
@@ -40,6 +43,14 @@ def editable(app: OAuthClient) -> tuple[str, ...]:
     """The fields of `app` its developer may change: EDITABLE, and its domain while it has none
     (an app registered without the form, such as the demo's, gets one once)."""
     return EDITABLE if app.domain else (*EDITABLE, "domain")
+
+
+def review_version(app: OAuthClient) -> str:
+    """The application as its review page shows it, in 16 hex digits: an operator's decision
+    carries the version it was made on, so a developer's edit made meanwhile (pending
+    applications can be edited) is not approved unseen."""
+    shown = repr(astuple(ApplicationService.as_input(app)))
+    return hashlib.sha256(shown.encode()).hexdigest()[:16]
 
 
 def missing_steps(user: User) -> list[str]:
@@ -153,18 +164,21 @@ class ApplicationService:
             raise AppNotFound("There is no application with this client ID on your account.")
         return app
 
-    async def approve(self, client_id: str, note: str = "") -> OAuthClient:
-        """Approve a pending application and e-mail its developer the next steps."""
-        app = await self._decide(client_id, APPROVED, note.strip()[:MAX_REASON] or None)
+    async def approve(
+        self, client_id: str, note: str = "", reviewed: str | None = None
+    ) -> OAuthClient:
+        """Approve a pending application and e-mail its developer the next steps. `reviewed`:
+        the `review_version` the operator's page showed (None: not checked)."""
+        app = await self._decide(client_id, APPROVED, note.strip()[:MAX_REASON] or None, reviewed)
         await self._mail_owner(app, *self._approved_mail(app))
         return app
 
-    async def reject(self, client_id: str, reason: str) -> OAuthClient:
+    async def reject(self, client_id: str, reason: str, reviewed: str | None = None) -> OAuthClient:
         """Reject a pending application; the reason is required and sent to the developer."""
         reason = reason.strip()
         if not reason:
             raise ReasonRequired("Give a reason: the developer reads it to fix the application.")
-        app = await self._decide(client_id, REJECTED, reason[:MAX_REASON])
+        app = await self._decide(client_id, REJECTED, reason[:MAX_REASON], reviewed)
         await self._mail_owner(app, *self._rejected_mail(app))
         return app
 
@@ -186,8 +200,15 @@ class ApplicationService:
         await self.db.flush()
         return app.public_key
 
-    async def _decide(self, client_id: str, status: str, reason: str | None) -> OAuthClient:
+    async def _decide(
+        self, client_id: str, status: str, reason: str | None, reviewed: str | None
+    ) -> OAuthClient:
         app = await self.get(client_id)
+        if app.status == PENDING and reviewed is not None and reviewed != review_version(app):
+            raise ChangedSinceReview(
+                "The developer changed this application after you opened it: the page now "
+                "shows the current version. Review it, then decide again."
+            )
         if app.status != PENDING or not await self.repo.decide(
             app, status, reason, self.clock.now()
         ):

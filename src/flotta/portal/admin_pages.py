@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from flotta.apps.errors import AlreadyReviewed, AppNotFound, ReasonRequired
+from flotta.apps.errors import AlreadyReviewed, AppNotFound, ChangedSinceReview, ReasonRequired
 from flotta.apps.public_key import fingerprint
 from flotta.apps.repository import STATUSES, AppRepository
+from flotta.apps.service import review_version
 from flotta.portal.app_pages import app_service
 from flotta.portal.web import PORTAL, read_form, redirect, render, require_admin, runtime_of
 
@@ -49,7 +52,14 @@ async def _show(
         return _not_found(request)
     owner = await repo.owner(app)
     key_print = fingerprint(app.public_key) if app.public_key else None
-    context = {"app": app, "owner": owner, "fingerprint": key_print, "errors": {}, **extra}
+    context = {
+        "app": app,
+        "owner": owner,
+        "fingerprint": key_print,
+        "version": review_version(app),
+        "errors": {},
+        **extra,
+    }
     return render(request, "admin_app.html", context, status=status)
 
 
@@ -69,12 +79,13 @@ async def approve_app(request: Request, client_id: str) -> Response:
         await require_admin(request, db)
         form = await read_form(request)
         note = form.get("note")
+        typed = note if isinstance(note, str) else ""
         try:
-            await app_service(db, runtime).approve(client_id, note if isinstance(note, str) else "")
+            await app_service(db, runtime).approve(client_id, typed, _reviewed(form))
         except AppNotFound:
             return _not_found(request)
-        except AlreadyReviewed as done:
-            return await _show(request, db, client_id, 409, error=done.message)
+        except (AlreadyReviewed, ChangedSinceReview) as refused:
+            return await _show(request, db, client_id, 409, error=refused.message, note=typed)
     runtime.mail.wake()  # committed: deliver the developer's e-mail now
     return redirect(f"{ADMIN_APPS}?reviewed={client_id}")
 
@@ -89,13 +100,19 @@ async def reject_app(request: Request, client_id: str) -> Response:
         reason = form.get("reason")
         typed = reason if isinstance(reason, str) else ""
         try:
-            await app_service(db, runtime).reject(client_id, typed)
+            await app_service(db, runtime).reject(client_id, typed, _reviewed(form))
         except AppNotFound:
             return _not_found(request)
         except ReasonRequired as missing:
             errors = {"reason": missing.message}
             return await _show(request, db, client_id, 400, errors=errors, reason=typed)
-        except AlreadyReviewed as done:
-            return await _show(request, db, client_id, 409, error=done.message)
+        except (AlreadyReviewed, ChangedSinceReview) as refused:
+            return await _show(request, db, client_id, 409, error=refused.message, reason=typed)
     runtime.mail.wake()  # committed: deliver the developer's e-mail now
     return redirect(f"{ADMIN_APPS}?reviewed={client_id}")
+
+
+def _reviewed(form: Mapping[str, object]) -> str | None:
+    """The application version the decision's page showed (absent: a form without it)."""
+    version = form.get("version")
+    return version if isinstance(version, str) and version else None
