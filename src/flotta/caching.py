@@ -1,6 +1,6 @@
-"""A small expiring cache for the hot path's lookups (token → payer, credential → device key,
-directory records): each value is forgotten `ttl_s` after it was loaded, and the whole cache
-starts over when it holds `max_entries`, since its keys (paths, credentials) are open-ended."""
+"""A small expiring cache for the hot path's lookups (a request's caller, directory records):
+each value is forgotten `ttl_s` after it was loaded, and the whole cache starts over when it
+holds `max_entries`, since its keys (paths, credentials) are open-ended."""
 
 from __future__ import annotations
 

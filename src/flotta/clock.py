@@ -29,7 +29,7 @@ class SystemClock:
 
     `now` and `monotonic` are the C functions themselves, not methods calling them: the request
     path asks the clock several times per request, and each Python frame cost more than the
-    call it wrapped.
+    call it wrapped. (So patching `time.monotonic` does not reach it: patch the attribute.)
     """
 
     speed = 1.0

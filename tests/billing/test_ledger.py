@@ -173,3 +173,18 @@ async def test_an_event_of_a_deleted_account_does_not_block_the_rest(
     await asyncio.wait_for(ledger.record_many([good, orphan]), 10)
     assert await stored_keys(store.path) == {"kept"}
     assert await daily_sum(store.sessions) == 3
+
+
+async def test_a_round_larger_than_a_batch_commits_every_batch_before_flushed_returns(
+    store: Db, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second's events commit in several transactions (MAX_BATCH each); a caller waiting for
+    the flush is woken only once the last of them is committed."""
+    import flotta.billing.ledger as ledger_module
+
+    monkeypatch.setattr(ledger_module, "MAX_BATCH", 2)
+    events = [usage(f"b{i}", store.accounts[2], Category.COMMANDS, i + 1) for i in range(5)]
+    ledger.queue(events)
+    await asyncio.wait_for(ledger.flushed(), 10)
+    assert await stored_keys(store.path) == {e.key for e in events}
+    assert await daily_sum(store.sessions) == 15

@@ -221,11 +221,26 @@ def test_the_ledger_holds_exactly_the_usage_ids_clients_saw(fair: LiveDemo) -> N
     assert ledger_ids(fair, start) == dict.fromkeys(billed, 200)
 
 
+@pytest.fixture(scope="module")
+def unlimited_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDemo]:
+    """Metering without rate limits: no rate-limit budget resolves the device for it."""
+    demo = start_live_demo(
+        tmp_path_factory.mktemp("unlimited"), vehicles=3, ratelimit={"enabled": False}
+    )
+    try:
+        yield demo
+    finally:
+        demo.stop()
+
+
+@pytest.mark.parametrize("limits", ["on", "off"])
 def test_the_ledger_names_each_device_by_vin_or_site_id_whichever_tag_was_used(
-    fair: LiveDemo,
+    limits: str, request: pytest.FixtureRequest
 ) -> None:
     """A vehicle's rows carry its VIN whether the path named it by VIN or by Fleet id; a site's
-    carry its id."""
+    carry its id. With rate limits on or off (metering then looks the Fleet id up itself)."""
+    fair: LiveDemo = request.getfixturevalue("fair" if limits == "on" else "unlimited_demo")
+    assert (fair.handle.runtime.limiter is None) == (limits == "off")
     vin, site = fair.vins[1], fair.info["energy_sites"][0]
     start = last_row(fair)
     with client(fair) as api:

@@ -46,10 +46,10 @@ def editable(app: OAuthClient) -> tuple[str, ...]:
 
 
 def review_version(app: OAuthClient) -> str:
-    """The application as its review page shows it, in 16 hex digits: an operator's decision
-    carries the version it was made on, so a developer's edit made meanwhile (pending
-    applications can be edited) is not approved unseen."""
-    shown = repr(astuple(ApplicationService.as_input(app)))
+    """The application as its review page shows it (its form and its public key), in 16 hex
+    digits: an operator's decision carries the version it was made on, so a developer's edit or
+    key upload made meanwhile (pending applications can be changed) is not approved unseen."""
+    shown = repr((astuple(ApplicationService.as_input(app)), app.public_key))
     return hashlib.sha256(shown.encode()).hexdigest()[:16]
 
 

@@ -293,7 +293,9 @@ class Ledger:
             closed = self._journal.rotate() if self._journal is not None else []
             failed: Exception | None = None
             for first in range(0, len(taken), MAX_BATCH):
-                failed = failed or await self._commit(taken[first : first + MAX_BATCH])
+                # Every chunk gets its own retries, whatever became of the one before.
+                error = await self._commit(taken[first : first + MAX_BATCH])
+                failed = failed or error
             if failed is None:  # otherwise the files stay, for the next start to replay
                 for path in closed:
                     path.unlink(missing_ok=True)

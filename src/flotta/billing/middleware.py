@@ -178,7 +178,7 @@ def _labelled(send: Send, target: Target | None) -> Send:
 
 
 def _budget_device(caller: Caller) -> str | None:
-    """The vehicle as its rate limits named it (by VIN), when they resolved it."""
+    """The vehicle as the caller's rate-limit budget names it (by VIN), when limits are on."""
     return None if caller.budget is None else caller.budget[1]
 
 

@@ -35,9 +35,10 @@ class Payer:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """`payer`: None for first-party tokens and for requests the endpoint refuses with 401.
-    `budget`: the (app, device) whose rate limits a request spends; None when it names no
-    device or its endpoint refuses it anyway (it keeps its 401/403/404 and spends nothing)."""
+    """`payer`: None for first-party tokens, for requests the endpoint refuses with 401, and
+    without metering. `budget`: the (app, device) whose rate limits a request spends; None when
+    it names no device, when its endpoint refuses it anyway (it keeps its 401/403/404 and
+    spends nothing), and without rate limits."""
 
     payer: Payer | None
     budget: tuple[str, str] | None
@@ -89,15 +90,17 @@ class Callers:
         else:
 
             async def resolve(_: CacheKey) -> Caller:
-                return Caller(await payer_of(credential, runtime), await budget_of(scope, target))
+                # Only the halves switched on: each costs lookups, and may fail.
+                metered, limited = runtime.meter is not None, runtime.limiter is not None
+                return Caller(
+                    await payer_of(credential, runtime) if metered else None,
+                    await budget_of(scope, target) if limited else None,
+                )
 
             key = _key(credential, target)
             caller = await self._cache.get(key, runtime.clock.monotonic(), resolve)
         scope[CALLER_KEY] = caller
         return caller
-
-    async def of(self, scope: Scope, target: Target | None, runtime: Runtime) -> Caller:
-        return self.known(scope, target, runtime) or await self.load(scope, target, runtime)
 
 
 def _key(credential: bytes, target: Target | None) -> CacheKey:
