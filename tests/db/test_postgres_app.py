@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 
 from tests.live import start_live_demo
+from tests.portal.test_app_edit import stale_decisions_are_refused
 from tests.postgres import create_database, drop_database
 
 
@@ -31,6 +32,7 @@ def test_demo_runs_on_postgres(tmp_path: Path) -> None:
                 assert charge["response"]["charge_state"]["charge_limit_soc"] == 66
                 invite = client.post(f"/api/1/vehicles/{vin}/invitations")
                 assert invite.status_code == 200
+            stale_decisions_are_refused(demo)  # an operator's review locks the app's row
         finally:
             demo.stop()
 

@@ -208,9 +208,14 @@ def _hidden(html: str, name: str) -> str:
 def test_a_decision_on_a_version_the_developer_changed_since_is_refused(
     live: LiveDemo,
 ) -> None:
+    stale_decisions_are_refused(live)
+
+
+def stale_decisions_are_refused(live: LiveDemo) -> None:
     """The operator opens the review page; the developer edits the pending app meanwhile. Both
     decisions from the stale page are refused with 409 and the current version shown; the
-    decision from the reloaded page goes through."""
+    decision from the reloaded page goes through. (Also run on PostgreSQL, where the decision
+    locks the application's row.)"""
     _, dev = developer(live)
     with dev, admin(live) as operator:
         client_id = client_id_of(submit(dev))

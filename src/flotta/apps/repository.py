@@ -21,10 +21,13 @@ class AppRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def by_client_id(self, client_id: str) -> OAuthClient | None:
-        result = await self.session.execute(
-            select(OAuthClient).where(OAuthClient.client_id == client_id)
-        )
+    async def by_client_id(self, client_id: str, *, for_update: bool = False) -> OAuthClient | None:
+        """`for_update`: lock the row until the transaction ends (PostgreSQL; SQLite has one
+        writer at a time anyway), and read it as committed now."""
+        query = select(OAuthClient).where(OAuthClient.client_id == client_id)
+        if for_update:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        result = await self.session.execute(query)
         return result.scalar_one_or_none()
 
     async def of_owner(self, owner_id: int) -> list[OAuthClient]:

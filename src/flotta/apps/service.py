@@ -151,8 +151,8 @@ class ApplicationService:
             client_type=app.client_type,
         )
 
-    async def get(self, client_id: str) -> OAuthClient:
-        app = await self.repo.by_client_id(client_id)
+    async def get(self, client_id: str, *, for_update: bool = False) -> OAuthClient:
+        app = await self.repo.by_client_id(client_id, for_update=for_update)
         if app is None:
             raise AppNotFound(f"no application with client_id {client_id!r}")
         return app
@@ -203,7 +203,9 @@ class ApplicationService:
     async def _decide(
         self, client_id: str, status: str, reason: str | None, reviewed: str | None
     ) -> OAuthClient:
-        app = await self.get(client_id)
+        # Locked: an edit committing between the version check and the decision would
+        # otherwise be approved unseen; one committed before the lock is read here and refused.
+        app = await self.get(client_id, for_update=True)
         if app.status == PENDING and reviewed is not None and reviewed != review_version(app):
             raise ChangedSinceReview(
                 "The developer changed this application after you opened it: the page now "
