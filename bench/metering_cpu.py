@@ -6,13 +6,14 @@ against both off, without sockets, uvicorn or a load generator.
 process (each with its simulated fleet and usage ledger), alternating small batches of
 concurrent requests between them, and reads the event loop thread's CPU time per batch: each
 batch of a setup is paired with the "off" batch next to it, so a change in machine speed cancels
-out, and the median of those ratios moves by about ±2 %. Each metered batch ends with its
-ledger commit, so it pays for that commit. Two figures per setup: the event loop thread's CPU,
-and the whole process's (the loop plus the ledger's SQLite thread, which runs beside it but
-takes CPU from the same two cores: random usage keys once cost that thread 16 µs a request,
-which the loop's figure could not show). Not measured: uvicorn's sockets and its handling of
-the extra response headers (they add to both sides of the ratio, or only to "on", so the
-direction is unknown).
+out. Even so, two identical demos ("off" and "off again", which every run includes as its noise
+floor) were seen 3 to 9 % apart on a busy machine: read the other ratios against that row.
+Each metered batch ends with its ledger commit, so it pays for that commit. Two figures per
+setup: the event loop thread's CPU, and the whole process's (the loop plus the ledger's SQLite
+thread, which runs beside it but takes CPU from the same two cores: random usage keys once cost
+that thread 16 µs a request, which the loop's figure could not show). Not measured: uvicorn's
+sockets and its handling of the extra response headers (they add to both sides of the ratio,
+or only to "on", so the direction is unknown).
 
     python bench/metering_cpu.py [--quick] [--parts] [--rounds N]
 """
@@ -45,6 +46,9 @@ BATCH = 1_000
 SETUPS = {
     "off": (False, False),
     "on": (True, True),
+    # A second demo with everything off: its ratio to "off" is the noise floor of the run
+    # (two identical demos in one process were seen 3 to 9 % apart).
+    "off again": (False, False),
     "metering only": (True, False),
     "rate limits only": (False, True),
 }
@@ -164,7 +168,7 @@ async def measure(names: list[str], rounds: int, batch: int) -> dict[str, dict[s
 
 
 def run(quick: bool = False, parts: bool = False, rounds: int | None = None) -> list[h.Row]:
-    names = list(SETUPS) if parts else ["off", "on"]
+    names = list(SETUPS) if parts else ["off", "on", "off again"]
     rounds = rounds or (15 if quick else 40)
     batch = BATCH
     # The loop `flotta demo` runs on (uvloop where installed).

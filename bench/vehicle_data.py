@@ -163,11 +163,15 @@ def run_metering(
     connections: int = CONNECTIONS,
     parts: bool = False,
 ) -> list[h.Row]:
-    """P5: vehicle_data req/s on demos with metering and rate limits off and on (and, with
-    `parts`, each alone), runs interleaved."""
+    """P5: vehicle_data req/s on demos with metering and rate limits off and on, a second "off"
+    demo as the noise floor (and, with `parts`, each half alone), runs interleaved forward and
+    backward."""
     repeats = repeats or 3
     duration_s = duration_s or (2.0 if quick else 5.0)
-    setups = [("off", EVERYTHING_OFF), ("on", EVERYTHING_ON)]
+    # "off again" is a second demo with everything off, measured like the others: its ratio to
+    # "off" is what this machine's noise alone makes of two identical servers (seen here from
+    # 0.89 to 1.04), the yardstick for the gap between "on" and "off".
+    setups = [("off", EVERYTHING_OFF), ("on", EVERYTHING_ON), ("off again", EVERYTHING_OFF)]
     if parts:
         setups += [("metering only", METERING_ONLY), ("rate limits only", LIMITS_ONLY)]
     with h.workspace("p5-metering") as (root, procs):
@@ -179,7 +183,10 @@ def run_metering(
         runs: list[list[float]] = [[] for _ in setups]
         failures = 0
         for index in range(repeats):
-            for which, target in enumerate(targets):
+            # Forward, then backward: with a fixed order, whatever the previous run leaves
+            # behind (the ledger's commit, a warm cache) always falls on the same setup.
+            order = list(enumerate(targets))
+            for which, target in order if index % 2 == 0 else order[::-1]:
                 path = f"/api/1/vehicles/{target.vins[0]}/vehicle_data"
                 rps, bad = measure(
                     target,
@@ -212,10 +219,16 @@ def run_metering(
     ratio = medians[1] / bare if bare else None
     ok = ratio is not None and ratio >= 1 - TARGET_OVERHEAD
     if all(runs[0]):
-        # Each "on" run against the "off" run just before it: a slow drift of the machine
+        # Each "on" run against the "off" run next to it: a slow drift of the machine
         # cancels out of these, not out of the ratio of medians.
         paired = h.median([on / off for on, off in zip(runs[1], runs[0], strict=True)])
         notes.append(f"paired: the median of the runs' own on ÷ off ratios is {paired:.2f}")
+    notes.append(
+        f"noise floor: off again ÷ off is {medians[2] / bare:.2f} (identical servers; the same "
+        "machine noise is in the on ÷ off ratio)"
+        if bare
+        else "noise floor: no off runs"
+    )
     rows = [
         h.Row(
             target_id="P5",
@@ -229,7 +242,7 @@ def run_metering(
             notes=notes,
         )
     ]
-    for (name, _), median in zip(setups[2:], medians[2:], strict=True):
+    for (name, _), median in zip(setups[3:], medians[3:], strict=True):
         rows.append(
             h.Row(
                 target_id="P5",
