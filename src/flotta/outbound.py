@@ -8,9 +8,12 @@ such host must resolve only to public addresses, unless the operator allows a ne
 (`FLOTTA_OUTBOUND__ALLOW`); `flotta demo`, a sandbox on one machine, allows every address.
 
 The check resolves the host itself, at config time (a 400 that names the address) and again
-before each delivery or fetch (DNS can change after a config was accepted). The client library
-then resolves the name once more to connect: a name whose records flip between a public and a
-private address within that instant is not stopped by this check (docs/telemetry.md says so).
+before each delivery or fetch (DNS can change after a config was accepted). HTTP (webhooks, key
+downloads) and receivers then connect to an address that check returned, not to the name: a
+name whose records flip between a public and a private address from one lookup to the next
+(DNS rebinding) cannot slip a private one in between. TLS still verifies the certificate
+against the name. Broker sinks (NATS, MQTT, Redis, Kafka) connect by name through their own
+client libraries, so for them that instant remains (docs/telemetry.md says so).
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ import asyncio
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+import httpcore
+import httpx
 
 from flotta.caching import ExpiringCache
 
@@ -72,18 +78,24 @@ def kind_of(address: IPAddress) -> str | None:
     return None if address.is_global else "non-public"
 
 
-class Outbound:
-    """The networks a developer's destinations may resolve to besides public addresses."""
+Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
+# (why the host is refused, or None; the addresses it was checked at)
+Verdict = tuple[str | None, tuple[str, ...]]
 
-    def __init__(self, allowed: Iterable[IPNetwork] = ()) -> None:
+
+class Outbound:
+    """The networks a developer's destinations may resolve to besides public addresses.
+
+    `resolve` is the DNS lookup (tests give their own, to play a name's answers)."""
+
+    def __init__(self, allowed: Iterable[IPNetwork] = (), resolve: Resolver | None = None) -> None:
         self.allowed = tuple(_plain(network) for network in allowed)
         self._everything = all(
             any(network.prefixlen == 0 for network in self.allowed if network.version == version)
             for version in (4, 6)
         )
-        self._verdicts: ExpiringCache[tuple[str, int], str | None] = ExpiringCache(
-            VERDICT_TTL_S, 4096
-        )
+        self._resolve = resolve or _resolve
+        self._verdicts: ExpiringCache[tuple[str, int], Verdict] = ExpiringCache(VERDICT_TTL_S, 4096)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Outbound:
@@ -108,37 +120,99 @@ class Outbound:
         or cannot be checked: a name that does not resolve here, or is not plain ASCII (a
         client library may read such a name otherwise, e.g. percent-decoded or IDNA-encoded
         another way, and reach a host that was never checked)."""
+        await self.addresses(host, port)
+
+    async def addresses(self, host: str, port: int) -> tuple[str, ...]:
+        """What to connect to for `host`: the addresses `check` accepted it at, or the name
+        itself when every address is allowed (the demo). DestinationRefused as `check`."""
         if self._everything:
-            return
+            return (host,)
         now = asyncio.get_running_loop().time()
-        refused = await self._verdicts.get((host, port), now, lambda key: self._verdict(*key))
+        refused, addresses = await self._verdicts.get(
+            (host, port), now, lambda key: self._verdict(*key)
+        )
         if refused is not None:
             raise DestinationRefused(refused)
+        return addresses
 
     async def check_all(self, destinations: Iterable[tuple[str, int]]) -> None:
         for host, port in destinations:
             await self.check(host, port)
 
-    async def _verdict(self, host: str, port: int) -> str | None:
+    async def _verdict(self, host: str, port: int) -> Verdict:
         if not host:
-            return "no host is named"
+            return "no host is named", ()
         if not host.isascii() or not host.isprintable():
             return (
                 f"{host!r} is not a plain ASCII host name: write an international name in its "
                 "xn-- (IDNA) form"
-            )
+            ), ()
         if not _HOST.fullmatch(host):  # '1.1.1.1%:x@10.0.0.1' is 10.0.0.1 to a URL parser
-            return f"{host!r} is not a bare host name or IP address"
-        addresses = await _resolve(host, port)
+            return f"{host!r} is not a bare host name or IP address", ()
+        addresses = await self._resolve(host, port)
         if not addresses:
             return (
                 f"{host!r} does not resolve to an address here: the server connects only to "
                 "hosts it can check are public"
-            )
+            ), ()
         for address in addresses:
             if (refused := self.refusal(host, address)) is not None:
-                return refused
-        return None
+                return refused, ()
+        return None, tuple(dict.fromkeys(str(address) for address in addresses))
+
+
+class PinnedNetworkBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's connections, made to the addresses `Outbound.addresses` checked rather than
+    to the name the URL gives (TLS is still verified against that name)."""
+
+    def __init__(self, outbound: Outbound) -> None:
+        self._outbound = outbound
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            addresses = await self._outbound.addresses(host, port)
+        except DestinationRefused as exc:
+            raise httpcore.ConnectError(str(exc)) from None
+        failure: Exception | None = None
+        for address in addresses:  # in the resolver's order, as a client library would
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None  # `addresses` is never empty
+        raise failure
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("a developer's destination is never a Unix socket")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def pinned_transport(outbound: Outbound) -> httpx.AsyncHTTPTransport:
+    """An httpx transport whose connections go only to addresses `outbound` checked; no proxy
+    from the environment (a proxy would resolve the name again itself)."""
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    pool = transport._pool  # httpx builds the pool; httpcore takes a backend only there
+    if not isinstance(pool, httpcore.AsyncConnectionPool) or not hasattr(pool, "_network_backend"):
+        raise RuntimeError("this httpx/httpcore cannot pin connections: update flotta.outbound")
+    pool._network_backend = PinnedNetworkBackend(outbound)
+    return transport
 
 
 def _plain(network: IPNetwork) -> IPNetwork:

@@ -29,6 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from flotta.adapters.tls import client_context, load_client_cert
+from flotta.outbound import DestinationRefused, Outbound
 from flotta.ports.sinks import SinkError
 from flotta.telemetry.envelope import MAX_MESSAGE_BYTES, WireError, decode_envelope
 from flotta.telemetry.records import StreamRecord
@@ -80,8 +81,11 @@ def ssl_context(target: ReceiverTarget, vin: str | None = None) -> ssl.SSLContex
 class ReceiverSink:
     """Streams records to a fleet-telemetry-compatible server, one socket per VIN."""
 
-    def __init__(self, target: ReceiverTarget) -> None:
+    def __init__(self, target: ReceiverTarget, outbound: Outbound | None = None) -> None:
+        """With `outbound`, each connection goes to an address it checked for the hostname
+        (flotta.outbound), not to whatever the name resolves to by then."""
         self._target = target
+        self._outbound = outbound
         self._ssl = ssl_context(target)  # refuse a bad CA or client cert at open time
         host = f"[{target.hostname}]" if ":" in target.hostname else target.hostname  # IPv6
         self._url = f"wss://{host}:{target.port}/"
@@ -103,8 +107,29 @@ class ReceiverSink:
         socket = self._sockets.get(vin)
         if socket is not None and socket.state.name == "OPEN":
             return socket
-        socket = await _NoRedirects(
+        target = self._target
+        addresses: tuple[str, ...] = (target.hostname,)
+        if self._outbound is not None:
+            addresses = await self._outbound.addresses(target.hostname, target.port)
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                socket = await self._connect(vin, address)
+            except (OSError, TimeoutError) as exc:  # the next address, as a car would
+                failure = exc
+                continue
+            self._sockets[vin] = socket
+            return socket
+        assert failure is not None  # `addresses` is never empty
+        raise failure
+
+    async def _connect(self, vin: str, address: str) -> ClientConnection:
+        """The handshake with the receiver at `address` (TLS and Host still name the
+        hostname)."""
+        return await _NoRedirects(
             self._url,
+            host=address,
+            port=self._target.port,
             ssl=self._ssl_for(vin),
             open_timeout=self._target.connect_timeout_s,
             proxy=None,  # a car connects directly
@@ -116,8 +141,6 @@ class ReceiverSink:
                 "X-TXID": str(uuid.uuid4()),
             },
         )
-        self._sockets[vin] = socket
-        return socket
 
     async def deliver(self, batch: Sequence[StreamRecord]) -> None:
         """Send every record on its VIN's socket; with acks, wait for each one."""
@@ -147,7 +170,14 @@ class ReceiverSink:
             ) from exc
         except RecordRefused:
             raise  # the receiver is up and answering: keep its socket
-        except (OSError, ssl.SSLError, WebSocketException, WireError, ValueError) as exc:
+        except (
+            OSError,
+            ssl.SSLError,
+            WebSocketException,
+            WireError,
+            ValueError,
+            DestinationRefused,
+        ) as exc:
             await self._drop(vin)
             raise SinkError(f"receiver {self._url}: {exc}") from exc
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import httpx
 
 from flotta.clock import Clock
+from flotta.outbound import Outbound, pinned_transport
 from flotta.ports.sinks import SinkError
 from flotta.telemetry import formats
 from flotta.telemetry.formats import SinkFormat
@@ -98,14 +99,19 @@ class WebhookSink:
         clock: Clock,
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        outbound: Outbound | None = None,
     ) -> None:
+        """With `outbound` (and no `transport`), each connection goes to an address it checked
+        for the URL's host (flotta.outbound)."""
         secret_key(secret)  # refuse a malformed secret now, not at the first delivery
         self._url, self._secret, self._fmt, self._clock = url, secret, fmt, clock
         self._timeout_s = timeout_s
         self._client = httpx.AsyncClient(
             timeout=timeout_s,
             follow_redirects=False,  # a redirect is the receiver's misconfiguration: nack it
-            transport=transport,
+            transport=transport or (None if outbound is None else pinned_transport(outbound)),
+            # A proxy from the environment would resolve the host again, unchecked.
+            trust_env=outbound is None,
             headers={"user-agent": USER_AGENT},
         )
 

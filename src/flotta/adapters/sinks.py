@@ -369,7 +369,7 @@ def open_sink(
     A receiver sink without `client_cert` presents `client_certs(vin)` per VIN, if given.
     With `outbound`, each delivery first checks the sink's hosts (GuardedSink)."""
     parsed = _parse(kind, settings)
-    sink = _open_adapter(parsed, format, secret, clock, client_certs)
+    sink = _open_adapter(parsed, format, secret, clock, client_certs, outbound)
     if outbound is None:
         return sink
     hosts = [(host, port) for _, host, port in _destinations(parsed)]
@@ -382,7 +382,10 @@ def _open_adapter(
     secret: str | None,
     clock: Clock | None,
     client_certs: ClientCertificates | None,
+    outbound: Outbound | None,
 ) -> Sink:
+    """The sink's adapter; webhooks and receivers connect only to addresses `outbound`
+    checked (the broker clients resolve names themselves: GuardedSink checks those)."""
     if format not in FORMATS:
         raise SinkSettingsError({"format": [f"must be one of {', '.join(FORMATS)}"]})
     fmt: SinkFormat = "json" if format == "json" else "protobuf"
@@ -390,7 +393,9 @@ def _open_adapter(
     if isinstance(parsed, WebhookSettings):
         if not secret:
             raise SinkSettingsError({"secret": ["a webhook sink needs a whsec_ signing secret"]})
-        return WebhookSink(parsed.url, secret, fmt, clock=clock, timeout_s=parsed.timeout_s)
+        return WebhookSink(
+            parsed.url, secret, fmt, clock=clock, timeout_s=parsed.timeout_s, outbound=outbound
+        )
     if isinstance(parsed, NatsSettings):
         from flotta.adapters.sink_nats import NatsSink
 
@@ -419,7 +424,7 @@ def _open_adapter(
     if isinstance(parsed, KafkaSettings):
         return _kafka_sink(parsed, fmt)
     assert isinstance(parsed, ReceiverSettings)
-    return ReceiverSink(_receiver_target(parsed, client_certs))
+    return ReceiverSink(_receiver_target(parsed, client_certs), outbound)
 
 
 def _kafka_sink(parsed: KafkaSettings, fmt: SinkFormat) -> Sink:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
-from flotta.outbound import DestinationRefused, Outbound, url_destination
+from flotta.outbound import DestinationRefused, Outbound, pinned_transport, url_destination
 
 # A P-256 public key PEM is 178 bytes; Tesla refuses larger files ("error: too large").
 MAX_PEM_BYTES = 4096
@@ -78,7 +78,10 @@ async def fetch_public_key(url: str, *, timeout_s: float, outbound: Outbound) ->
     except DestinationRefused as exc:
         raise KeyFetchFailed(str(exc)) from None
     try:
-        async with asyncio.timeout(timeout_s), httpx.AsyncClient(timeout=timeout_s) as client:
+        client = httpx.AsyncClient(
+            timeout=timeout_s, transport=pinned_transport(outbound), trust_env=False
+        )
+        async with asyncio.timeout(timeout_s), client:
             body = await _download(client, url)
     except TimeoutError as exc:
         raise KeyFetchFailed(f"no answer within {timeout_s:g} s") from exc

@@ -192,6 +192,6 @@ def open_receiver(
         )
         if outbound is None:
             return ReceiverSink(target)
-        return GuardedSink(ReceiverSink(target), [(ref.hostname, ref.port)], outbound)
+        return GuardedSink(ReceiverSink(target, outbound), [(ref.hostname, ref.port)], outbound)
 
     return opener
