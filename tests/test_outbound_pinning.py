@@ -53,6 +53,7 @@ class Endpoint:
     port: int = 0
     hosts: list[str] = field(default_factory=list)
     body: bytes = b""
+    redirect: str = ""  # answered with a 302 to here, once
 
 
 @pytest.fixture
@@ -61,6 +62,9 @@ async def endpoint() -> AsyncIterator[Endpoint]:
 
     async def handle(request: web.Request) -> web.Response:
         state.hosts.append(request.headers["Host"])
+        if state.redirect:
+            location, state.redirect = state.redirect, ""
+            return web.Response(status=302, headers={"Location": location})
         return web.Response(status=200 if state.body else 204, body=state.body or None)
 
     app = web.Application()
@@ -101,6 +105,45 @@ async def test_a_webhook_connects_to_the_address_its_host_was_checked_at(
     assert resolver.lookups == ["hooks.rebind.test"]
 
 
+async def test_the_next_checked_address_is_tried_when_the_first_does_not_answer(
+    endpoint: Endpoint,
+) -> None:
+    # Nothing listens on 127.0.0.2: its connection is refused, and 127.0.0.1 is tried next.
+    outbound = Outbound(
+        [ipaddress.ip_network("127.0.0.0/8")], resolve=Resolver([["127.0.0.2", "127.0.0.1"]])
+    )
+    sink = open_sink(
+        "webhook",
+        {"url": f"http://hooks.rebind.test:{endpoint.port}/hook"},
+        "json",
+        SECRET,
+        clock=ScaledClock(),
+        outbound=outbound,
+    )
+    try:
+        await sink.deliver([data_record(1)])
+    finally:
+        await sink.close()
+    assert endpoint.hosts == [f"hooks.rebind.test:{endpoint.port}"]
+
+
+async def test_a_demo_that_allows_everything_still_connects_by_name(endpoint: Endpoint) -> None:
+    demo = Outbound([ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")])
+    sink = open_sink(
+        "webhook",
+        {"url": f"http://127.0.0.1:{endpoint.port}/hook"},
+        "json",
+        SECRET,
+        clock=ScaledClock(),
+        outbound=demo,
+    )
+    try:
+        await sink.deliver([data_record(1)])
+    finally:
+        await sink.close()
+    assert endpoint.hosts == [f"127.0.0.1:{endpoint.port}"]
+
+
 async def test_the_connection_itself_refuses_an_address_the_check_would_refuse(
     endpoint: Endpoint,
 ) -> None:
@@ -135,7 +178,8 @@ async def test_a_receiver_is_reached_at_the_checked_address_with_tls_for_its_nam
             record = decode_record(message)
             await connection.send(ack_envelope(record.txid, record.topic))
 
-    resolver = Resolver([["127.0.0.1"]])
+    # The second answer would be the rebinding one: nothing may ask for it.
+    resolver = Resolver([["127.0.0.1"], ["10.0.0.1"]])
     outbound = Outbound([LOOPBACK], resolve=resolver)
     async with serve(handle, "127.0.0.1", 0, ssl=tls.server_context()) as server:
         port = next(iter(server.sockets)).getsockname()[1]
@@ -147,6 +191,7 @@ async def test_a_receiver_is_reached_at_the_checked_address_with_tls_for_its_nam
             await sink.close()
     assert [decode_record(m).txid for m in received] == [b"1"]
     assert hosts == [f"receiver.rebind.test:{port}"]
+    assert resolver.lookups == ["receiver.rebind.test"]
 
 
 async def test_a_receiver_whose_name_now_resolves_to_a_private_address_is_a_nack() -> None:
@@ -154,9 +199,11 @@ async def test_a_receiver_whose_name_now_resolves_to_a_private_address_is_a_nack
     target = ReceiverTarget("receiver.rebind.test", 4443, make_server_tls().ca_pem)
     # Unguarded: the receiver's own connection refuses it.
     sink = ReceiverSink(target, outbound)
-    with pytest.raises(SinkError, match=r"\(192\.168\.1\.20\) is a private address"):
-        await sink.deliver([data_record(1)])
-    await sink.close()
+    try:
+        with pytest.raises(SinkError, match=r"\(192\.168\.1\.20\) is a private address"):
+            await sink.deliver([data_record(1)])
+    finally:
+        await sink.close()
 
 
 async def test_a_public_key_is_downloaded_from_the_checked_address(endpoint: Endpoint) -> None:
@@ -171,3 +218,16 @@ async def test_a_public_key_is_downloaded_from_the_checked_address(endpoint: End
     refused = Outbound([LOOPBACK], resolve=Resolver([["10.0.0.1"]]))
     with pytest.raises(KeyFetchFailed, match="is a private address"):
         await fetch_public_key(url, timeout_s=5, outbound=refused)
+
+
+async def test_a_key_redirect_is_connected_to_only_at_a_checked_address(
+    endpoint: Endpoint,
+) -> None:
+    # The same host on another port is looked up anew when the redirect is followed, and by
+    # then the name answers with a private address: the connection itself refuses it.
+    endpoint.redirect = f"http://keys.rebind.test:{endpoint.port + 1}/key.pem"
+    outbound = Outbound([LOOPBACK], resolve=Resolver([["127.0.0.1"], ["10.0.0.1"]]))
+    url = f"http://keys.rebind.test:{endpoint.port}/.well-known/key.pem"
+    with pytest.raises(KeyFetchFailed, match=r"keys\.rebind\.test \(10\.0\.0\.1\) is a private"):
+        await fetch_public_key(url, timeout_s=5, outbound=outbound)
+    assert endpoint.hosts == [f"keys.rebind.test:{endpoint.port}"]

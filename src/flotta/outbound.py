@@ -9,7 +9,8 @@ such host must resolve only to public addresses, unless the operator allows a ne
 
 The check resolves the host itself, at config time (a 400 that names the address) and again
 before each delivery or fetch (DNS can change after a config was accepted). HTTP (webhooks, key
-downloads) and receivers then connect to an address that check returned, not to the name: a
+downloads), receivers and a config's reachability check then connect to an address that check
+returned, not to the name: a
 name whose records flip between a public and a private address from one lookup to the next
 (DNS rebinding) cannot slip a private one in between. TLS still verifies the certificate
 against the name. Broker sinks (NATS, MQTT, Redis, Kafka) connect by name through their own
@@ -22,8 +23,8 @@ import asyncio
 import ipaddress
 import re
 import socket
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 import httpcore
@@ -34,6 +35,7 @@ from flotta.caching import ExpiringCache
 if TYPE_CHECKING:
     from flotta.settings import Settings
 
+T = TypeVar("T")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # How long a host's verdict is remembered: deliveries go in batches, many a second.
@@ -181,16 +183,15 @@ class PinnedNetworkBackend(httpcore.AsyncNetworkBackend):
             addresses = await self._outbound.addresses(host, port)
         except DestinationRefused as exc:
             raise httpcore.ConnectError(str(exc)) from None
-        failure: Exception | None = None
-        for address in addresses:  # in the resolver's order, as a client library would
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None  # `addresses` is never empty
-        raise failure
+
+        async def connect(address: str, share: float | None) -> httpcore.AsyncNetworkStream:
+            return await self._inner.connect_tcp(
+                address, port, share, local_address, socket_options
+            )
+
+        return await first_connected(
+            addresses, connect, timeout, (httpcore.ConnectError, httpcore.ConnectTimeout)
+        )
 
     async def connect_unix_socket(
         self,
@@ -204,10 +205,32 @@ class PinnedNetworkBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+async def first_connected(
+    addresses: Sequence[str],
+    connect: Callable[[str, float | None], Awaitable[T]],
+    total_s: float | None,
+    failures: tuple[type[Exception], ...] = (OSError, TimeoutError),
+) -> T:
+    """`connect(address, its timeout)` to each address in turn, in the resolver's order as a
+    client library would, until one connects; each gets an equal share of `total_s`, so a
+    silent first address cannot use up the whole of it. The last failure if none connects."""
+    share = None if total_s is None else total_s / len(addresses)
+    failure: Exception | None = None
+    for address in addresses:
+        try:
+            return await connect(address, share)
+        except failures as exc:
+            failure = exc
+    if failure is None:
+        raise ValueError("no address to connect to")
+    raise failure
+
+
 def pinned_transport(outbound: Outbound) -> httpx.AsyncHTTPTransport:
-    """An httpx transport whose connections go only to addresses `outbound` checked; no proxy
-    from the environment (a proxy would resolve the name again itself)."""
-    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    """An httpx transport whose connections go only to addresses `outbound` checked. Given a
+    transport, an httpx client uses no proxy from the environment, which would resolve the
+    name again itself; the environment's CA bundle (SSL_CERT_FILE) still counts."""
+    transport = httpx.AsyncHTTPTransport()
     pool = transport._pool  # httpx builds the pool; httpcore takes a backend only there
     if not isinstance(pool, httpcore.AsyncConnectionPool) or not hasattr(pool, "_network_backend"):
         raise RuntimeError("this httpx/httpcore cannot pin connections: update flotta.outbound")

@@ -37,6 +37,18 @@ async def test_a_closed_port_is_refused() -> None:
     )
 
 
+async def test_the_checked_addresses_are_connected_to_not_the_name() -> None:
+    # `.test` names never resolve: only a connection to the addresses given can succeed. The
+    # first address refuses (nothing listens on 127.0.0.2), the second accepts.
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        addresses = ("127.0.0.2", "127.0.0.1")
+        assert await check_reachable("receiver.rebind.test", port, 2.0, addresses) is None
+        refused = await check_reachable("receiver.rebind.test", port, 2.0, ("127.0.0.2",))
+    assert refused is not None and "refused the connection" in refused
+
+
 @pytest.fixture
 def silent_port() -> Iterator[int]:
     """A port whose accept queue is full, so a new handshake hangs (Linux drops the SYN)."""

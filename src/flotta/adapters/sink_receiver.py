@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -29,7 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from flotta.adapters.tls import client_context, load_client_cert
-from flotta.outbound import DestinationRefused, Outbound
+from flotta.outbound import DestinationRefused, Outbound, first_connected
 from flotta.ports.sinks import SinkError
 from flotta.telemetry.envelope import MAX_MESSAGE_BYTES, WireError, decode_envelope
 from flotta.telemetry.records import StreamRecord
@@ -111,19 +112,12 @@ class ReceiverSink:
         addresses: tuple[str, ...] = (target.hostname,)
         if self._outbound is not None:
             addresses = await self._outbound.addresses(target.hostname, target.port)
-        failure: Exception | None = None
-        for address in addresses:
-            try:
-                socket = await self._connect(vin, address)
-            except (OSError, TimeoutError) as exc:  # the next address, as a car would
-                failure = exc
-                continue
-            self._sockets[vin] = socket
-            return socket
-        assert failure is not None  # `addresses` is never empty
-        raise failure
+        connect = functools.partial(self._connect, vin)
+        socket = await first_connected(addresses, connect, target.connect_timeout_s)
+        self._sockets[vin] = socket
+        return socket
 
-    async def _connect(self, vin: str, address: str) -> ClientConnection:
+    async def _connect(self, vin: str, address: str, timeout_s: float | None) -> ClientConnection:
         """The handshake with the receiver at `address` (TLS and Host still name the
         hostname)."""
         return await _NoRedirects(
@@ -131,7 +125,7 @@ class ReceiverSink:
             host=address,
             port=self._target.port,
             ssl=self._ssl_for(vin),
-            open_timeout=self._target.connect_timeout_s,
+            open_timeout=timeout_s,
             proxy=None,  # a car connects directly
             compression=None,
             max_size=MAX_MESSAGE_BYTES,

@@ -110,8 +110,6 @@ class WebhookSink:
             timeout=timeout_s,
             follow_redirects=False,  # a redirect is the receiver's misconfiguration: nack it
             transport=transport or (None if outbound is None else pinned_transport(outbound)),
-            # A proxy from the environment would resolve the host again, unchecked.
-            trust_env=outbound is None,
             headers={"user-agent": USER_AGENT},
         )
 

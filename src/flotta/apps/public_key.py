@@ -78,15 +78,15 @@ async def fetch_public_key(url: str, *, timeout_s: float, outbound: Outbound) ->
     except DestinationRefused as exc:
         raise KeyFetchFailed(str(exc)) from None
     try:
-        client = httpx.AsyncClient(
-            timeout=timeout_s, transport=pinned_transport(outbound), trust_env=False
-        )
+        client = httpx.AsyncClient(timeout=timeout_s, transport=pinned_transport(outbound))
         async with asyncio.timeout(timeout_s), client:
             body = await _download(client, url)
     except TimeoutError as exc:
         raise KeyFetchFailed(f"no answer within {timeout_s:g} s") from exc
     except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
-        raise KeyFetchFailed(f"cannot connect ({type(exc).__name__})") from exc
+        # A refusal of the connection itself (flotta.outbound) says why in its message.
+        why = f"{type(exc).__name__}: {exc}" if isinstance(exc, httpx.ConnectError) else ""
+        raise KeyFetchFailed(f"cannot connect ({why or type(exc).__name__})") from exc
     try:
         return public_key_hex(body)
     except InvalidPublicKey as exc:

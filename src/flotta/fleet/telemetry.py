@@ -125,14 +125,17 @@ async def _check_request(runtime: Runtime, who: Principal, config: TelemetryConf
             f"fields {', '.join(located)} stream the car's location: "
             "they need the vehicle_location scope"
         )
+    addresses: tuple[str, ...] = ()
     if config.hostname:
         try:
-            await runtime.outbound.check(config.hostname, config.port)
+            addresses = await runtime.outbound.addresses(config.hostname, config.port)
         except DestinationRefused as exc:
             raise TelemetryConfigError([ConfigProblem("config.hostname", str(exc))]) from None
     settings = runtime.settings.telemetry
     if settings.check_reachable:
-        problem = await check_reachable(config.hostname, config.port, settings.reachable_timeout_s)
+        problem = await check_reachable(
+            config.hostname, config.port, settings.reachable_timeout_s, addresses
+        )
         if problem is not None:
             raise TelemetryConfigError(
                 [ConfigProblem("config.hostname", f"{problem} (a car could not stream there)")]
