@@ -80,6 +80,19 @@ async def endpoint() -> AsyncIterator[Endpoint]:
         await runner.cleanup()
 
 
+async def deliver_webhook(url: str, outbound: Outbound, *cursors: int) -> None:
+    """Records by cursor through a webhook sink opened with `outbound`, as the dispatcher
+    opens it."""
+    sink = open_sink(
+        "webhook", {"url": url}, "json", SECRET, clock=ScaledClock(), outbound=outbound
+    )
+    try:
+        for cursor in cursors:
+            await sink.deliver([data_record(cursor)])
+    finally:
+        await sink.close()
+
+
 async def test_a_webhook_connects_to_the_address_its_host_was_checked_at(
     endpoint: Endpoint,
 ) -> None:
@@ -87,19 +100,7 @@ async def test_a_webhook_connects_to_the_address_its_host_was_checked_at(
     # allows; a rebinding name then answers with a metadata service's address.
     resolver = Resolver([["127.0.0.1"], ["169.254.169.254"]])
     outbound = Outbound([LOOPBACK], resolve=resolver)
-    sink = open_sink(
-        "webhook",
-        {"url": f"http://hooks.rebind.test:{endpoint.port}/hook"},
-        "json",
-        SECRET,
-        clock=ScaledClock(),
-        outbound=outbound,
-    )
-    try:
-        await sink.deliver([data_record(1)])
-        await sink.deliver([data_record(2)])
-    finally:
-        await sink.close()
+    await deliver_webhook(f"http://hooks.rebind.test:{endpoint.port}/hook", outbound, 1, 2)
     assert endpoint.hosts == [f"hooks.rebind.test:{endpoint.port}"] * 2
     # One lookup served the check and both connections: nothing resolved the name again.
     assert resolver.lookups == ["hooks.rebind.test"]
@@ -112,35 +113,13 @@ async def test_the_next_checked_address_is_tried_when_the_first_does_not_answer(
     outbound = Outbound(
         [ipaddress.ip_network("127.0.0.0/8")], resolve=Resolver([["127.0.0.2", "127.0.0.1"]])
     )
-    sink = open_sink(
-        "webhook",
-        {"url": f"http://hooks.rebind.test:{endpoint.port}/hook"},
-        "json",
-        SECRET,
-        clock=ScaledClock(),
-        outbound=outbound,
-    )
-    try:
-        await sink.deliver([data_record(1)])
-    finally:
-        await sink.close()
+    await deliver_webhook(f"http://hooks.rebind.test:{endpoint.port}/hook", outbound, 1)
     assert endpoint.hosts == [f"hooks.rebind.test:{endpoint.port}"]
 
 
 async def test_a_demo_that_allows_everything_still_connects_by_name(endpoint: Endpoint) -> None:
     demo = Outbound([ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")])
-    sink = open_sink(
-        "webhook",
-        {"url": f"http://127.0.0.1:{endpoint.port}/hook"},
-        "json",
-        SECRET,
-        clock=ScaledClock(),
-        outbound=demo,
-    )
-    try:
-        await sink.deliver([data_record(1)])
-    finally:
-        await sink.close()
+    await deliver_webhook(f"http://127.0.0.1:{endpoint.port}/hook", demo, 1)
     assert endpoint.hosts == [f"127.0.0.1:{endpoint.port}"]
 
 
