@@ -10,11 +10,11 @@ such host must resolve only to public addresses, unless the operator allows a ne
 The check resolves the host itself, at config time (a 400 that names the address) and again
 before each delivery or fetch (DNS can change after a config was accepted). HTTP (webhooks, key
 downloads), receivers and a config's reachability check then connect to an address that check
-returned, not to the name: a
-name whose records flip between a public and a private address from one lookup to the next
-(DNS rebinding) cannot slip a private one in between. TLS still verifies the certificate
-against the name. Broker sinks (NATS, MQTT, Redis, Kafka) connect by name through their own
-client libraries, so for them that instant remains (docs/telemetry.md says so).
+returned, not to the name: a name whose records flip between a public and a private address
+from one lookup to the next (DNS rebinding) cannot slip a private one in between. TLS still
+verifies the certificate against the name. Broker sinks (NATS, MQTT, Redis, Kafka) connect by
+name through their own client libraries, so for them that instant remains (docs/telemetry.md
+says so).
 """
 
 from __future__ import annotations
