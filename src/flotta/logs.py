@@ -21,7 +21,13 @@ def configure_logging(level: str) -> None:
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.dev.ConsoleRenderer(colors=False),
+            # Plain tracebacks: with rich installed, structlog's default renders every frame's
+            # local variables (a password, a token, a database URL) into the log, and took
+            # seconds of CPU per logged exception, enough to stall a server whose database had
+            # gone (each failed retry logged one) past its shutdown deadline.
+            structlog.dev.ConsoleRenderer(
+                colors=False, exception_formatter=structlog.dev.plain_traceback
+            ),
         ],
         cache_logger_on_first_use=False,
     )

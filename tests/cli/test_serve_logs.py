@@ -11,8 +11,10 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+import structlog
 
-from flotta.logs import redact
+from flotta.logs import configure_logging, redact
 
 
 def _free_port() -> int:
@@ -26,6 +28,26 @@ def test_redact_keeps_the_path_and_hides_secret_values() -> None:
     assert redact(line) == 'GET /portal/verify?token=[redacted]&next=/x HTTP/1.1" 200'
     assert "NA_123" not in redact("/cb?code=NA_123&state=s")
     assert redact("/cb?state=s") == "/cb?state=s"
+
+
+def test_a_logged_exception_names_the_error_and_line_but_no_local_values(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("info")
+
+    def sign_in(password: str) -> None:
+        raise ValueError("wrong password")
+
+    secret = "-".join(["hunter2", "not", "for", "logs"])  # not in the source a traceback quotes
+    try:
+        sign_in(secret)
+    except ValueError:
+        structlog.get_logger("test").exception("sign-in failed")
+    logged = capsys.readouterr().out
+    assert "sign-in failed" in logged
+    assert "ValueError: wrong password" in logged
+    assert 'raise ValueError("wrong password")' in logged  # where it happened
+    assert secret not in logged
 
 
 def test_access_log_hides_portal_link_tokens(tmp_path: Path) -> None:
