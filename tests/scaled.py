@@ -180,9 +180,14 @@ def scaled_pair(tmp_path: Path) -> Iterator[ScaledPair]:
                 bus={"url": NATS_URL},
                 kv={"url": REDIS_URL},
             )
-            yield ScaledPair(servers[0], servers[1], settings, loop)
+            try:
+                yield ScaledPair(servers[0], servers[1], settings, loop)
+            finally:
+                # Before the database is dropped: a server stopping commits what it holds.
+                for server in servers:
+                    server.stop()
     finally:
-        for server in servers:
+        for server in servers:  # stopped already, unless starting one failed
             server.stop()
         loop.stop()
 
