@@ -315,7 +315,7 @@ def run_bare_server(port: int) -> None:
 
 async def prepare(data_dir: Path, cars: int, signals: int) -> dict[str, Any]:
     """One owner's cars, consented to one third-party app, each with a synced config."""
-    from flotta.auth.tokens import OWNER_SCOPES
+    from flotta.auth.scopes import OWNER_SCOPES
     from flotta.clock import SystemClock
     from flotta.db.engine import make_engine, make_sessionmaker
     from flotta.db.migrate import upgrade_to_head

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flotta.accounts.demo import seed_demo_accounts
 from flotta.app import create_app
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 from flotta.clock import Clock
 from flotta.devices.credentials import hash_credential, new_credential
 from flotta.devices.repository import VehicleRepository

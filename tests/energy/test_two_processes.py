@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 from flotta.clock import ScaledClock, SystemClock
 from flotta.db.engine import make_engine, make_sessionmaker
 from flotta.demo import DEMO_OWNER

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 from flotta.devices.service import ensure_owner
 from flotta.sharing import service
 from flotta.sharing.repository import InvitationRepository

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 from flotta.devices.service import ensure_owner
 from flotta.gateway.protocol import PowerState
 from flotta.sim.route import distance_mi

@@ -20,7 +20,7 @@ import httpx
 
 from flotta.accounts.repository import UserRepository
 from flotta.accounts.sessions import STAGE_FULL
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 from flotta.devices.repository import VehicleRepository
 from flotta.devices.service import ensure_owner, provision_vehicle
 from flotta.oauth.grants import oauth_service

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from flotta.accounts.repository import UserRepository
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 from flotta.oauth.demo import OWNER_API_CLIENT_ID
 from flotta.oauth.grants import oauth_service
 from flotta.oauth.repository import OAuthRepository

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 from tests.live import LiveDemo
 from tests.oauth.flow import (
     Owner,

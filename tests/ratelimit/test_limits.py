@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 from tests.live import LiveDemo, start_live_demo
 
 LIMITS = {"data": "3/minute", "commands": "2/minute", "wakes": "1/minute", "token": "3/minute"}

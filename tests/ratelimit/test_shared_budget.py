@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 from flotta.clock import SystemClock
 from flotta.runtime import build_token_service
 from flotta.settings import Settings

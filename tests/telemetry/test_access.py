@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 from flotta.cli.main import app as cli
 from flotta.devices.models import Vehicle
 from flotta.devices.service import ensure_owner

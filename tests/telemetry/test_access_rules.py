@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flotta.accounts.models import User
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 from flotta.devices.models import Vehicle
 from flotta.devices.service import ensure_owner, provision_vehicle
 from flotta.oauth.consent import ConsentService

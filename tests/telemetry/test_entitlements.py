@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 from flotta.clock import ManualClock
 from flotta.devices.directory import Directory
 from flotta.devices.service import ensure_owner, provision_vehicle

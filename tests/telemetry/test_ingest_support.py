@@ -17,7 +17,7 @@ import websockets
 from sqlalchemy.ext.asyncio import AsyncSession
 from websockets.asyncio.client import ClientConnection
 
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 from flotta.devices.service import ensure_owner, provision_vehicle
 from flotta.gateway import protocol
 from flotta.gateway.protocol import Frame, FrameType

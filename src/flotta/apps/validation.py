@@ -6,7 +6,7 @@ import re
 from urllib.parse import urlsplit
 
 from flotta.apps.schemas import ApplicationInput, ValidApplication
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 CLIENT_TYPES = ("confidential", "public")

@@ -12,23 +12,9 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
+from flotta.auth.scopes import KNOWN_SCOPES
 from flotta.clock import Clock
 from flotta.errors import Unauthorized
-
-# What an owner may grant an app (reference §2.5), as `flotta demo` and `flotta token` use.
-OWNER_SCOPES = [
-    "openid",
-    "offline_access",
-    "user_data",
-    "vehicle_device_data",
-    "vehicle_location",
-    "vehicle_cmds",
-    "vehicle_charging_cmds",
-    "energy_device_data",
-    "energy_cmds",
-]
-# Every scope a token may carry: the above plus the OIDC extras Tesla's server accepts.
-KNOWN_SCOPES = frozenset(OWNER_SCOPES) | {"email", "profile"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,25 +1,29 @@
-"""`flotta admin`: review applications and promote operators on the configured database."""
+"""`flotta admin`: review applications and promote operators on the configured database.
+
+The database and application modules are imported by the commands that use them: `flotta` loads
+this module for every command (`flotta billing estimate` included), and they took most of its
+start-up time.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from flotta.apps.errors import AppError
-from flotta.apps.repository import STATUSES, AppRepository
-from flotta.apps.service import ApplicationService
-from flotta.clock import SystemClock
-from flotta.db.migrate import migrated
-from flotta.oauth.models import OAuthClient
 from flotta.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from flotta.apps.service import ApplicationService
+    from flotta.oauth.models import OAuthClient
 
 T = TypeVar("T")
 
@@ -58,6 +62,9 @@ def settings_for(data_dir: Path) -> Settings:
 
 def _run(data_dir: Path, work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
     """Run `work` in one committed unit of work on the configured database."""
+    from flotta.apps.errors import AppError
+    from flotta.db.migrate import migrated
+
     settings = settings_for(data_dir)
 
     async def main() -> T:
@@ -71,6 +78,9 @@ def _run(data_dir: Path, work: Callable[[AsyncSession, Settings], Awaitable[T]])
 
 
 def _service(db: AsyncSession, settings: Settings) -> ApplicationService:
+    from flotta.apps.service import ApplicationService
+    from flotta.clock import SystemClock
+
     return ApplicationService(
         db, secret_key=settings.secret_key, clock=SystemClock(), base_url=settings.public_base_url
     )
@@ -82,6 +92,8 @@ def list_apps(
     data_dir: DataDir = Path("./data"),
 ) -> None:
     """List applications: pending first (oldest first), then the decided ones."""
+    from flotta.apps.repository import STATUSES, AppRepository
+
     if status is not None and status not in STATUSES:
         raise _fail(f"unknown status {status!r}; use one of {', '.join(STATUSES)}", 2)
 
@@ -165,6 +177,8 @@ def promote(
     data_dir: DataDir = Path("./data"),
 ) -> None:
     """Make an account an operator (admin pages of the portal)."""
+    from flotta.apps.errors import AppError
+    from flotta.apps.repository import AppRepository
 
     async def work(db: AsyncSession, _: Settings) -> bool:
         user = await AppRepository(db).user_by_email(email)

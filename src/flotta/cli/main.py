@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 from flotta.cli.admin import admin_app
 from flotta.cli.billing import billing_app
 from flotta.cli.vehicles import vehicles_app

@@ -3,6 +3,8 @@
 Both remove the vehicle's streaming configs. The cars hear of it at once through the bus when
 the server is scaled (NATS); on the embedded profile the server's ingest tells a streaming car
 within seconds, and every car is reconciled when it next connects.
+
+As in `flotta.cli.admin`, the database modules are imported by the commands that use them.
 """
 
 from __future__ import annotations
@@ -10,34 +12,31 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from flotta.accounts.repository import UserRepository
-from flotta.adapters import open_bus
 from flotta.cli.admin import DataDir, _fail, _say, settings_for
-from flotta.clock import SystemClock
-from flotta.db.migrate import migrated
-from flotta.devices.models import Vehicle
-from flotta.devices.repository import VehicleRepository
-from flotta.errors import FlottaError
-from flotta.ports.bus import BusError
-from flotta.settings import Settings
-from flotta.telemetry.service import ConfigState
-from flotta.telemetry.sync import SUBJECT_PREFIX, removed_frame
-from flotta.vehicles.lifecycle import delete_vehicle, transfer_vehicle
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from flotta.devices.models import Vehicle
+    from flotta.settings import Settings
+    from flotta.telemetry.service import ConfigState
+
+    Work = Callable[[AsyncSession], Awaitable[list[ConfigState]]]
 
 vehicles_app = typer.Typer(
     help="Vehicles: transfer to another account, delete.", no_args_is_help=True
 )
 
-Work = Callable[[AsyncSession], Awaitable[list[ConfigState]]]
-
 
 def _run(data_dir: Path, work: Work) -> list[ConfigState]:
     """`work` in one committed unit of work, then the cars are told of the removed configs."""
+    from flotta.db.migrate import migrated
+    from flotta.errors import FlottaError
+
     settings = settings_for(data_dir)
 
     async def main() -> list[ConfigState]:
@@ -54,6 +53,10 @@ def _run(data_dir: Path, work: Work) -> list[ConfigState]:
 
 async def _tell_cars(settings: Settings, removed: list[ConfigState]) -> None:
     """Publish TELEMETRY_CONFIG_REMOVED where the server processes listen (scaled only)."""
+    from flotta.adapters import open_bus
+    from flotta.ports.bus import BusError
+    from flotta.telemetry.sync import SUBJECT_PREFIX, removed_frame
+
     if not removed or not settings.bus.url:
         return
     bus = await open_bus(settings.bus.url, settings.namespace)
@@ -67,6 +70,9 @@ async def _tell_cars(settings: Settings, removed: list[ConfigState]) -> None:
 
 
 async def _vehicle(db: AsyncSession, vin: str) -> Vehicle:
+    from flotta.devices.repository import VehicleRepository
+    from flotta.errors import FlottaError
+
     vehicle = await VehicleRepository(db).by_vin(vin.strip().upper())
     if vehicle is None:
         raise FlottaError(f"no vehicle with VIN {vin!r}")
@@ -84,6 +90,10 @@ def transfer(
     data_dir: DataDir = Path("./data"),
 ) -> None:
     """Give a vehicle to another account (sold): drivers, invitations and configs go."""
+    from flotta.accounts.repository import UserRepository
+    from flotta.clock import SystemClock
+    from flotta.errors import FlottaError
+    from flotta.vehicles.lifecycle import transfer_vehicle
 
     async def work(db: AsyncSession) -> list[ConfigState]:
         owner = await UserRepository(db).by_email(to)
@@ -105,6 +115,7 @@ def delete(
     """Remove a vehicle from the platform with its drivers, configs and history."""
     if not yes and not typer.confirm(f"Delete {vin.upper()} and everything recorded for it?"):
         raise typer.Exit(1)
+    from flotta.vehicles.lifecycle import delete_vehicle
 
     async def work(db: AsyncSession) -> list[ConfigState]:
         return await delete_vehicle(db, await _vehicle(db, vin))

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flotta.auth.tokens import KNOWN_SCOPES
+from flotta.auth.scopes import KNOWN_SCOPES
 from flotta.oauth.models import OAuthClient, as_list
 from flotta.oauth.pkce import S256, S256_CHALLENGE
 from flotta.oauth.repository import OAuthRepository

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 from flotta.clock import Clock
 from flotta.oauth.models import ConsentGrant, as_list
 from flotta.oauth.repository import OAuthRepository

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flotta.accounts.repository import UserRepository
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 from flotta.devices.repository import VehicleRepository
 from flotta.oauth.consent import Choice, ConsentService, vehicle_ref
 from flotta.oauth.endpoints import TOKEN_PATH

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from flotta.auth.tokens import KNOWN_SCOPES
+from flotta.auth.scopes import KNOWN_SCOPES
 from flotta.fleet.deps import RuntimeDep
 from flotta.oauth.codes import CodeRefusal
 from flotta.oauth.errors import (

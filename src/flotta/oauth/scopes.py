@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flotta.auth.tokens import KNOWN_SCOPES
+from flotta.auth.scopes import KNOWN_SCOPES
 from flotta.oauth.errors import InvalidScope
 
 # Identity scopes say what the id_token and refresh token carry; they never narrow API access.

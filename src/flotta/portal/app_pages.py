@@ -26,7 +26,7 @@ from flotta.apps.service import (
     editable,
     missing_steps,
 )
-from flotta.auth.tokens import OWNER_SCOPES
+from flotta.auth.scopes import OWNER_SCOPES
 from flotta.oauth.models import OAuthClient
 from flotta.portal.web import (
     PORTAL,
