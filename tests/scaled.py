@@ -168,27 +168,25 @@ def scaled_pair(tmp_path: Path) -> Iterator[ScaledPair]:
     servers: list[Server] = []
     try:
         with shared_database(loop) as db_url:
-            env = scaled_env(db_url, tmp_path)
-            servers.append(Server("a", env, tmp_path))
-            servers[0].wait_ready()  # A migrates the database and creates the signing key
-            servers.append(Server("b", env, tmp_path))
-            settings = Settings(
-                profile="scaled",
-                data_dir=tmp_path,
-                secret_key=env["FLOTTA_SECRET_KEY"],
-                db={"url": db_url},
-                bus={"url": NATS_URL},
-                kv={"url": REDIS_URL},
-            )
             try:
+                env = scaled_env(db_url, tmp_path)
+                servers.append(Server("a", env, tmp_path))
+                servers[0].wait_ready()  # A migrates the database and creates the signing key
+                servers.append(Server("b", env, tmp_path))
+                settings = Settings(
+                    profile="scaled",
+                    data_dir=tmp_path,
+                    secret_key=env["FLOTTA_SECRET_KEY"],
+                    db={"url": db_url},
+                    bus={"url": NATS_URL},
+                    kv={"url": REDIS_URL},
+                )
                 yield ScaledPair(servers[0], servers[1], settings, loop)
             finally:
                 # Before the database is dropped: a server stopping commits what it holds.
                 for server in servers:
                     server.stop()
     finally:
-        for server in servers:  # stopped already, unless starting one failed
-            server.stop()
         loop.stop()
 
 
