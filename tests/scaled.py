@@ -160,8 +160,9 @@ class ScaledPair:
 
 
 @contextmanager
-def scaled_pair(tmp_path: Path) -> Iterator[ScaledPair]:
-    """Start A and B on a fresh database; stop them (and the loop) however the test ends."""
+def scaled_pair(tmp_path: Path, extra_env: dict[str, str] | None = None) -> Iterator[ScaledPair]:
+    """Start A and B on a fresh database (with `extra_env` on top of the scaled profile's);
+    stop them (and the loop) however the test ends."""
     service_reachable("127.0.0.1", 4222, "NATS")
     service_reachable("127.0.0.1", 6379, "Redis")
     loop = LoopThread()
@@ -169,7 +170,7 @@ def scaled_pair(tmp_path: Path) -> Iterator[ScaledPair]:
     try:
         with shared_database(loop) as db_url:
             try:
-                env = scaled_env(db_url, tmp_path)
+                env = {**scaled_env(db_url, tmp_path), **(extra_env or {})}
                 servers.append(Server("a", env, tmp_path))
                 servers[0].wait_ready()  # A migrates the database and creates the signing key
                 servers.append(Server("b", env, tmp_path))
