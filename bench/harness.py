@@ -394,6 +394,24 @@ class Row:
     notes: list[str] = field(default_factory=list)
 
 
+def p5_cost_row(
+    what: str, figure: str, baseline: str, ratio: float, notes: list[str] | None = None
+) -> Row:
+    """A P5 cost against both off (CPU, instructions): lower is better, and no target of its
+    own, since P5's target is throughput."""
+    return Row(
+        target_id="P5",
+        what=what,
+        figure=figure,
+        baseline=f"{baseline} both off",
+        ratio=ratio,
+        ratio_note="of both off (lower is better)",
+        target="— (P5's is throughput)",
+        verdict=verdict(None),
+        notes=notes or [],
+    )
+
+
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 

@@ -180,26 +180,18 @@ def run(quick: bool = False, parts: bool = False, rounds: int | None = None) -> 
         for name in names[1:]:
             mine = per_setup[name]
             paired = h.median([m / base for m, base in zip(mine, off, strict=True)])
+            notes = [
+                f"{len(names)} demos in one process, {rounds} rounds of {batch} requests each "
+                f"({CONCURRENCY} concurrent callers), each metered batch with its ledger "
+                "commit; ratio = median over rounds of (setup ÷ the off batch of the same round)"
+            ]
             rows.append(
-                h.Row(
-                    target_id="P5",
-                    what=f"CPU per vehicle_data request, {clock}, {name}",
-                    figure=f"{h.median(mine):,.0f} µs",
-                    baseline=f"{h.median(off):,.0f} µs both off",
-                    ratio=paired,
-                    ratio_note="of both off (lower is better)",
-                    target="— (P5's is throughput)",
-                    verdict=h.verdict(None),
-                    notes=(
-                        [
-                            f"{len(names)} demos in one process, {rounds} rounds of {batch} "
-                            f"requests each ({CONCURRENCY} concurrent callers), each metered "
-                            "batch with its ledger commit; ratio = median over rounds of "
-                            "(setup ÷ the off batch of the same round)"
-                        ]
-                        if name == "on" and clock == "process"
-                        else []
-                    ),
+                h.p5_cost_row(
+                    f"CPU per vehicle_data request, {clock}, {name}",
+                    f"{h.median(mine):,.0f} µs",
+                    f"{h.median(off):,.0f} µs",
+                    paired,
+                    notes if name == "on" and clock == "process" else None,
                 )
             )
     return rows

@@ -2,10 +2,11 @@
 and rate limits on, against both off, counted by valgrind's callgrind.
 
 Throughput (`vehicle_data.py --metering`) moves by ±15 % on this shared machine and CPU time
-(`metering_cpu.py`) by about ±2 %; an instruction count moves by about 0.3 %, whatever else the
-machine is doing, so a change of a few hundred instructions per request shows. Instructions are
-not time (cache misses, the ledger's thread running beside the loop on the other core), so this
-steers work on P5; the target itself is measured by `vehicle_data.py --metering`.
+(`metering_cpu.py`) by a few per cent (two identical demos were seen 3 to 9 % apart); an
+instruction count moves by about 0.3 %, whatever else the machine is doing, so a change of a
+few hundred instructions per request shows. Instructions are not time (cache misses, the
+ledger's thread running beside the loop on the other core), so this steers work on P5; the
+target itself is measured by `vehicle_data.py --metering`.
 
 Two counts per setup: the event loop's thread, which a saturated server is limited by, and all
 threads, which adds the ledger's SQLite thread (its inserts run beside the loop, GIL released,
@@ -188,30 +189,23 @@ def run(requests: int, repeats: int, parts: bool, skipped: str) -> list[h.Row]:
         off = h.median(counts["off"][threads])
         for name in names[1:]:
             mine = h.median(counts[name][threads])
+            notes = [
+                f"callgrind, {repeats} runs per setup of {requests} requests each (16 concurrent "
+                "callers, in process, with the batch's ledger commit); medians; all threads, "
+                "per setup: "
+                + "; ".join(
+                    f"{setup} " + ", ".join(f"{c:,.0f}" for c in counted["all"])
+                    for setup, counted in counts.items()
+                )
+            ]
             rows.append(
-                h.Row(
-                    target_id="P5",
-                    what=f"instructions per vehicle_data request, {name}, {described}"
+                h.p5_cost_row(
+                    f"instructions per vehicle_data request, {name}, {described}"
                     + (f" without {skipped}" if skipped else ""),
-                    figure=f"{mine:,.0f}",
-                    baseline=f"{off:,.0f} both off",
-                    ratio=mine / off,
-                    ratio_note="of both off (lower is better)",
-                    target="— (P5's is throughput)",
-                    verdict=h.verdict(None),
-                    notes=(
-                        [
-                            f"callgrind, {repeats} runs per setup of {requests} requests each "
-                            f"(16 concurrent callers, in process, with the batch's ledger "
-                            "commit); medians; all threads, per setup: "
-                            + "; ".join(
-                                f"{setup} " + ", ".join(f"{c:,.0f}" for c in counted["all"])
-                                for setup, counted in counts.items()
-                            )
-                        ]
-                        if name == "on" and threads == "all"
-                        else []
-                    ),
+                    f"{mine:,.0f}",
+                    f"{off:,.0f}",
+                    mine / off,
+                    notes if name == "on" and threads == "all" else None,
                 )
             )
     return rows
