@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import pytest
 
 from flotta.adapters.sinks import GuardedSink, open_sink, sink_destinations
-from flotta.outbound import DestinationRefused, Outbound, url_destination
+from flotta.outbound import DestinationRefused, IPAddress, Outbound, address_of, url_destination
 from flotta.ports.sinks import SinkError
 from flotta.settings import Settings
 from flotta.telemetry.entitlements import ConfigRef
@@ -92,6 +92,23 @@ async def test_an_allowed_network_is_reachable_and_only_it() -> None:
     await mapped.check("10.20.3.4", 4222)
     with pytest.raises(DestinationRefused, match="private"):
         await mapped.check("10.21.0.1", 4222)
+
+
+async def test_an_allowed_link_local_address_keeps_its_interface() -> None:
+    """getaddrinfo gives an IPv6 address's interface (its scope) apart from the address: it is
+    kept, since a link-local address is reachable only through that interface."""
+    scoped = address_of(("fe80::1", 443, 0, 2))
+    assert str(scoped) == "fe80::1%2"
+    assert address_of(("2001:db8::1", 443, 0, 0)) == ipaddress.IPv6Address("2001:db8::1")
+    assert address_of(("10.0.0.1", 443)) == ipaddress.IPv4Address("10.0.0.1")
+
+    async def resolve(host: str, port: int) -> list[IPAddress]:
+        return [scoped]
+
+    allowed = Outbound([ipaddress.ip_network("fe80::/10")], resolve=resolve)
+    assert await allowed.addresses("printer.lan", 443) == ("fe80::1%2",)
+    with pytest.raises(DestinationRefused, match=r"printer\.lan \(fe80::1%2\) is a link-local"):
+        await Outbound(resolve=resolve).check("printer.lan", 443)
 
 
 def test_settings_allow_networks_and_a_demo_allows_everything_unless_told() -> None:

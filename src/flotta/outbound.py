@@ -14,7 +14,7 @@ returned, not to the name: a name whose records flip between a public and a priv
 from one lookup to the next (DNS rebinding) cannot slip a private one in between. TLS still
 verifies the certificate against the name. Broker sinks (NATS, MQTT, Redis, Kafka) connect by
 name through their own client libraries, so for them that instant remains (docs/telemetry.md
-says so).
+says so); a Kafka producer checks the brokers a cluster advertises too (sink_kafka).
 """
 
 from __future__ import annotations
@@ -261,4 +261,15 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
             )
     except (OSError, TimeoutError, UnicodeError):
         return []
-    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in found]
+    return [address_of(info[4]) for info in found]
+
+
+def address_of(
+    sockaddr: tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes],
+) -> IPAddress:
+    """The address of a getaddrinfo result, an IPv6 one with its scope (a link-local address
+    is reachable only through its interface, so connecting to it needs the scope too)."""
+    host = str(sockaddr[0]).split("%", 1)[0]
+    if len(sockaddr) == 4 and sockaddr[3]:
+        return ipaddress.ip_address(f"{host}%{sockaddr[3]}")
+    return ipaddress.ip_address(host)
