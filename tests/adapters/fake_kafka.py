@@ -80,6 +80,9 @@ class FakeKafka:
         self._server: asyncio.Server | None = None
         self._port = 0
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        # (host, port) its metadata names it at, as a broker behind NAT or a hostile one may;
+        # None: where it listens.
+        self.advertised: tuple[str, int] | None = None
 
     @property
     def address(self) -> str:
@@ -162,7 +165,8 @@ class FakeKafka:
         partitions: list[tuple[int, int, int, list[int], list[int], list[int]]]
         partitions = [(NO_ERROR, 0, NODE_ID, [NODE_ID], [NODE_ID], [])]
         topics = [(NO_ERROR, name, False, partitions) for name in names]
-        brokers = [(NODE_ID, "127.0.0.1", self._port, None)]
+        host, port = self.advertised or ("127.0.0.1", self._port)
+        brokers = [(NODE_ID, host, port, None)]
         return request.RESPONSE_TYPE(0, brokers, "fake-kafka", NODE_ID, topics)
 
     def _init_producer_id(self, request: Any) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import ipaddress
 import socket
 import ssl
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from tesla_protocol.telemetry import vehicle_data_pb2
 
 from flotta.adapters.sink_kafka import KafkaSink, Producer, aiokafka_producer
 from flotta.adapters.sinks import SinkSettingsError, open_sink, validate_sink_settings
+from flotta.outbound import Outbound
 from flotta.ports.sinks import SinkError
 from flotta.telemetry.vehicle_ca import VehicleCA
 from flotta.telemetry.wire import data_values
@@ -327,6 +329,50 @@ async def test_the_real_producer_delivers_protobuf_payloads() -> None:
         assert payload.vin == VIN
         assert set(data_values(payload)) == set(VALUES)
         assert broker.unexpected == []
+
+
+# Only 127.0.0.1 may be reached: the fake broker, as a bootstrap server the check accepted.
+ONLY_THE_BOOTSTRAP = Outbound([ipaddress.ip_network("127.0.0.1/32")])
+
+
+async def test_a_broker_advertised_at_an_address_the_server_may_not_reach_is_never_dialled() -> (
+    None
+):
+    """The bootstrap server passes the check, but the cluster's metadata names its broker at an
+    address that would not: the producer does not connect there, and the nack says why."""
+    dialled: list[str] = []
+
+    async def listener(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        dialled.append("connected")
+        writer.close()
+
+    elsewhere = await asyncio.start_server(listener, "127.0.0.2", 0)
+    port = elsewhere.sockets[0].getsockname()[1]
+    try:
+        async with asyncio.timeout(10), FakeKafka() as broker:
+            broker.advertised = ("127.0.0.2", port)
+            settings = {"bootstrap_servers": broker.address, "timeout_s": 1}
+            sink = open_sink("kafka", settings, "json", outbound=ONLY_THE_BOOTSTRAP)
+            with pytest.raises(
+                SinkError,
+                match=rf"^Kafka at {broker.address}: broker 0 as the cluster advertises it: "
+                r"127\.0\.0\.2 is a loopback address",
+            ):
+                await sink.deliver([data_record(1)])
+            await sink.close()
+            assert broker.records == [] and dialled == []
+    finally:
+        elsewhere.close()
+        await elsewhere.wait_closed()
+
+
+async def test_a_broker_advertised_at_an_allowed_address_is_delivered_to() -> None:
+    async with asyncio.timeout(5), FakeKafka() as broker:
+        settings = {"bootstrap_servers": broker.address, "timeout_s": 2}
+        sink = open_sink("kafka", settings, "json", outbound=ONLY_THE_BOOTSTRAP)
+        await sink.deliver([data_record(1)])
+        await sink.close()
+        assert [headers_of(r)["cursor"] for r in broker.records] == [b"1"]
 
 
 async def test_a_broker_refusing_records_is_a_nack_then_a_new_producer_delivers() -> None:

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped, unused-ignore]
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped, unused-ignore]
 
+from flotta.outbound import DestinationRefused, Outbound
 from flotta.ports.sinks import SinkError
 from flotta.telemetry import formats
 from flotta.telemetry.formats import SinkFormat
@@ -82,10 +83,12 @@ def aiokafka_producer(
     username: str | None,
     password: str | None,
     timeout_s: float,
+    outbound: Outbound | None = None,
 ) -> Producer:
     """A real producer for the sink's settings (nothing connects until `start`); `tls` is the
-    context its connections use, None for plain TCP."""
-    producer: Producer = AIOKafkaProducer(
+    context its connections use, None for plain TCP. With `outbound`, it connects only to
+    brokers whose advertised address that allows (`guard_brokers`)."""
+    producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers.split(","),
         client_id="flotta-sink",
         acks="all",
@@ -97,7 +100,46 @@ def aiokafka_producer(
         sasl_plain_username=username,
         sasl_plain_password=password,
     )
-    return producer
+    if outbound is not None:
+        guard_brokers(producer, outbound)
+    typed: Producer = producer
+    return typed
+
+
+class BrokerRefused(KafkaError):  # type: ignore[misc, unused-ignore]
+    """A broker the cluster's metadata advertises at an address the server must not reach."""
+
+
+def guard_brokers(producer: Any, outbound: Outbound) -> None:
+    """Check every broker the cluster advertises before the producer connects to it.
+
+    The sink's bootstrap servers are checked before each delivery (GuardedSink), but aiokafka
+    then connects to the brokers their metadata names, and a broker the developer runs can name
+    any address (169.254.169.254, the server's database). aiokafka has no hook for it, so the
+    client's connection method is wrapped; a refused broker is never connected to, and the
+    batch for it fails with the reason (`refusal`), not a bare timeout."""
+    client = getattr(producer, "client", None)
+    connect = getattr(client, "_get_conn", None)
+    if client is None or connect is None or not hasattr(client, "cluster"):
+        raise RuntimeError("this aiokafka cannot have its brokers checked: update flotta")
+
+    async def checked(node_id: Any, *args: Any, **kwargs: Any) -> Any:
+        broker = client.cluster.broker_metadata(node_id)
+        if broker is not None:
+            try:
+                await outbound.check(broker.host, broker.port)
+            except DestinationRefused as exc:
+                client.flotta_refusal = f"broker {node_id} as the cluster advertises it: {exc}"
+                return None  # to aiokafka, a broker it cannot connect to
+        return await connect(node_id, *args, **kwargs)
+
+    client._get_conn = checked
+
+
+def refusal(producer: Producer | None) -> str | None:
+    """Why `guard_brokers` last refused a broker of this producer, if it did."""
+    reason = getattr(getattr(producer, "client", None), "flotta_refusal", None)
+    return reason if isinstance(reason, str) else None
 
 
 class KafkaSink:
@@ -115,6 +157,7 @@ class KafkaSink:
         self._namespace, self._fmt, self._timeout_s = namespace, fmt, timeout_s
         self._new_producer = producer
         self._producer: Producer | None = None
+        self._latest: Producer | None = None  # the producer made last, started or not
         brokers = bootstrap_servers.split(",")
         # Errors name the first broker (and how many more): the list may be long.
         self._where = brokers[0] + (f" (+{len(brokers) - 1})" if len(brokers) > 1 else "")
@@ -122,7 +165,7 @@ class KafkaSink:
     async def _started(self) -> Producer:
         """The running producer, starting one (it fetches the cluster's metadata) if needed."""
         if self._producer is None:
-            producer = self._new_producer()
+            producer = self._latest = self._new_producer()
             try:
                 await asyncio.wait_for(producer.start(), self._timeout_s)
             except BaseException:
@@ -155,7 +198,7 @@ class KafkaSink:
             failed, self._producer = self._producer, None
             if failed is not None:
                 _stop_in_background(failed)
-            reason = str(exc) or type(exc).__name__
+            reason = refusal(self._latest) or str(exc) or type(exc).__name__
             raise SinkError(f"Kafka at {self._where}: {reason}") from exc
 
     async def close(self) -> None:

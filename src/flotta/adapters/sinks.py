@@ -385,7 +385,8 @@ def _open_adapter(
     outbound: Outbound | None,
 ) -> Sink:
     """The sink's adapter; webhooks and receivers connect only to addresses `outbound`
-    checked (the broker clients resolve names themselves: GuardedSink checks those)."""
+    checked (the broker clients resolve names themselves: GuardedSink checks those), and a
+    Kafka producer only to advertised brokers it allows."""
     if format not in FORMATS:
         raise SinkSettingsError({"format": [f"must be one of {', '.join(FORMATS)}"]})
     fmt: SinkFormat = "json" if format == "json" else "protobuf"
@@ -422,12 +423,12 @@ def _open_adapter(
             parsed.url, parsed.stream_prefix, parsed.maxlen, fmt, timeout_s=parsed.timeout_s
         )
     if isinstance(parsed, KafkaSettings):
-        return _kafka_sink(parsed, fmt)
+        return _kafka_sink(parsed, fmt, outbound)
     assert isinstance(parsed, ReceiverSettings)
     return ReceiverSink(_receiver_target(parsed, client_certs), outbound)
 
 
-def _kafka_sink(parsed: KafkaSettings, fmt: SinkFormat) -> Sink:
+def _kafka_sink(parsed: KafkaSettings, fmt: SinkFormat, outbound: Outbound | None) -> Sink:
     from flotta.adapters.sink_kafka import KafkaSink, aiokafka_producer
 
     tls = kafka_tls(parsed)  # the rows were checked when stored: this builds the context
@@ -443,6 +444,7 @@ def _kafka_sink(parsed: KafkaSettings, fmt: SinkFormat) -> Sink:
             username=parsed.username,
             password=parsed.password,
             timeout_s=parsed.timeout_s,
+            outbound=outbound,
         ),
     )
 
