@@ -254,6 +254,8 @@ def test_someone_elses_site_and_unknown_ids_are_404(
         answer = api.get(f"{BASE}/{site}/site_info")
         assert answer.status_code == 404
         assert answer.json()["error"] == "not_found"
+        # The id asked for, whichever way it is out of reach.
+        assert answer.json()["error_description"] == f"no energy site {site} on this account"
     assert api.get(f"{BASE}/not-a-number/site_info").status_code == 400
     ids = [p.get("energy_site_id") for p in response(api.get("/api/1/products"))]
     assert neighbour[0] not in ids

@@ -81,8 +81,13 @@ async def site_for(session: AsyncSession, owner_id: int, site_id: int) -> Energy
     """The site with this `energy_site_id` if the caller owns it; anything else is a 404."""
     site = await EnergySiteRepository(session).by_id(site_id)
     if site is None or site.owner_id != owner_id:
-        raise NotFound(f"no energy site {site_id} on this account", key="not_found")
+        raise site_absent(site_id)
     return site
+
+
+def site_absent(site_id: int) -> NotFound:
+    """The 404 of a site the caller may not reach, however it is out of reach."""
+    return NotFound(f"no energy site {site_id} on this account", key="not_found")
 
 
 def site_ref(site_id: int) -> str:

@@ -47,7 +47,8 @@ async def _site(who: Principal, runtime: Runtime, site_id: int) -> EnergySite:
     async with runtime.sessions() as session:
         allowed = await reachable(who, session, user.id)
         if allowed is not None and site_id not in allowed:
-            site_id = 0  # outside the consent: looks absent, like another account's site
+            # Outside the consent: the same 404 as an absent site or another account's.
+            raise service.site_absent(site_id)
         return await service.site_for(session, user.id, site_id)
 
 
