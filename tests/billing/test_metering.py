@@ -384,7 +384,11 @@ def test_past_the_threshold_apps_get_403_until_it_is_raised(
             assert body["response"] is None
             assert body["error"] == "account disabled: EXCEEDED_LIMIT"
             assert "threshold" in body["error_description"]
-            assert "flotta-billing-cost" not in answer.headers
+            # Not billed, and labelled so like any response to the paying account's app.
+            assert answer.headers["flotta-billing-cost"] == "0"
+            assert answer.headers["flotta-billing-currency"] == "EUR"
+            assert answer.headers["flotta-credit-remaining"] == "9.990000"
+            assert "flotta-usage-id" not in answer.headers
         assert len(ledger_ids(demo)) == 5
         # 80 % of the threshold (the fourth request) sent one mail; more usage sends no other.
         assert len(_threshold_mails(demo, email)) == 1

@@ -107,7 +107,9 @@ class MeteringMiddleware:
                 "this account's usage reached its billing threshold for the month; raise the "
                 "threshold in the portal (it needs a payment method) or wait for the next month"
             )
-            await error_response(refusal)(scope, receive, _labelled(send, target))
+            # Free, and labelled like any metered response: the account is known.
+            free = _free(send, meter, payer, target, month, admitted)
+            await error_response(refusal)(scope, receive, free)
             return
 
         async def metered(message: Message) -> None:
@@ -163,6 +165,24 @@ def _bill(
         headers.append((BUDGET_WARNING, b"this app is past the monthly budget set for it"))
     message["headers"] = headers
     return message
+
+
+def _free(
+    send: Send,
+    meter: Meter,
+    payer: Payer,
+    target: Target | None,
+    month: AccountMonth,
+    admitted: datetime,
+) -> Send:
+    """A response the paying account is not billed for, whatever its status and the policy."""
+
+    async def free(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = _bill(message, meter, payer, target, None, "", month, admitted)
+        await send(message)
+
+    return free
 
 
 def _labelled(send: Send, target: Target | None) -> Send:
