@@ -99,7 +99,33 @@ def test_an_impossible_month_is_a_clear_error(data_dir: Path) -> None:
         assert result.exit_code == 2
         assert f"month must be YYYY-MM, e.g. 2026-11 (got '{bad}')" in result.stderr
         assert "Traceback" not in result.output
+    last = close(data_dir, "9999-12")  # its cycle would end in the year 10000
+    assert last.exit_code == 2 and "Traceback" not in last.output
+    assert "month must be 9999-11 at the latest" in last.stderr
     assert asyncio.run(_invoices(data_dir)) == []
+
+
+def test_a_mistyped_data_directory_is_named_as_the_problem(tmp_path: Path) -> None:
+    missing = tmp_path / "dta"
+    # With the server's secret set, and without it (Settings then misses the secret too).
+    for secret in (ENV["FLOTTA_SECRET_KEY"], None):
+        runner = CliRunner(env={**ENV, "FLOTTA_SECRET_KEY": secret, "COLUMNS": "120"})
+        result = runner.invoke(
+            app, ["billing", "close", "--month", "2025-06", "--data-dir", str(missing)]
+        )
+        assert result.exit_code == 2
+        assert result.stderr.strip() == (
+            f"error: no data directory at {missing}: give --data-dir the directory "
+            "`flotta demo` or `flotta serve` keeps its data in"
+        )
+        assert not missing.exists()  # no empty database was made there
+    a_file = tmp_path / "flotta.db"
+    a_file.write_bytes(b"")
+    result = runner.invoke(
+        app, ["billing", "close", "--month", "2025-06", "--data-dir", str(a_file)]
+    )
+    assert result.exit_code == 2
+    assert f"--data-dir {a_file} is a file, not a data directory" in result.stderr
 
 
 def test_a_month_not_over_is_refused(data_dir: Path) -> None:

@@ -233,4 +233,6 @@ def parse_month(text: str) -> str:
         raise ValueError(f"month must be YYYY-MM, e.g. 2026-11 (got {text!r})") from None
     if len(text) != 7:
         raise ValueError(f"month must be YYYY-MM, e.g. 2026-11 (got {text!r})")
+    if (parsed.year, parsed.month) == (9999, 12):  # its cycle would end in the year 10000
+        raise ValueError("month must be 9999-11 at the latest (the calendar ends there)")
     return f"{parsed.year:04d}-{parsed.month:02d}"

@@ -52,12 +52,24 @@ def _say(text: str) -> None:
 
 def settings_for(data_dir: Path) -> Settings:
     """The configured settings; a demo data directory (demo.json) uses the demo's secret."""
+    if data_dir.exists() and not data_dir.is_dir():
+        raise _fail(f"--data-dir {data_dir} is a file, not a data directory", 2)
+    missing = (
+        f"no data directory at {data_dir}: give --data-dir the directory `flotta demo` or "
+        "`flotta serve` keeps its data in"
+    )
     try:
         if (data_dir / "demo.json").exists():
             return Settings(demo=True, data_dir=data_dir)
-        return Settings(data_dir=data_dir)
+        settings = Settings(data_dir=data_dir)
     except ValueError as exc:
+        if not data_dir.exists():  # most likely a mistyped path, not a missing secret
+            raise _fail(missing, 2) from exc
         raise _fail(f"configuration error: {exc}", 2) from exc
+    if not data_dir.exists() and not settings.db.url:
+        # The database would be a new, empty SQLite file there: nothing to administer.
+        raise _fail(missing, 2)
+    return settings
 
 
 def _run(data_dir: Path, work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
