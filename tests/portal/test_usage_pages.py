@@ -192,7 +192,8 @@ def test_the_draft_invoice_lists_lines_per_category_and_app_with_the_rounded_tot
         f"commands Flotta Demo App ( {client_id} ) 2 0.001 0.002000",
         f"data Flotta Demo App ( {client_id} ) 7 0.002 0.014000",
         f"wakes Flotta Demo App ( {client_id} ) 1 0.02 0.020000",
-        f"Subtotal {SUBTOTAL} Monthly credit applied {MINUS}0.010000",
+        # Rounded once each to the cent (docs/billing.md), the exact subtotal beside it.
+        f"Subtotal, rounded to the cent 0.04 (exactly 0.036) Monthly credit applied {MINUS}0.01",
         f"Total, rounded to the cent EUR {TOTAL}",
     ):
         assert line in text
@@ -202,8 +203,8 @@ def test_the_draft_invoice_lists_lines_per_category_and_app_with_the_rounded_tot
 
 def test_the_invoice_list_has_the_draft_and_the_closed_month(billed: Billed) -> None:
     text = text_of(billed.developer.get("/portal/billing/invoices"))
-    assert f"{billed.month} Draft (month in progress) {SUBTOTAL} {TOTAL}" in text
-    assert f"{billed.old_month} Closed on {billed.today} 1.250000 1.24" in text
+    assert f"{billed.month} Draft (month in progress) 0.04 {TOTAL}" in text
+    assert f"{billed.old_month} Closed on {billed.today} 1.25 1.24" in text
     closed = text_of(billed.developer.get(f"/portal/billing/invoices/{billed.old_month}"))
     assert f"Invoice {billed.old_month} Billed to Demo Developer" in closed
     assert f"Closed on {billed.today}" in closed
@@ -274,7 +275,8 @@ def test_raising_the_threshold_needs_a_card_and_the_card_shows_only_brand_and_la
         assert refused.status_code == 400
         message = "Add a payment method before raising the threshold above 0.01 EUR."
         assert message in text_of(refused)
-        assert "0 % of your €0.01 threshold" in text_of(fresh.get("/portal/billing/settings"))
+        shown = text_of(fresh.get("/portal/billing/settings"))
+        assert "0 % of your €0.01 threshold (the default, equal to the monthly credit)" in shown
         bad = _post(
             fresh,
             "/portal/billing/settings/card",

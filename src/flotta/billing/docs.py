@@ -25,9 +25,12 @@ MONEY = [
     "never a float), and costs add up unrounded.",
     "Rounding happens once, on a total shown to a person (an estimate's or invoice's "
     "subtotal, credit applied and total): to 0.01, half up (`ROUND_HALF_UP`: 1.211 → 1.21, "
-    "0.005 → 0.01), as the reference's \"1,211 commands → $1.21\". A category's cost is shown "
-    "rounded for reading, but totals are computed from the exact costs, never from the "
-    "rounded lines, so shown lines may differ from the shown subtotal by a cent.",
+    "0.005 → 0.01), as the reference's \"1,211 commands → $1.21\". An estimate's category "
+    "costs are shown rounded for reading, but totals are computed from the exact costs, never "
+    "from the rounded lines, so shown lines may differ from the shown subtotal by a cent. An "
+    "invoice's line items show their exact amounts. The usage page (a running account, not a "
+    "bill) shows its amounts cut, never rounded up, to 6 decimals, like the "
+    "`Flotta-Credit-Remaining` header.",
     "Exact amounts travel as text: a decimal when the amount has a finite decimal expansion "
     '(`"1.211"`), otherwise the reduced fraction (`"1/150000"`). Python\'s '
     "`fractions.Fraction(text)` reads both back unchanged.",
@@ -95,7 +98,8 @@ PROTECTION = [
 INVOICES = [
     "The cycle runs from 00:00 UTC on the 1st of the month.",
     "Line items per category and app: quantity, price and the exact amount; then the subtotal, "
-    "the credit applied (at most the subtotal, once) and the total rounded once to 0.01.",
+    "the credit applied (at most the subtotal, once) and the total, each rounded once to 0.01 "
+    "from the exact amounts (the page shows an exact subtotal beside its rounding).",
     "The current month is a live draft in the portal (Billing → Invoices). "
     "`flotta billing close --month YYYY-MM` writes the invoices of a month that is over; "
     "closing it again finds them and changes nothing. It is accepted from 00:05 UTC on the 1st "

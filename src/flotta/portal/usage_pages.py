@@ -237,7 +237,14 @@ def _listed(invoice: Invoice, current: str) -> InvoiceSummary:
         status = "Draft (month in progress)"
     else:
         status = "Draft (month over, not closed yet)"
-    return InvoiceSummary(invoice.month, status, floor_text(invoice.subtotal), invoice.total)
+    return InvoiceSummary(invoice.month, status, cents_text(invoice.subtotal), invoice.total)
+
+
+def _to_the_cent(amount: Fraction) -> dict[str, str | None]:
+    """An invoice's subtotal or credit as docs/billing.md shows it: rounded once to the cent,
+    with the exact amount beside it when rounding changed it."""
+    cents = cents_text(amount)
+    return {"cents": cents, "exact": None if Fraction(cents) == amount else exact_text(amount)}
 
 
 def unit_price(units: int) -> str:
@@ -276,8 +283,8 @@ async def invoice_page(request: Request, month: str) -> Response:
     context = {
         "invoice": invoice,
         "lines": lines,
-        "subtotal": floor_text(invoice.subtotal),
-        "credit_applied": floor_text(invoice.credit_applied),
+        "subtotal": _to_the_cent(invoice.subtotal),
+        "credit_applied": _to_the_cent(invoice.credit_applied),
         "current": chosen == current,
         "account": found.user,
     }
@@ -299,6 +306,7 @@ async def settings_context(
         "threshold": threshold_state(book, total, profile.threshold),
         "threshold_value": cents_text(profile.threshold),
         "default_threshold": money(book, book.threshold),
+        "default_is_credit": book.threshold == book.monthly_credit,
         "currency": book.currency,
         "apps": [
             {
