@@ -27,6 +27,7 @@ from tests.telemetry.streaming_support import (
     loopback_listener,
     pair_keys,
     problems,
+    wait_for,
 )
 
 CREATE = "/api/1/vehicles/fleet_telemetry_config"
@@ -356,3 +357,28 @@ def test_skip_reasons_follow_teslas_firmware_and_hardware_thresholds(demo: LiveD
     assert signed["updated"] == [vins[2], vins[5]]
     assert signed["unsupported_firmware"] == [vins[0], vins[1]]
     assert signed["unsupported_hardware"] == [vins[3], vins[4]]
+
+
+def test_a_huge_minimum_delta_is_kept_shown_and_reaches_the_car(
+    demo: LiveDemo, ca: str, port: int
+) -> None:
+    """Numbers past 64 bits once failed after the config was stored: a 500, then every GET."""
+    vin = demo.vins[0]
+    pair_keys(demo, [vin])
+    fields = {
+        "VehicleSpeed": {"interval_seconds": 5, "minimum_delta": 1e20},
+        "Odometer": {"interval_seconds": 10, "minimum_delta": 1e308},
+    }
+    url = f"/api/1/vehicles/{vin}/fleet_telemetry_config"
+    with api(demo) as client:
+        stored = client.post(
+            CREATE, json={"vins": [vin], "config": config(port, ca, fields=fields)}
+        )
+        assert stored.status_code == 200, stored.text
+        assert stored.json()["response"]["updated_vehicles"] == 1
+        shown = wait_for(
+            lambda: (answer := client.get(url).json()["response"])["synced"] and answer,
+            what="the car's ack of the config",
+        )
+        assert shown["config"]["fields"] == fields
+        assert client.delete(url).status_code == 200
