@@ -125,3 +125,48 @@ def test_a_receiver_hostname_is_a_bare_host_as_in_a_config(hostname: str, said: 
     with pytest.raises(SinkSettingsError) as refused:
         validate_sink_settings("receiver", settings)
     assert said in refused.value.messages["settings.hostname"][0]
+
+
+@pytest.mark.parametrize(
+    ("host", "said"),
+    [
+        ("mqtt://127.0.0.1", "must not include a scheme: use '127.0.0.1'"),
+        ("127.0.0.1:1883", "must not include a port"),
+        ("broker.example.com/x", "must not include a path"),
+    ],
+)
+def test_an_mqtt_host_is_a_bare_host(host: str, said: str) -> None:
+    with pytest.raises(SinkSettingsError) as refused:
+        validate_sink_settings("mqtt", {"host": host})
+    assert said in refused.value.messages["settings.host"][0]
+    # A broker's single-label name on a private network is a host too.
+    assert validate_sink_settings("mqtt", {"host": "mosquitto"})["host"] == "mosquitto"
+
+
+@pytest.mark.parametrize(
+    ("kind", "settings", "setting"),
+    [
+        ("redis", {"url": "redis://127.0.0.1", "maxlen": True}, "maxlen"),
+        ("redis", {"url": "redis://127.0.0.1", "maxlen": "100"}, "maxlen"),
+        ("webhook", {"url": "https://hooks.example.com", "timeout_s": True}, "timeout_s"),
+        ("mqtt", {"host": "127.0.0.1", "tls": "yes"}, "tls"),
+        ("mqtt", {"host": "127.0.0.1", "port": "1883"}, "port"),
+        ("receiver", {"hostname": "r.example.com", "ca": 5}, "ca"),
+    ],
+)
+def test_a_setting_of_the_wrong_json_type_is_refused_not_converted(
+    kind: str, settings: dict[str, object], setting: str
+) -> None:
+    # Converted, `"maxlen": true` capped a Redis stream at one entry.
+    with pytest.raises(SinkSettingsError) as refused:
+        validate_sink_settings(kind, settings)
+    assert f"settings.{setting}" in refused.value.messages
+
+
+def test_json_numbers_are_taken_where_a_float_goes() -> None:
+    assert (
+        validate_sink_settings("webhook", {"url": "https://h.example.com", "timeout_s": 3})[
+            "timeout_s"
+        ]
+        == 3.0
+    )

@@ -160,6 +160,10 @@ def test_a_bad_edit_names_every_problem_and_changes_nothing(live: LiveDemo) -> N
         )
         kind = api.patch(edit, json={"kind": "nats"})
         unknown_member = api.patch(edit, json={"paused": True})
+        not_a_bool = api.patch(edit, json={"enabled": "no"})  # not read as true
+        created_with_a_string = api.post(
+            SINKS, json={"kind": "webhook", "settings": settings, "enabled": "no"}
+        )
         missing = api.patch(f"{SINKS}/999999999", json={"enabled": False})
         after = api.get(SINKS).json()["response"]
     stranger = {"Authorization": f"Bearer {partner_token(live, other.client_id)}"}
@@ -171,6 +175,8 @@ def test_a_bad_edit_names_every_problem_and_changes_nothing(live: LiveDemo) -> N
     }  # fmt: skip
     assert "kind cannot change" in kind.json()["messages"]["kind"][0]
     assert unknown_member.status_code == 400 and "paused" in unknown_member.json()["messages"]
+    for answer in (not_a_bool, created_with_a_string):
+        assert answer.status_code == 400 and "enabled" in answer.json()["messages"], answer.text
     assert missing.status_code == 404 and foreign.status_code == 404
     shown = {key: value for key, value in sink.items() if key != "secret"}
     assert after == [shown]  # untouched, and still enabled

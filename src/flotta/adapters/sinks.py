@@ -51,7 +51,9 @@ class SinkSettingsError(InvalidRequest):
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: JSON's own types only, so `"maxlen": true` or `"port": "1883"` is refused rather
+    # than stored as 1 or 1883 (a number where a float goes is still taken).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     timeout_s: float = Field(default=10.0, gt=0, le=60)
 
@@ -93,6 +95,15 @@ class MqttSettings(_Settings):
     topic_base: str = Field(
         default="telemetry", pattern=rf"^{_MQTT_LEVEL}(/{_MQTT_LEVEL})*$", max_length=200
     )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        """A bare host name or address: `mqtt://…` or `host:1883` would be looked up as is. A
+        broker may have a single-label name (`mosquitto` on a private network)."""
+        if (problem := hostname_problem(value, qualified=False)) is not None:
+            raise ValueError(problem)
+        return value
 
 
 class RedisSettings(_Settings):

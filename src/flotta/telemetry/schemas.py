@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from flotta.adapters.sinks import SinkKind, shown_settings
 from flotta.telemetry.envelope import stream_envelope
@@ -23,7 +23,7 @@ class SinkCreate(BaseModel):
     kind: SinkKind
     format: SinkFormat = "json"
     settings: dict[str, Any] = Field(default_factory=dict)
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class ReplayRequest(BaseModel):

@@ -12,7 +12,7 @@ import contextlib
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool
 from starlette.responses import Response
 
 from flotta.adapters.sinks import (
@@ -49,7 +49,7 @@ class SinkPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     format: str | None = None
     settings: dict[str, Any] | None = None
     # Accepted only unchanged: a sink's kind is fixed (add another sink instead).
