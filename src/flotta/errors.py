@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from flotta.validation import validation_message
+
 
 class FlottaError(Exception):
     """An error a client can act on: HTTP status, Tesla's error key, a description."""
@@ -134,7 +136,9 @@ def install_error_handlers(app: FastAPI) -> None:
         for problem in exc.errors():
             loc = problem.get("loc", ())
             where = ".".join(str(p) for p in loc if p not in ("body", "query", "path", "header"))
-            messages.setdefault(where or "body", []).append(str(problem.get("msg", "invalid")))
+            if problem.get("type") == "json_invalid":
+                where = "body"  # its loc names a character position, not a member
+            messages.setdefault(where or "body", []).append(validation_message(problem))
         first = next(iter(messages.items()))
         description = f"invalid {first[0]} param: {first[1][0]}"
         return error_response(InvalidRequest(description, messages=messages))

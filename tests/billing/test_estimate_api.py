@@ -58,7 +58,24 @@ def test_a_body_that_is_not_json_is_a_400(live: LiveDemo) -> None:
         timeout=10,
     )
     assert answer.status_code == 400
-    assert answer.json()["response"] is None
+    error = answer.json()
+    assert error["response"] is None
+    # Said as what it is, not as "invalid 1 param: JSON decode error" (1: a character position).
+    assert error["error_description"].startswith(
+        "invalid body param: request body is not valid JSON: "
+    ), error
+    assert list(error["messages"]) == ["body"]
+
+
+def test_a_validators_own_message_reaches_the_developer_without_pydantics_prefix(
+    live: LiveDemo,
+) -> None:
+    body = {"vehicles": True}
+    answer = httpx.post(f"{live.base_url}{PATH}", json=body, timeout=10)
+    assert answer.status_code == 400
+    assert answer.json()["error_description"] == (
+        "invalid vehicles param: must be a whole number, not true or false"
+    )
 
 
 def test_the_servers_price_book_prices_the_estimate(demo_factory: Callable[..., LiveDemo]) -> None:

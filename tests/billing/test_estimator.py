@@ -166,7 +166,25 @@ def test_the_operators_price_book_is_used() -> None:
             "fields",
             "listed twice",
         ),
-        ({"vehicles": 1, "month": "2026-13"}, "month", "pattern"),
+        ({"vehicles": 1, "month": "2026-13"}, "month", "month must be YYYY-MM, e.g. 2026-11"),
+        ({"vehicles": 1, "month": "0000-05"}, "month", "month must be YYYY-MM, e.g. 2026-11"),
+        ({"vehicles": True}, "vehicles", "a whole number, not true or false"),
+        ({"vehicles": 1, "commands_per_day": False}, "commands_per_day", "not true or false"),
+        (
+            {"vehicles": 1, "fields": [{"name": "Soc", "interval_seconds": True}]},
+            "fields.0.interval_seconds",
+            "not true or false",
+        ),
+        (
+            {
+                "vehicles": 1,
+                "fields": [
+                    {"name": "Soc", "interval_seconds": 5, "active_share": "1/" + "9" * 5000}
+                ],
+            },
+            "fields.0.active_share",
+            "longer than 40 characters: write it as a decimal (0.1) or a fraction (1/24)",
+        ),
         ({"vehicles": 1, "month": "2026-02", "days": 28}, "month", "not both"),
         ({"vehicles": 1, "days": 32}, "days", "less than or equal to 31"),
         ({"vehicles": 1, "wakes_per_day": -1}, "wakes_per_day", "greater than or equal to 0"),

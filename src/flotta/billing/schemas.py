@@ -9,6 +9,7 @@ from functools import cache
 from typing import Annotated
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     Field,
@@ -20,6 +21,29 @@ from tesla_protocol.telemetry import vehicle_data_pb2 as vd
 
 MAX_PER_DAY = 1_000_000
 _SHARE = re.compile(r"^\d+(\.\d+)?$|^\d+/[1-9]\d*$")
+# Longer than any share anyone writes; Python refuses to read integers of 4,300+ digits.
+MAX_SHARE_CHARACTERS = 40
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def whole_number(value: object) -> object:
+    """A count's input as given, unless it is a boolean (pydantic would read true as 1)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not true or false")
+    return value
+
+
+def _month(text: str) -> str:
+    if not _MONTH.match(text) or text.startswith("0000"):
+        raise ValueError(f"month must be YYYY-MM, e.g. 2026-11 (got {text!r})")
+    return text
+
+
+Month = Annotated[
+    str,
+    AfterValidator(_month),
+    WithJsonSchema({"type": "string", "pattern": _MONTH.pattern}),
+]
 
 
 @cache
@@ -55,6 +79,11 @@ ShareText = Annotated[
 
 def parse_share(text: str) -> Fraction:
     """An exact share of the day, 0 ≤ share ≤ 1, from "0.1" or "1/24"."""
+    if len(text.strip()) > MAX_SHARE_CHARACTERS:
+        raise ValueError(
+            f"active_share {text.strip()[:12]!r}… is longer than {MAX_SHARE_CHARACTERS} "
+            "characters: write it as a decimal (0.1) or a fraction (1/24)"
+        )
     if not _SHARE.match(text.strip()):
         raise ValueError(f"active_share {text!r} is not a number from 0 to 1 (e.g. 0.1 or 1/24)")
     share = Fraction(text.strip())
@@ -71,6 +100,8 @@ class StreamedField(BaseModel):
         ge=1, le=31 * 86_400, description="Seconds between values: at most one per interval"
     )
     active_share: ShareText = "1"
+
+    _count = field_validator("interval_seconds", mode="before")(whole_number)
 
     @field_validator("name")
     @classmethod
@@ -97,11 +128,13 @@ class EstimateRequest(BaseModel):
     data_per_day: int = Field(default=0, ge=0, le=MAX_PER_DAY, description="Per vehicle")
     wakes_per_day: int = Field(default=0, ge=0, le=MAX_PER_DAY, description="Per vehicle")
     days: int | None = Field(default=None, ge=1, le=31, description="Days billed; default 30")
-    month: str | None = Field(
-        default=None,
-        pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
-        description="YYYY-MM: use that month's real length instead of `days`",
+    month: Month | None = Field(
+        default=None, description="YYYY-MM: use that month's real length instead of `days`"
     )
+
+    _counts = field_validator(
+        "vehicles", "commands_per_day", "data_per_day", "wakes_per_day", "days", mode="before"
+    )(whole_number)
 
     @field_validator("fields")
     @classmethod

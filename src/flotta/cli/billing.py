@@ -64,14 +64,12 @@ def _where(loc: tuple[int | str, ...], specs: list[str]) -> str:
 
 def _request(payload: dict[str, Any], specs: list[str]) -> Any:
     from flotta.billing.schemas import EstimateRequest
+    from flotta.validation import validation_message
 
     try:
         return EstimateRequest.model_validate(payload)
     except ValidationError as invalid:
-        problems = [
-            f"{_where(p['loc'], specs)}: {str(p['msg']).removeprefix('Value error, ')}"
-            for p in invalid.errors()
-        ]
+        problems = [f"{_where(p['loc'], specs)}: {validation_message(p)}" for p in invalid.errors()]
         raise _fail("; ".join(problems)) from invalid
 
 

@@ -13,6 +13,7 @@ from flotta.billing.estimator import estimate, to_result
 from flotta.billing.prices import PriceBook
 from flotta.billing.schemas import EstimateRequest
 from flotta.portal.web import PORTAL, read_form, render, runtime_of, signed_in
+from flotta.validation import validation_message
 
 router = APIRouter(include_in_schema=False)
 
@@ -66,7 +67,7 @@ def _errors_of(invalid: ValidationError, lines: list[int]) -> dict[str, list[str
     for problem in invalid.errors():
         loc = problem["loc"]
         where = str(loc[0]) if loc else "vehicles"
-        message = str(problem["msg"]).removeprefix("Value error, ")
+        message = validation_message(problem)
         if where == "fields" and len(loc) > 2 and isinstance(loc[1], int):
             message = f"line {lines[loc[1]]}, {str(loc[2]).replace('_', ' ')}: {message}"
         errors.setdefault(where, []).append(message)
