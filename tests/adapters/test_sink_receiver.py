@@ -113,6 +113,28 @@ async def test_a_server_signed_by_another_ca_is_refused(
     assert frames.empty()
 
 
+async def test_a_server_that_hangs_up_during_the_handshake_is_a_nack_that_says_so() -> None:
+    """A TLS handshake cut short raises without text: the nack still says what happened."""
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)  # the client's hello, unanswered
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sink = _receiver(make_server_tls().ca_pem, port)
+    try:
+        with pytest.raises(SinkError) as refused:
+            await sink.deliver([data_record(1)])
+    finally:
+        await sink.close()
+        server.close()
+        await server.wait_closed()
+    prefix = f"receiver wss://localhost:{port}/: "
+    message = str(refused.value)
+    assert message.startswith(prefix) and len(message) > len(prefix) + 3, message
+
+
 @dataclass
 class AckingReceiver:
     """A fleet-telemetry-style receiver: acks each record, or replies with an error."""

@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped, unused-ign
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped, unused-ignore]
 
 from flotta.outbound import DestinationRefused, Outbound
-from flotta.ports.sinks import SinkError
+from flotta.ports.sinks import SinkError, reason_of
 from flotta.telemetry import formats
 from flotta.telemetry.formats import SinkFormat
 from flotta.telemetry.records import StreamRecord
@@ -198,7 +198,7 @@ class KafkaSink:
             failed, self._producer = self._producer, None
             if failed is not None:
                 _stop_in_background(failed)
-            reason = refusal(self._latest) or str(exc) or type(exc).__name__
+            reason = refusal(self._latest) or reason_of(exc)
             raise SinkError(f"Kafka at {self._where}: {reason}") from exc
 
     async def close(self) -> None:

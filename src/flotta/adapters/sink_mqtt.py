@@ -24,7 +24,7 @@ import orjson
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from flotta.ports.sinks import SinkError
+from flotta.ports.sinks import SinkError, reason_of
 from flotta.telemetry import formats
 from flotta.telemetry.formats import SinkFormat
 from flotta.telemetry.records import StreamRecord
@@ -239,7 +239,7 @@ class MqttSink:
             )
         except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
             await self._drop()
-            reason = str(exc) or type(exc).__name__
+            reason = reason_of(exc)
             raise SinkError(f"MQTT broker at {self._host}:{self._port}: {reason}") from exc
 
     async def _drop(self) -> None:

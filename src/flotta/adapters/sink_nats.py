@@ -16,7 +16,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 
-from flotta.ports.sinks import SinkError
+from flotta.ports.sinks import SinkError, reason_of
 from flotta.telemetry import formats
 from flotta.telemetry.formats import SinkFormat
 from flotta.telemetry.records import StreamRecord
@@ -99,7 +99,7 @@ class NatsSink:
                 )
         except (OSError, TimeoutError, nats.errors.Error) as exc:
             await self._drop()
-            reason = str(exc) or type(exc).__name__
+            reason = reason_of(exc)
             raise SinkError(f"NATS JetStream at {self._where}: {reason}") from exc
 
     async def _drop(self) -> None:

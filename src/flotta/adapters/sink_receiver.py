@@ -31,7 +31,7 @@ from websockets.exceptions import WebSocketException
 
 from flotta.adapters.tls import client_context, load_client_cert
 from flotta.outbound import DestinationRefused, Outbound, first_connected
-from flotta.ports.sinks import SinkError
+from flotta.ports.sinks import SinkError, reason_of
 from flotta.telemetry.envelope import MAX_MESSAGE_BYTES, WireError, decode_envelope
 from flotta.telemetry.records import StreamRecord
 
@@ -173,7 +173,7 @@ class ReceiverSink:
             DestinationRefused,
         ) as exc:
             await self._drop(vin)
-            raise SinkError(f"receiver {self._url}: {exc}") from exc
+            raise SinkError(f"receiver {self._url}: {reason_of(exc)}") from exc
 
     async def _drop(self, vin: str) -> None:
         """Close a VIN's socket so its next delivery reconnects."""

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 from redis.typing import EncodableT, FieldT
 
-from flotta.ports.sinks import SinkError
+from flotta.ports.sinks import SinkError, reason_of
 from flotta.telemetry import formats
 from flotta.telemetry.formats import SinkFormat
 from flotta.telemetry.records import StreamRecord
@@ -66,7 +66,7 @@ class RedisSink:
         try:
             results = await pipe.execute(raise_on_error=False)
         except (OSError, redis.exceptions.RedisError) as exc:
-            raise SinkError(f"Redis at {self._where}: {exc}") from exc
+            raise SinkError(f"Redis at {self._where}: {reason_of(exc)}") from exc
         failures = [result for result in results if isinstance(result, Exception)]
         if failures:
             raise SinkError(f"Redis at {self._where} refused XADD: {failures[0]}")
