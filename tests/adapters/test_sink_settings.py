@@ -4,6 +4,7 @@ the API never shows a secret, and a shown secret sent back in an edit keeps the 
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,6 +16,7 @@ from flotta.adapters.sinks import (
     validate_sink_settings,
 )
 from flotta.telemetry.sinks_edit import merge_settings
+from tests.telemetry.test_config import issue_certificate, pem
 
 
 def test_passwords_keys_and_url_credentials_are_hidden() -> None:
@@ -170,3 +172,20 @@ def test_json_numbers_are_taken_where_a_float_goes() -> None:
         ]
         == 3.0
     )
+
+
+def test_a_receiver_ca_gets_the_checks_a_config_ca_gets() -> None:
+    now = datetime.now(UTC)
+    expired, _ = issue_certificate(
+        "Old CA", ca=True, not_before=now - timedelta(days=400), not_after=now - timedelta(days=1)
+    )
+    leaf, _ = issue_certificate(
+        "receiver.example.com", ca=False, not_before=now, not_after=now + timedelta(days=30)
+    )
+    for ca, said in (
+        (pem(expired), "certificate (CN=Old CA) expired at "),
+        (pem(leaf), "ca holds no CA certificate"),
+    ):
+        with pytest.raises(SinkSettingsError) as refused:
+            validate_sink_settings("receiver", {"hostname": "r.example.com", "ca": ca})
+        assert refused.value.messages["settings.ca"][0].startswith(said)

@@ -13,6 +13,7 @@ import ipaddress
 import secrets
 import ssl
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,9 +30,10 @@ from flotta.clock import Clock, SystemClock
 from flotta.errors import InvalidRequest
 from flotta.outbound import DestinationRefused, Outbound, url_destination
 from flotta.ports.sinks import Sink, SinkError
-from flotta.telemetry.checks import hostname_problem
+from flotta.telemetry.checks import Problems, check_ca, hostname_problem
 from flotta.telemetry.formats import FORMATS, SinkFormat
 from flotta.telemetry.records import StreamRecord
+from flotta.validation import validation_message
 
 SinkKind = Literal["webhook", "nats", "mqtt", "redis", "kafka", "receiver"]
 KINDS: tuple[SinkKind, ...] = ("webhook", "nats", "mqtt", "redis", "kafka", "receiver")
@@ -170,8 +172,11 @@ class ReceiverSettings(_Settings):
     @field_validator("ca")
     @classmethod
     def _pem(cls, value: str) -> str:
-        if "-----BEGIN CERTIFICATE-----" not in value:
-            raise ValueError("must be a PEM certificate chain")
+        """The checks a config's `ca` gets (an expired or leaf-only chain could verify nothing)."""
+        problems = Problems()
+        check_ca(value, "ca", problems, now=datetime.now(UTC), max_chars=_MAX_PEM)
+        if problems:
+            raise ValueError(problems[0].message)
         return value
 
 
@@ -196,7 +201,7 @@ def _parse(kind: str, settings: Mapping[str, Any]) -> _Settings:
         messages: dict[str, list[str]] = {}
         for error in exc.errors():
             path = ".".join(str(part) for part in error["loc"]) or "settings"
-            message = str(error["msg"])
+            message = validation_message(error)
             if error["type"] == "string_pattern_mismatch":
                 message = _PATTERN_HINTS.get(path, message)
             messages.setdefault(f"settings.{path}", []).append(message)
