@@ -32,6 +32,7 @@ from flotta.gateway.endpoints import DEVICE_PATH
 from flotta.oauth.demo import seed_demo_oauth
 from flotta.portal.web import PORTAL
 from flotta.runtime import Runtime
+from flotta.server import FlottaServer
 from flotta.settings import Settings
 from flotta.sim.energy_fleet import SiteFleet, load_site_identities, save_site_identities
 from flotta.sim.fleet import DeviceIdentity, SimFleet, load_identities, save_identities
@@ -50,11 +51,12 @@ class DemoHandle:
     runtime: Runtime
     fleet: SimFleet
     info: dict[str, Any]
-    server: uvicorn.Server
+    server: FlottaServer
     sites: SiteFleet | None = None
 
     def request_stop(self) -> None:
-        """Stop as Ctrl-C would: uvicorn drains, then the lifespan closes the runtime."""
+        """Stop as Ctrl-C would: streams end, uvicorn drains, then the lifespan closes the
+        runtime."""
         self.server.should_exit = True
 
 
@@ -231,7 +233,7 @@ async def serve_demo(
         ws_max_size=settings.gateway.max_frame_bytes,
         ws_per_message_deflate=False,
     )
-    server = uvicorn.Server(config)
+    server = FlottaServer(config, app)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if serving.done():

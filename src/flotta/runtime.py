@@ -118,6 +118,13 @@ class Runtime:
             outbound=outbound,
         )
 
+    async def end_streams(self, within_s: float) -> None:
+        """Tell the clients of live telemetry streams that the server stops, and end the
+        streams (waiting up to `within_s`): the server waits for open responses before it
+        stops, and a stream would otherwise never end."""
+        if self.streams is not None:
+            await self.streams.dispatcher.end_streams(within_s)
+
     async def stop(self) -> None:
         """Withdraw this process's vehicles and sites from the cluster, then close everything."""
         if self.streams is not None:

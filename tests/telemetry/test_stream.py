@@ -265,3 +265,28 @@ def test_cursors_and_ids_that_cannot_be_ones_get_400_and_leave_nothing_behind(
     except websockets.InvalidStatus as refused:  # refused before the upgrade
         code = refused.response.status_code
     assert code == 400, code  # the envelope as the handshake answer, not a 1011 close
+
+
+def test_a_websocket_format_it_cannot_send_is_refused_as_the_sse_stream_refuses_it(
+    live: LiveDemo,
+) -> None:
+    car = streaming_car(live)
+    auth = {"Authorization": f"Bearer {partner_token(live, car.client_id)}"}
+    before = _subscriptions(live)
+    with httpx.Client(base_url=live.base_url, timeout=10, headers=auth) as client:
+        sse = client.get(SSE, params={"format": "xml"})
+
+    async def handshake() -> websockets.InvalidStatus:
+        url = live.base_url.replace("http", "ws", 1) + "/flotta/v1/telemetry/ws?format=xml"
+        with pytest.raises(websockets.InvalidStatus) as refused:  # not JSON sent instead
+            async with websockets.connect(url, additional_headers=auth):
+                pass
+        return refused.value
+
+    refused = asyncio.run(handshake())
+    body = orjson.loads(refused.response.body or b"{}")
+    assert refused.response.status_code == sse.status_code == 400
+    assert body["response"] is None and body["error"] == "invalid_request"
+    assert body["error_description"] == sse.json()["error_description"]
+    assert "'json' or 'protobuf'" in body["error_description"]
+    assert _subscriptions(live) == before

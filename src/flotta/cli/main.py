@@ -147,8 +147,10 @@ def _run(main: Any) -> None:
 def serve() -> None:
     """Run the API and gateway with settings from FLOTTA_* environment variables."""
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     from flotta.app import create_app
+    from flotta.server import FlottaServer
 
     settings = _settings()
     asyncio.run(_preflight(settings))
@@ -156,14 +158,21 @@ def serve() -> None:
     async def started(_: object) -> None:
         tune_gc_for_serving()
 
-    uvicorn.run(
-        create_app(settings, on_started=started),
+    app = create_app(settings, on_started=started)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         ws_max_size=settings.gateway.max_frame_bytes,
         ws_per_message_deflate=False,
     )
+    # What uvicorn.run does with one worker, with the server that ends telemetry streams.
+    server = FlottaServer(config, app)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise typer.Exit(STARTUP_FAILURE)
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

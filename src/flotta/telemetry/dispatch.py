@@ -52,6 +52,8 @@ RECORDS_SUBJECT = "flotta.telemetry.records"
 REPLAY_SUBJECT = "flotta.telemetry.replay"
 # How long a replay request waits for the delivering process to say it queued it.
 REPLAY_REPLY_S = 2.0
+# Why a live stream ended when the server stops (SSE `event: closed`, WebSocket close 1001).
+SERVER_STOPPING = "the server is stopping: reconnect later, with the last cursor, to resume"
 
 SinkOpener = Callable[[TelemetrySinkRow], Sink]
 
@@ -164,6 +166,10 @@ class Dispatcher:
         self._background: set[asyncio.Task[Any]] = set()
         self._running = False
         self._stopped = False
+        # Set once the server stops: a stream that starts after that ends at once.
+        self._ending: str | None = None
+        self._no_streams = asyncio.Event()
+        self._no_streams.set()
 
     @property
     def owner(self) -> str:
@@ -171,7 +177,7 @@ class Dispatcher:
 
     async def start(self) -> None:
         """Listen to other processes, take over free work, and keep leases renewed."""
-        self._running, self._stopped = True, False
+        self._running, self._stopped, self._ending = True, False, None
         if self.bus is not None:
             self._bus_subs = [
                 await self.bus.subscribe(RECORDS_SUBJECT, self._on_records),
@@ -197,9 +203,20 @@ class Dispatcher:
         for group in list(self._groups.values()):
             await group.stop(release=release)
         self._groups.clear()
+        self._end_streams()
+
+    async def end_streams(self, within_s: float) -> None:
+        """End every live stream, and any that starts from now on, because the server stops;
+        wait up to `within_s` for their readers to tell their clients and let go."""
+        self._end_streams()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._no_streams.wait(), within_s)
+
+    def _end_streams(self) -> None:
+        self._ending = SERVER_STOPPING
         for subs in self._subscribers.values():
             for sub in subs:
-                sub.end("the server is shutting down")
+                sub.end(SERVER_STOPPING)
 
     def publish(self, records: Sequence[StreamRecord]) -> None:
         """Hand committed records on: never blocks (buffers are bounded, delivery reads the log)."""
@@ -323,6 +340,9 @@ class Dispatcher:
     def subscribe(self, client_id: str, capacity: int) -> Subscription:
         sub = Subscription(client_id, capacity)
         self._subscribers.setdefault(client_id, set()).add(sub)
+        self._no_streams.clear()
+        if self._ending is not None:  # a request that got past the listener as it closed
+            sub.end(self._ending)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -331,6 +351,8 @@ class Dispatcher:
             subs.discard(sub)
             if not subs:
                 del self._subscribers[sub.client_id]
+        if not self._subscribers:
+            self._no_streams.set()
 
     def add_sink(self, row: TelemetrySinkRow) -> None:
         """Deliver a (new) sink from this process, if its lease is free."""

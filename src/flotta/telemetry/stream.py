@@ -13,7 +13,7 @@ import asyncio
 import base64
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast, get_args
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request, WebSocket
@@ -220,7 +220,7 @@ async def stream_ws(websocket: WebSocket) -> None:
     runtime: Runtime = websocket.app.state.runtime
     try:
         client_id = await _ws_client(websocket, runtime)
-        fmt: Format = "protobuf" if websocket.query_params.get("format") == "protobuf" else "json"
+        fmt = _ws_format(websocket.query_params.get("format", "json"))
         start = parse_cursor(websocket.query_params.get("cursor", "0"), "cursor")
         streams = streams_of(runtime)
     except FlottaError as error:
@@ -244,6 +244,14 @@ async def stream_ws(websocket: WebSocket) -> None:
     finally:
         watcher.cancel()
         streams.dispatcher.unsubscribe(sub)
+
+
+def _ws_format(text: str) -> Format:
+    """`?format=` as the SSE endpoint validates it: refused, not silently JSON, if unknown."""
+    if text not in get_args(Format):
+        problem = "Input should be 'json' or 'protobuf'"
+        raise InvalidRequest(f"invalid format param: {problem}", messages={"format": [problem]})
+    return cast(Format, text)
 
 
 async def _ws_client(websocket: WebSocket, runtime: Runtime) -> str:
