@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ import orjson
 import pytest
 from aiohttp import web
 
+from flotta.telemetry.models import TelemetryConfigRow
 from tests.live import LiveDemo
 from tests.telemetry.test_ingest_support import (
     StreamingCar,
@@ -247,3 +249,35 @@ def test_secrets_are_never_shown_and_sending_them_back_as_shown_keeps_them(
     assert kept[1]["url"] == redis["url"] and kept[1]["timeout_s"] == 5.0
     assert replaced.json()["response"]["settings"]["password"] == "********"
     assert after["password"] == "new-secret"
+
+
+def test_a_replay_counts_only_the_records_it_will_send(
+    live: LiveDemo, hooks: tuple[Hook, Hook]
+) -> None:
+    hook, _ = hooks
+    car = streaming_car(live)
+    runtime = live.handle.runtime
+    headers = {"Authorization": f"Bearer {partner_token(live, car.client_id)}"}
+
+    async def remove_config() -> None:  # the app no longer streams from the car
+        async with runtime.sessions() as s, s.begin():
+            await s.delete(await s.get(TelemetryConfigRow, car.config_id))
+        assert runtime.streams is not None
+        runtime.streams.entitlements.forget()
+
+    with httpx.Client(base_url=live.base_url, headers=headers, timeout=30) as api:
+        sink = api.post(SINKS, json={"kind": "webhook", "settings": {"url": hook.url}})
+        replay = f"{SINKS}/{sink.json()['response']['id']}/replay"
+        stream(live, car, range(1, 4))
+        until(lambda: hook.txids() == ["1", "2", "3"], "the three records")
+        now = runtime.clock.now()
+        window = {"from": (now - timedelta(minutes=5)).isoformat(), "to": now.isoformat()}
+        before = api.post(replay, json=window)
+        until(lambda: len(hook.txids()) == 6, "the replayed records")
+        live.call(remove_config())
+        after = api.post(replay, json=window)
+        live.call(asyncio.sleep(0.5))
+    assert before.status_code == 202 and before.json()["response"]["records"] == 3
+    # Skipped by the replay, so not counted as if they would be sent.
+    assert after.status_code == 202 and after.json()["response"]["records"] == 0
+    assert hook.txids() == ["1", "2", "3"] * 2

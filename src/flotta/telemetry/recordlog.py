@@ -114,15 +114,19 @@ class RecordLog:
         )
         return await self._collect(where, after, limit)
 
-    async def count_between(self, client_id: str, start: datetime, end: datetime) -> int:
-        """How many of the app's records were created in [start, end]."""
-        query = select(func.coalesce(func.sum(_TABLE.c.records), 0)).where(
-            _TABLE.c.client_id == client_id,
-            _TABLE.c.created_at >= start,
-            _TABLE.c.created_at <= end,
+    async def count_between(self, client_id: str, start: datetime, end: datetime) -> dict[str, int]:
+        """How many of the app's records were created in [start, end], per VIN."""
+        query = (
+            select(_TABLE.c.vin, func.sum(_TABLE.c.records))
+            .where(
+                _TABLE.c.client_id == client_id,
+                _TABLE.c.created_at >= start,
+                _TABLE.c.created_at <= end,
+            )
+            .group_by(_TABLE.c.vin)
         )
         async with self._sessions() as db:
-            return int((await db.execute(query)).scalar_one())
+            return {vin: int(count) for vin, count in (await db.execute(query)).all()}
 
     async def find_txids(
         self, client_id: str, vin: str, txids: Collection[str]

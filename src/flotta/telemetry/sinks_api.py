@@ -148,5 +148,8 @@ async def replay(
         raise InvalidRequest("the sink is disabled: enable it to replay")
     if not await streams.dispatcher.request_replay(sink_id, body.start, body.end):
         raise StreamsOff("the process delivering this sink cannot be reached; try again")
-    records = await streams.records.count_between(client_id, body.start, body.end)
+    per_vin = await streams.records.count_between(client_id, body.start, body.end)
+    # As the replay sends them: records of cars the app no longer streams from are skipped.
+    allowed = await streams.entitlements.streaming_pairs({(client_id, vin) for vin in per_vin})
+    records = sum(count for vin, count in per_vin.items() if (client_id, vin) in allowed)
     return envelope({"sink_id": sink_id, "records": records, "queued": True}, status=202)
