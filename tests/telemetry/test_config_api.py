@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
@@ -240,9 +241,17 @@ def test_replacing_a_config_bumps_its_version_and_an_identical_one_does_not(
     url = f"/api/1/vehicles/{vin}/fleet_telemetry_config"
     with api(demo) as client:
         client.post(CREATE, json={"vins": [vin], "config": config(port, ca)})
-        first = client.get(url).json()["response"]["version"]
+        synced = wait_for(
+            lambda: (shown := client.get(url).json()["response"])["synced"] and shown,
+            what="the car's ack",
+        )
+        first = synced["version"]
         client.post(CREATE, json={"vins": [vin], "config": config(port, ca)})
-        same = client.get(url).json()["response"]["version"]
+        demo.call(asyncio.sleep(0.5))  # time for the car to ack anything it was sent again
+        again = client.get(url).json()["response"]
+        same = again["version"]
+        # Sending the same config again changes nothing, not even when it was synced.
+        assert (again["synced_at"], again["status"]) == (synced["synced_at"], "synced")
         changed_fields = {"Soc": {"interval_seconds": 30}}
         client.post(CREATE, json={"vins": [vin], "config": config(port, ca, fields=changed_fields)})
         changed = client.get(url).json()["response"]

@@ -276,7 +276,10 @@ async def record_ack(
     if row is None or row.vin != vin or row.version != version:
         return None  # a late ack of a replaced or removed config
     if error is None:
-        row.status, row.error, row.synced_at = "synced", None, now
+        # The same version acked again (the config re-sent unchanged, a reconnect) changes
+        # nothing: synced_at stays when the car first confirmed it.
+        if row.status != "synced" or row.synced_at is None:
+            row.status, row.error, row.synced_at = "synced", None, now
     else:
         row.status, row.error, row.synced_at = "error", error, None
         await repo.add_error(
