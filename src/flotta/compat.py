@@ -220,6 +220,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 
 DECISIONS: tuple[tuple[str, str], ...] = (
     (
+        "A config JWS that does not verify",
+        "400 `invalid_request` naming the problem (signature, `iss`, `aud`, no registered "
+        "key), not 401: client libraries read a 401 as an expired or invalid access token.",
+    ),
+    (
         "Vehicle offline or asleep",
         "408 `vehicle unavailable: vehicle is offline or asleep` (the documented code; Tesla has "
         "also been seen answering 500 or 503).",

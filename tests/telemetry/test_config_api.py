@@ -274,7 +274,8 @@ def test_every_telemetry_route_declares_its_errors(demo: LiveDemo) -> None:
     create = spec["paths"][CREATE]["post"]["responses"]
     assert {"400", "401", "403", "412", "429"} <= set(create)
     jws = spec["paths"][CREATE + "_jws"]["post"]["responses"]
-    assert "signature" in jws["401"]["description"]
+    assert "signature" in jws["400"]["description"]
+    assert "signature" not in jws["401"]["description"]  # a 401 is about the access token
 
 
 def test_firmware_below_tesla_minimums_is_unsupported() -> None:

@@ -169,8 +169,14 @@ def test_signed_configs_are_refused_with_clear_messages(
                 JWS, json={"vins": demo.vins, "token": make_token(app_key, bad_field)}
             )
             missing = client.post(JWS, json={"vins": demo.vins})
-    assert forged.status_code == 401
+            a_number = client.post(JWS, json={"vins": demo.vins, "token": 5})
+    # Not a 401: clients read that as a bad access token, and this one is fine.
+    assert forged.status_code == 400 and forged.json()["error"] == "invalid_request"
     assert "registered public key" in forged.json()["error_description"]
+    assert a_number.status_code == 400
+    assert a_number.json()["error_description"] == (
+        'token must be a string, the compact JWS "<header>.<claims>.<signature>", not number 5'
+    )
     assert invalid.status_code == 400
     assert "token.fields.Sco" in invalid.json()["messages"]
     assert missing.status_code == 400

@@ -82,8 +82,9 @@ CREATE_ERRORS = _declared(
 JWS_ERRORS = _declared(
     {
         **{k: v["description"] for k, v in CREATE_ERRORS.items() if isinstance(k, int)},
-        401: "Missing or expired access token, or a JWS whose signature, iss or aud does not "
-        "match the app's registered public key",
+        400: "Invalid token or config: a malformed JWS, one whose signature, iss or aud does "
+        "not match the app's registered public key (or the app has none), or config problems "
+        "named by their JSON path under `token.`",
     },
     400,
     401,

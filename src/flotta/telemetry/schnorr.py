@@ -17,7 +17,8 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from flotta.errors import InvalidRequest, Unauthorized
+from flotta.errors import FlottaError, InvalidRequest
+from flotta.telemetry.checks import kind
 
 ALGORITHM = "Tesla.SS256"
 FLEET_AUDIENCE = "com.tesla.fleet.TelemetryClient"
@@ -34,8 +35,13 @@ Point = tuple[int, int] | None
 """An affine point; None is the point at infinity."""
 
 
-class TokenRefused(Unauthorized):
-    """The token's signature or claims do not hold (401): it is not from the app's key."""
+class TokenRefused(FlottaError):
+    """The token's signature or claims do not hold: it is not from the app's key. A 400, not
+    a 401: clients take a 401 for a bad access token, and may refresh it or sign the user
+    out, while the access token is fine and the config's signature is what failed."""
+
+    status = 400
+    key = "invalid_request"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +144,13 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
 
 def parse_token(token: object) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
     """Split a compact JWS: header, claims, signing input and signature (400 if malformed)."""
-    if not isinstance(token, str) or not token:
+    if token is None or token == "":
         raise InvalidRequest('token is required: the compact JWS "<header>.<claims>.<signature>"')
+    if not isinstance(token, str):
+        raise InvalidRequest(
+            'token must be a string, the compact JWS "<header>.<claims>.<signature>", not '
+            f"{kind(token)}"
+        )
     if len(token) > MAX_TOKEN_CHARS:
         raise InvalidRequest(f"token exceeds {MAX_TOKEN_CHARS} characters")
     parts = token.split(".")
