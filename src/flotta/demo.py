@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flotta.accounts.demo import seed_demo_accounts
@@ -32,7 +31,7 @@ from flotta.gateway.endpoints import DEVICE_PATH
 from flotta.oauth.demo import seed_demo_oauth
 from flotta.portal.web import PORTAL
 from flotta.runtime import Runtime
-from flotta.server import FlottaServer
+from flotta.server import FlottaServer, server_config
 from flotta.settings import Settings
 from flotta.sim.energy_fleet import SiteFleet, load_site_identities, save_site_identities
 from flotta.sim.fleet import DeviceIdentity, SimFleet, load_identities, save_identities
@@ -226,14 +225,7 @@ async def serve_demo(
     port = sock.getsockname()[1]
     settings = settings.model_copy(update={"port": port})
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        lifespan="on",
-        ws_max_size=settings.gateway.max_frame_bytes,
-        ws_per_message_deflate=False,
-    )
-    server = FlottaServer(config, app)
+    server = FlottaServer(server_config(app, settings, log_level="warning", lifespan="on"), app)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if serving.done():

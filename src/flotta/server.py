@@ -7,17 +7,37 @@ import contextlib
 import signal
 import socket
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import FastAPI
 
 if TYPE_CHECKING:
     from flotta.runtime import Runtime
+    from flotta.settings import Settings
 
 # How long a stopping server gives live telemetry streams to say goodbye: milliseconds, unless a
 # client stopped reading.
 STREAMS_END_S = 3.0
+
+
+# After the streams end, how long requests still running may take before uvicorn cancels them
+# (a command waits for its car up to command_timeout_s; a stream client that stopped reading
+# would otherwise hold the process forever).
+SHUTDOWN_GRACE_S = 30.0
+
+
+def server_config(app: FastAPI, settings: Settings, **options: Any) -> uvicorn.Config:
+    """uvicorn's configuration for Flotta's app: the gateway's frame limit, no per-message
+    deflate (devices send small binary frames), and a bounded graceful shutdown."""
+    grace = max(SHUTDOWN_GRACE_S, settings.gateway.command_timeout_s + 5)
+    return uvicorn.Config(
+        app,
+        ws_max_size=settings.gateway.max_frame_bytes,
+        ws_per_message_deflate=False,
+        timeout_graceful_shutdown=round(grace),
+        **options,
+    )
 
 
 class FlottaServer(uvicorn.Server):

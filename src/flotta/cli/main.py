@@ -146,11 +146,10 @@ def _run(main: Any) -> None:
 @app.command()
 def serve() -> None:
     """Run the API and gateway with settings from FLOTTA_* environment variables."""
-    import uvicorn
     from uvicorn.config import STARTUP_FAILURE
 
     from flotta.app import create_app
-    from flotta.server import FlottaServer
+    from flotta.server import FlottaServer, server_config
 
     settings = _settings()
     asyncio.run(_preflight(settings))
@@ -159,13 +158,8 @@ def serve() -> None:
         tune_gc_for_serving()
 
     app = create_app(settings, on_started=started)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        ws_max_size=settings.gateway.max_frame_bytes,
-        ws_per_message_deflate=False,
+    config = server_config(
+        app, settings, host=settings.host, port=settings.port, log_level=settings.log_level
     )
     # What uvicorn.run does with one worker, with the server that ends telemetry streams.
     server = FlottaServer(config, app)
