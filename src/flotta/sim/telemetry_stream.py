@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -156,7 +157,11 @@ class TelemetryStreams:
         policy: DeliveryPolicy = "latest" if config.get("delivery_policy") == "latest" else None
         prefer_typed = config.get("prefer_typed") is True
         emitter = TelemetryEmitter(
-            rules, start_s=self._now_s(), prefer_typed=prefer_typed, delivery_policy=policy
+            rules,
+            start_s=self._now_s(),
+            prefer_typed=prefer_typed,
+            delivery_policy=policy,
+            first_seq=fresh_first_seq(),
         )
         return _Stream(config_id, str(body.get("client_id", "")), version, prefer_typed, emitter)
 
@@ -246,6 +251,19 @@ class TelemetryStreams:
 
     def _now_s(self) -> float:
         return self.clock.now().timestamp()
+
+
+def fresh_first_seq() -> int:
+    """The first record number of a new emitter: the wall clock in microseconds.
+
+    A record's txid is its number, and the gateway drops a record whose (config, txid) it
+    already stored as a resend. An emitter numbering from 1 again (a new config version, a
+    restarted simulator) had every record dropped until its numbers passed the old ones: the
+    stream went silent for minutes. Started from the clock, a new emitter's numbers are above
+    every number an earlier one used (one record per microsecond would be needed to catch up),
+    as a real car's txids never repeat. The wall clock, not the simulation's: a restart must
+    land later in real time."""
+    return time.time_ns() // 1000
 
 
 def _streamable(signals: Mapping[str, Any], name: str) -> bool:
