@@ -151,6 +151,18 @@ def test_body_must_be_an_object() -> None:
         ("set_bioweapon_mode", {"on": True}, "manual_override"),
         ("speed_limit_activate", {}, "pin"),
         ("window_control", {"lat": 1, "lon": 2}, "command"),
+        # Without its text, the share would cancel the car's route and answer success.
+        ("navigation_request", {"value": {}}, "value.android.intent.extra.TEXT"),
+        (
+            "navigation_request",
+            {"value": {"unrelated": "Paris"}},
+            "value.android.intent.extra.TEXT",
+        ),
+        (
+            "share",
+            {"value": {"android.intent.extra.TEXT": None}},
+            "value.android.intent.extra.TEXT",
+        ),
     ],
 )
 def test_missing_param(name: str, body: Any, field: str) -> None:
@@ -189,6 +201,14 @@ def test_missing_param(name: str, body: Any, field: str) -> None:
          "invalid note param: must be at most 80 characters"),
         ("navigation_request", {"value": "1 Infinite Loop"},
          "invalid value param: must be an object"),
+        *[
+            ("navigation_request", {"value": {"android.intent.extra.TEXT": text}},
+             "invalid value param: android.intent.extra.TEXT must be a non-empty string: the "
+             "address or link to navigate to")
+            for text in ({"a": 1}, ["x", 2], 12345, "  ")
+        ],
+        ("share", {"value": {"android.intent.extra.TEXT": "x" * 501}},
+         "invalid value param: android.intent.extra.TEXT must be at most 500 characters"),
         ("remote_seat_heater_request", {"heater": 9, "level": 1},
          "invalid seat_position param: must be an integer between 0 and 8"),
         ("set_scheduled_charging", {"enable": True, "time": 1440},

@@ -13,14 +13,14 @@ from flotta.commands.params import (
     latitude,
     longitude,
     number,
-    obj,
+    share,
     string,
 )
 from flotta.commands.spec import CommandSpec
 
 _ORDER = integer("order", 0, 3, doc="0 unknown, 1 replace, 2 prepend, 3 append")
 _NAV_SHARE = (
-    obj("value", required=True, doc='e.g. {"android.intent.extra.TEXT": "<address>"}'),
+    share("value", doc='{"android.intent.extra.TEXT": "<address or link>"}'),
     string("type", doc="share_ext_content_raw"),
     string("locale"),
     string("timestamp_ms"),

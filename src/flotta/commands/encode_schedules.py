@@ -10,6 +10,7 @@ from tesla_protocol.command import car_server_pb2 as cs
 from tesla_protocol.command import common_pb2 as cm
 
 from flotta.commands.encode_infotainment import action
+from flotta.commands.params import SHARE_TEXT
 
 Params = Mapping[str, Any]
 
@@ -92,9 +93,8 @@ def scheduled_charging(params: Params) -> cs.Action:
 
 def navigation_share(params: Params) -> cs.Action:
     """Encode ``navigation_request``: the shared text (an address or link) is the destination."""
-    value = params["value"]
-    text = value.get("android.intent.extra.TEXT", "") if isinstance(value, dict) else value
-    return action(navigationRequest=cs.NavigationRequest(destination=str(text)[:500]))
+    text: str = params["value"][SHARE_TEXT]  # a non-empty string (params.share)
+    return action(navigationRequest=cs.NavigationRequest(destination=text))
 
 
 def managed_schedule(params: Params) -> cs.Action:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from flotta.commands.errors import CommandError
 
-Kind = Literal["bool", "int", "number", "string", "pin", "choice", "days", "object"]
+Kind = Literal["bool", "int", "number", "string", "pin", "choice", "days", "object", "share"]
 
 INT32_MAX = 2**31 - 1
 UINT64_MAX = 2**64 - 1
@@ -127,6 +127,16 @@ def days(name: str = "days_of_week", *, required: bool = True) -> Param:
 def obj(name: str, *, required: bool = False, doc: str = "") -> Param:
     """Declare a JSON object parameter, passed through unchanged."""
     return Param(name, "object", required, doc=doc)
+
+
+# What an Android share carries: the text (an address or a link) navigation_request sends on.
+SHARE_TEXT = "android.intent.extra.TEXT"
+MAX_SHARE_CHARS = 500
+
+
+def share(name: str = "value", *, required: bool = True, doc: str = "") -> Param:
+    """Declare an Android share object, `{"android.intent.extra.TEXT": "<address or link>"}`."""
+    return Param(name, "share", required, doc=doc)
 
 
 def minutes(name: str, *, required: bool = False) -> Param:
@@ -293,6 +303,23 @@ def _to_object(param: Param, raw: Any) -> dict[str, Any]:
     return dict(raw)
 
 
+def _to_share(param: Param, raw: Any) -> dict[str, Any]:
+    # Without its text the share would cancel the car's route; anything but a string would
+    # reach the car as Python's rendering of it.
+    shared = _to_object(param, raw)
+    text = shared.get(SHARE_TEXT)
+    if text is None:
+        raise CommandError.missing(f"{param.name}.{SHARE_TEXT}")
+    if not isinstance(text, str) or not text.strip():
+        rule = f"{SHARE_TEXT} must be a non-empty string: the address or link to navigate to"
+        raise CommandError.invalid(param.name, rule)
+    if len(text) > MAX_SHARE_CHARS:
+        raise CommandError.invalid(
+            param.name, f"{SHARE_TEXT} must be at most {MAX_SHARE_CHARS} characters"
+        )
+    return shared
+
+
 _CONVERTERS: dict[Kind, Callable[[Param, Any], Any]] = {
     "bool": _to_bool,
     "int": _to_int,
@@ -302,4 +329,5 @@ _CONVERTERS: dict[Kind, Callable[[Param, Any], Any]] = {
     "choice": _to_choice,
     "days": _to_days,
     "object": _to_object,
+    "share": _to_share,
 }
