@@ -198,9 +198,20 @@ def test_bad_values_get_400_naming_the_field(
 def test_battery_settings_on_a_solar_only_site_are_refused(
     api: httpx.Client, live: LiveDemo
 ) -> None:
-    answer = api.post(f"{BASE}/{solar_site(live)}/backup", json={"backup_reserve_percent": 30})
+    site = solar_site(live)
+    answer = api.post(f"{BASE}/{site}/backup", json={"backup_reserve_percent": 30})
     assert answer.status_code == 400
     assert "battery" in answer.json()["error_description"]
+    # The site says it is not tou_capable: a schedule is refused, not stored.
+    before = response(api.get(f"{BASE}/{site}/site_info"))
+    assert before["components"]["tou_capable"] is False
+    schedule = {"optimization_strategy": "economics", "schedule": []}
+    refused = api.post(f"{BASE}/{site}/time_of_use_settings", json={"tou_settings": schedule})
+    assert refused.status_code == 400
+    assert refused.json()["error_description"] == (
+        "time_of_use_settings needs a battery, and this site has none"
+    )
+    assert response(api.get(f"{BASE}/{site}/site_info"))["tou_settings"] == before["tou_settings"]
 
 
 def test_scopes_are_enforced(live: LiveDemo) -> None:

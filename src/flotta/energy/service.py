@@ -191,7 +191,8 @@ WRITES: dict[str, tuple[dict[str, str], bool]] = {
         },
         True,
     ),
-    "time_of_use_settings": ({"tou_settings": "tou_settings"}, False),
+    # A site without a battery says `tou_capable: false` (render.py): nothing to schedule.
+    "time_of_use_settings": ({"tou_settings": "tou_settings"}, True),
 }
 
 
