@@ -362,8 +362,8 @@ DECISIONS: tuple[tuple[str, str], ...] = (
         '`{"response": {"code": 201, "message": "Updated"}}` for every write, '
         "`grid_import_export` included (one Tesla example shows 204). A bad value is 400 "
         "`invalid_field` naming the member; a missing one 400 `invalid_request`; battery "
-        "settings (time-of-use included) on a solar-only site are 400. An offline site answers 408 `device "
-        "unavailable: energy site is offline or not responding`.",
+        "settings (time-of-use included) on a solar-only site are 400. An offline site "
+        "answers 408 `device unavailable: energy site is offline or not responding`.",
     ),
     (
         "Energy sites and consent",
