@@ -299,6 +299,8 @@ def test_fleet_status_reports_own_vins_only(owner: httpx.Client, live: LiveDemo)
     assert info["firmware_version"] == str(mirror(live, live.vins[0])["Version"]).split()[0]
     assert info["vehicle_command_protocol_required"] is False
     assert "discounted_device_data" not in info
+    # A car with the app's key paired holds at least that key.
+    assert all(body["vehicle_info"][vin]["total_number_of_keys"] >= 1 for vin in live.vins)
     single = owner.post("/api/1/vehicles/fleet_status", json={"vins": [live.vins[0]]}).json()
     assert single["response"]["vehicle_info"][live.vins[0]]["discounted_device_data"] is False
 

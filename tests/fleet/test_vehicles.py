@@ -220,6 +220,29 @@ def test_malformed_command_bodies_are_400(
     assert fragment in response.json()["error_description"]
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ({}, "missing routable_message param"),
+        ({"routable_message": ""}, "missing routable_message param"),
+        (
+            {"routable_message": 123},
+            "invalid routable_message param: must be a string (a base64 RoutableMessage)",
+        ),
+        (
+            {"routable_message": "not base64!"},
+            "invalid routable_message param: not standard base64",
+        ),
+    ],
+)
+def test_a_signed_command_that_is_not_one_says_why(
+    client: httpx.Client, live: LiveDemo, body: dict[str, object], said: str
+) -> None:
+    answer = client.post(f"/api/1/vehicles/{live.vins[3]}/signed_command", json=body)
+    assert answer.status_code == 400
+    assert answer.json()["error_description"] == said
+
+
 def test_unknown_route_and_vehicle_are_404_in_tesla_envelope(client: httpx.Client) -> None:
     for path in ("/api/1/nothing_here", "/api/1/vehicles/5YJ3E1EBXTF999999"):
         response = client.get(path)

@@ -80,8 +80,12 @@ def _decode_routable(
     body: dict[str, object],
 ) -> tuple[bytes, universal_message_pb2.RoutableMessage]:
     encoded = body.get("routable_message")
-    if not isinstance(encoded, str) or not encoded:
+    if encoded is None or encoded == "":
         raise InvalidRequest("missing routable_message param", key="invalid_request")
+    if not isinstance(encoded, str):
+        raise InvalidRequest(
+            "invalid routable_message param: must be a string (a base64 RoutableMessage)"
+        )
     try:
         raw = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:

@@ -300,13 +300,15 @@ async def fleet_status(
         # The server cannot see the car's keychain; only the record can vouch for pairing.
         is_paired = is_key_paired(record.config, app_key, first_party=False)
         (paired if is_paired else unpaired).append(record.vin)
-        keys = record.config.get("total_number_of_keys", 0)
+        stored = record.config.get("total_number_of_keys", 0)
+        # A car the app's key is paired with holds at least that key.
+        keys = max(stored if isinstance(stored, int) else 0, 1 if is_paired else 0)
         firmware = await firmware_of(runtime, record)
         entry: dict[str, Any] = {
             "firmware_version": customer_version(firmware),
             "vehicle_command_protocol_required": record.command_signing == "required",
             "fleet_telemetry_version": FLEET_TELEMETRY_VERSION,
-            "total_number_of_keys": keys if isinstance(keys, int) else 0,
+            "total_number_of_keys": keys,
         }
         if len(vins) == 1:
             # Tesla discounts data requests of cars that cannot stream (pre-2021 S/X).
