@@ -12,7 +12,6 @@ import pytest
 
 from flotta.devices.directory import VehicleRecord
 from flotta.gateway.protocol import Frame, FrameType
-from flotta.telemetry.records import StreamRecord
 from flotta.telemetry.repository import TelemetryRepository
 from tests.live import LiveDemo, start_live_demo
 from tests.oauth.flow import browser, new_owner
@@ -199,41 +198,3 @@ def test_revoking_consent_removes_the_config_and_stops_the_car(
             return len(await TelemetryRepository(session).configs_on(vin))
 
     assert live.call(stored()) == 0
-
-
-def test_records_keep_flowing_when_the_config_changes(demo: LiveDemo, receiver: int) -> None:
-    """The car runs a new emitter for the new version: its first records must not be taken for
-    resends of the old version's (same config id, same txids), which ingest drops."""
-    vin = demo.vins[0]
-    runtime = demo.handle.runtime
-    streams = runtime.streams
-    assert streams is not None
-    client_id = str(demo.info["client_id"])
-
-    def stored_after(cursor: int) -> list[StreamRecord]:
-        return demo.call(streams.records.car_records(client_id, vin, cursor, 1000))
-
-    def configure(fields: dict[str, Any], version: int) -> None:
-        body = {"vins": [vin], "config": config(receiver, ca_pem(), fields=fields)}
-        with api(demo) as client:
-            assert client.post(CREATE, json=body).status_code == 200
-        wait_for(
-            lambda: (shown := _shown(demo, vin))["synced"] and shown["version"] == version,
-            what=f"version {version} synced",
-        )
-
-    before = stored_after(0)
-    first = before[-1].cursor if before else 0
-    version = (_shown(demo, vin)["version"] or 0) + 1
-    configure({"Odometer": {"interval_seconds": 1}}, version)
-    old = wait_for(lambda: stored_after(first), what="a record of the first version")
-    duplicates = streams.ingest.counters.duplicates
-    configure({"Odometer": {"interval_seconds": 1}, "Soc": {"interval_seconds": 1}}, version + 1)
-    # The new version's first record carries both fields at once (the old one streamed one).
-    new = wait_for(
-        lambda: [r for r in stored_after(old[-1].cursor) if r.signals == 2],
-        timeout_s=5,
-        what="a record of the new version",
-    )
-    assert new and streams.ingest.counters.duplicates == duplicates
-    assert not {r.txid for r in new} & {r.txid for r in old}

@@ -3,16 +3,17 @@
 Values come from the same signal map the car's STATE frames (and so `vehicle_data`) are built
 from. Every 500 ms of simulated time one `TelemetryEmitter` per config decides what goes out
 (fleet-api.md §9.2); with `delivery_policy: latest` unacknowledged records are re-sent when the
-link comes back.
+link comes back. A record's txid is its emitter's random prefix and the record's number, so no
+txid repeats across config versions, reconnects or simulator restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -52,6 +53,14 @@ class UnstreamableConfig(ValueError):
     """A config the car cannot run; the message is the ack's error."""
 
 
+def new_txid_prefix() -> bytes:
+    """16 random hex digits that start the txids of one emitter (one config version's run)."""
+    # Ingest drops a record whose (config, txid) it already stored, so txids must never repeat
+    # (a real car's are UUIDs): numbers from 1 alone repeated after each config change or
+    # restart. Not the fleet's seeded rng (a restart replays it) nor the clock (it can go back).
+    return secrets.token_hex(8).encode()
+
+
 @dataclass
 class _Stream:
     """One app's config as the car runs it."""
@@ -61,6 +70,18 @@ class _Stream:
     version: int
     prefer_typed: bool
     emitter: TelemetryEmitter
+    txid_prefix: bytes = field(default_factory=new_txid_prefix)
+
+    def txid(self, seq: int) -> bytes:
+        """The txid record `seq` of this emitter travels under."""
+        return b"%s-%d" % (self.txid_prefix, seq)
+
+    def seq(self, txid: bytes) -> int | None:
+        """The record number an ack names; None for a txid this emitter did not send."""
+        prefix, _, number = txid.rpartition(b"-")
+        if prefix != self.txid_prefix or not number.isdigit():
+            return None
+        return int(number)
 
 
 def telemetry_value(value: Any) -> TelemetryValue:
@@ -126,10 +147,12 @@ class TelemetryStreams:
 
     def _acked(self, config_id: int, txids: list[bytes]) -> None:
         stream = self.streams.get(config_id)
+        if stream is None:
+            return
         for txid in txids:
-            text = txid.decode("utf-8", "replace")
-            if stream is not None and text.isdigit():
-                stream.emitter.ack(int(text))
+            seq = stream.seq(txid)
+            if seq is not None:  # else an earlier version's record, or not ours
+                stream.emitter.ack(seq)
 
     async def _configure(self, frame: Frame) -> None:
         body = protocol.decode_json(frame)
@@ -161,7 +184,6 @@ class TelemetryStreams:
             start_s=self._now_s(),
             prefer_typed=prefer_typed,
             delivery_policy=policy,
-            first_seq=fresh_first_seq(),
         )
         return _Stream(config_id, str(body.get("client_id", "")), version, prefer_typed, emitter)
 
@@ -246,24 +268,13 @@ class TelemetryStreams:
         return sent
 
     async def _send_record(self, stream: _Stream, record: TelemetryRecord) -> None:
-        envelope = wire.encode_data(record, vin=self.vin, prefer_typed=stream.prefer_typed)
+        envelope = wire.encode_data(
+            record, vin=self.vin, prefer_typed=stream.prefer_typed, txid=stream.txid(record.seq)
+        )
         await self.send(protocol.encode(FrameType.STREAM, envelope, stream.config_id))
 
     def _now_s(self) -> float:
         return self.clock.now().timestamp()
-
-
-def fresh_first_seq() -> int:
-    """The first record number of a new emitter: the wall clock in microseconds.
-
-    A record's txid is its number, and the gateway drops a record whose (config, txid) it
-    already stored as a resend. An emitter numbering from 1 again (a new config version, a
-    restarted simulator) had every record dropped until its numbers passed the old ones: the
-    stream went silent for minutes. Started from the clock, a new emitter's numbers are above
-    every number an earlier one used (one record per microsecond would be needed to catch up),
-    as a real car's txids never repeat. The wall clock, not the simulation's: a restart must
-    land later in real time."""
-    return time.time_ns() // 1000
 
 
 def _streamable(signals: Mapping[str, Any], name: str) -> bool:

@@ -92,10 +92,7 @@ class TelemetryEmitter:
         prefer_typed: bool = False,
         delivery_policy: DeliveryPolicy = None,
         unacked_limit: int = UNACKED_LIMIT,
-        first_seq: int = 1,
     ) -> None:
-        """`first_seq` numbers the first record; each next one is one more (see
-        `sim.telemetry_stream`, which makes every emitter's numbers new)."""
         if unacked_limit < 1:
             raise ValueError("unacked_limit must be at least 1")
         self.prefer_typed = prefer_typed
@@ -104,7 +101,7 @@ class TelemetryEmitter:
         self._fields = {name: _FieldState(rule) for name, rule in rules.items()}
         self._next_flush_s = start_s + COLLECT_PERIOD_S
         self._last_observed_s = start_s
-        self._next_seq = first_seq
+        self._next_seq = 1
         self._pending: OrderedDict[int, TelemetryRecord] = OrderedDict()
         self._dropped = 0
 
