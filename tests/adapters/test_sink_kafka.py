@@ -28,7 +28,7 @@ from tesla_protocol.telemetry import vehicle_data_pb2
 
 from flotta.adapters.sink_kafka import KafkaSink, Producer, aiokafka_producer
 from flotta.adapters.sinks import SinkSettingsError, open_sink, validate_sink_settings
-from flotta.outbound import Outbound
+from flotta.outbound import IPAddress, Outbound
 from flotta.ports.sinks import SinkError
 from flotta.telemetry.vehicle_ca import VehicleCA
 from flotta.telemetry.wire import data_values
@@ -364,6 +364,52 @@ async def test_a_broker_advertised_at_an_address_the_server_may_not_reach_is_nev
     finally:
         elsewhere.close()
         await elsewhere.wait_closed()
+
+
+async def test_a_broker_moved_to_a_private_address_while_its_name_is_checked_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The metadata can change while a check waits for DNS: the address that is dialled is the
+    one checked, or the check runs again."""
+    import aiokafka.client  # type: ignore[import-untyped]
+    from aiokafka.structs import BrokerMetadata  # type: ignore[import-untyped]
+
+    made: list[Any] = []
+    dialled: list[tuple[str, int]] = []
+    create_conn = aiokafka.client.create_conn
+
+    async def recorded(host: str, port: int, **options: Any) -> Any:
+        dialled.append((host, port))
+        return await create_conn(host, port, **options)
+
+    monkeypatch.setattr(aiokafka.client, "create_conn", recorded)
+
+    async def resolve(host: str, port: int) -> list[IPAddress]:
+        if host == "public.test":  # meanwhile, a refresh moves node 0 to the metadata service
+            cluster = made[0].client.cluster
+            cluster._brokers[0] = BrokerMetadata(0, "169.254.169.254", 80, None)
+            return [ipaddress.ip_address("93.184.216.34")]
+        return [ipaddress.ip_address(host)]
+
+    outbound = Outbound([ipaddress.ip_network("127.0.0.1/32")], resolve=resolve)
+    async with asyncio.timeout(10), FakeKafka() as broker:
+        broker.advertised = ("public.test", 9092)
+
+        def producer() -> Producer:
+            made.append(
+                aiokafka_producer(
+                    broker.address, tls=None, sasl_mechanism=None, username=None, password=None,
+                    timeout_s=1, outbound=outbound,
+                )
+            )  # fmt: skip
+            return made[-1]
+
+        sink = KafkaSink(broker.address, "tesla_telemetry", "json", timeout_s=1, producer=producer)
+        with pytest.raises(SinkError, match=r"169\.254\.169\.254 is a link-local address"):
+            await sink.deliver([data_record(1)])
+        await sink.close()
+        assert broker.records == []
+        assert ("169.254.169.254", 80) not in dialled and dialled  # the bootstrap server was
 
 
 async def test_a_broker_advertised_at_an_allowed_address_is_delivered_to() -> None:

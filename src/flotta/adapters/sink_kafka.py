@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped, unused-ignore]
+from aiokafka.client import ConnectionGroup  # type: ignore[import-untyped, unused-ignore]
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped, unused-ignore]
 
 from flotta.outbound import DestinationRefused, Outbound
@@ -106,10 +107,6 @@ def aiokafka_producer(
     return typed
 
 
-class BrokerRefused(KafkaError):  # type: ignore[misc, unused-ignore]
-    """A broker the cluster's metadata advertises at an address the server must not reach."""
-
-
 def guard_brokers(producer: Any, outbound: Outbound) -> None:
     """Check every broker the cluster advertises before the producer connects to it.
 
@@ -120,17 +117,33 @@ def guard_brokers(producer: Any, outbound: Outbound) -> None:
     batch for it fails with the reason (`refusal`), not a bare timeout."""
     client = getattr(producer, "client", None)
     connect = getattr(client, "_get_conn", None)
-    if client is None or connect is None or not hasattr(client, "cluster"):
+    if (
+        client is None
+        or connect is None
+        or not hasattr(client, "cluster")
+        or not hasattr(client, "_conns")
+    ):
         raise RuntimeError("this aiokafka cannot have its brokers checked: update flotta")
 
     async def checked(node_id: Any, *args: Any, **kwargs: Any) -> Any:
-        broker = client.cluster.broker_metadata(node_id)
-        if broker is not None:
+        live = client._conns.get((node_id, kwargs.get("group", ConnectionGroup.DEFAULT)))
+        if live is not None and live.connected():
+            return await connect(node_id, *args, **kwargs)  # reused: nothing new is dialled
+        checked_at = None
+        # The metadata may change while a check waits for DNS (a refresh answered by another
+        # broker): check again until the broker's address held still across one check.
+        while (broker := client.cluster.broker_metadata(node_id)) is not None:
+            where = (broker.host, broker.port)
+            if where == checked_at:
+                break
             try:
-                await outbound.check(broker.host, broker.port)
+                await outbound.check(*where)
             except DestinationRefused as exc:
                 client.flotta_refusal = f"broker {node_id} as the cluster advertises it: {exc}"
                 return None  # to aiokafka, a broker it cannot connect to
+            checked_at = where
+        client.flotta_refusal = None
+        # aiokafka reads the metadata again before its first await: the address just checked.
         return await connect(node_id, *args, **kwargs)
 
     client._get_conn = checked
