@@ -11,6 +11,7 @@ import pytest
 from flotta.adapters.sinks import (
     HIDDEN,
     SinkSettingsError,
+    open_sink,
     restore_hidden,
     shown_settings,
     validate_sink_settings,
@@ -141,8 +142,9 @@ def test_an_mqtt_host_is_a_bare_host(host: str, said: str) -> None:
     with pytest.raises(SinkSettingsError) as refused:
         validate_sink_settings("mqtt", {"host": host})
     assert said in refused.value.messages["settings.host"][0]
-    # A broker's single-label name on a private network is a host too.
-    assert validate_sink_settings("mqtt", {"host": "mosquitto"})["host"] == "mosquitto"
+    # A broker's single-label name on a private network is a host too, underscores and all.
+    for name in ("mosquitto", "mqtt_broker", "proj_mosquitto_1"):
+        assert validate_sink_settings("mqtt", {"host": name})["host"] == name
 
 
 @pytest.mark.parametrize(
@@ -186,6 +188,9 @@ def test_a_receiver_ca_gets_the_checks_a_config_ca_gets() -> None:
         (pem(expired), "certificate (CN=Old CA) expired at "),
         (pem(leaf), "ca holds no CA certificate"),
     ):
+        settings = {"hostname": "r.example.com", "ca": ca}
         with pytest.raises(SinkSettingsError) as refused:
-            validate_sink_settings("receiver", {"hostname": "r.example.com", "ca": ca})
+            validate_sink_settings("receiver", settings)
         assert refused.value.messages["settings.ca"][0].startswith(said)
+        # Only when added or edited: a stored sink whose CA has since expired still opens.
+        assert open_sink("receiver", settings, "protobuf") is not None

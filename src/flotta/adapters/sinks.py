@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import importlib
 import ipaddress
+import re
 import secrets
 import ssl
 from collections.abc import Mapping, Sequence
@@ -41,6 +42,8 @@ KINDS: tuple[SinkKind, ...] = ("webhook", "nats", "mqtt", "redis", "kafka", "rec
 _NATS_TOKEN = r"[A-Za-z0-9_-]+"
 _MQTT_LEVEL = r"[^/+#\x00]+"
 _MAX_PEM = 100_000
+# A broker's name as a private network's DNS may give it (`mqtt_broker`, `mosquitto`).
+_BROKER_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,252})")
 _KAFKA_BROKER = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):[0-9]{1,5}"
 
 
@@ -102,8 +105,9 @@ class MqttSettings(_Settings):
     @classmethod
     def _host(cls, value: str) -> str:
         """A bare host name or address: `mqtt://…` or `host:1883` would be looked up as is. A
-        broker may have a single-label name (`mosquitto` on a private network)."""
-        if (problem := hostname_problem(value, qualified=False)) is not None:
+        broker may have a single-label name, with underscores (`mqtt_broker` on a private
+        network), as outbound checks accept."""
+        if (problem := hostname_problem(value)) is not None and not _BROKER_NAME.fullmatch(value):
             raise ValueError(problem)
         return value
 
@@ -172,11 +176,10 @@ class ReceiverSettings(_Settings):
     @field_validator("ca")
     @classmethod
     def _pem(cls, value: str) -> str:
-        """The checks a config's `ca` gets (an expired or leaf-only chain could verify nothing)."""
-        problems = Problems()
-        check_ca(value, "ca", problems, now=datetime.now(UTC), max_chars=_MAX_PEM)
-        if problems:
-            raise ValueError(problems[0].message)
+        # Dates are checked when the sink is added or edited (validate_sink_settings), not
+        # here: stored sinks are parsed again at every open, and one that worked must not stop.
+        if "-----BEGIN CERTIFICATE-----" not in value:
+            raise ValueError("must be a PEM certificate chain")
         return value
 
 
@@ -248,6 +251,11 @@ def validate_sink_settings(kind: str, settings: Mapping[str, Any]) -> dict[str, 
     _refuse_hidden(settings)
     _check_installed(kind)
     if isinstance(parsed, ReceiverSettings):
+        # The checks a config's `ca` gets: an expired or leaf-only chain verifies nothing.
+        problems = Problems()
+        check_ca(parsed.ca, "ca", problems, now=datetime.now(UTC), max_chars=_MAX_PEM)
+        if problems:
+            raise SinkSettingsError({"settings.ca": [problems[0].message]})
         _checked_tls(parsed.ca, parsed.client_cert, parsed.client_key, "receiver")
     if isinstance(parsed, KafkaSettings):
         _check_kafka_credentials(parsed)

@@ -87,9 +87,8 @@ def check_hostname(raw: object, path: str, problems: Problems) -> str | None:
     return raw
 
 
-def hostname_problem(text: str, *, qualified: bool = True) -> str | None:
-    """Why `text` is not a bare host name (fully qualified unless `qualified` is False) or IP
-    address, or None."""
+def hostname_problem(text: str) -> str | None:
+    """Why `text` is not a bare FQDN or IP address, or None."""
     if "://" in text:
         host = text.split("://", 1)[1].split("/", 1)[0]
         return f"hostname must not include a scheme: use {show(host)}, not {show(text)}"
@@ -112,7 +111,7 @@ def hostname_problem(text: str, *, qualified: bool = True) -> str | None:
         )
     if labels[-1].isdigit():
         return f"{show(text)} is not a valid IPv4 address"
-    if qualified and len(labels) < 2 and text != "localhost":
+    if len(labels) < 2 and text != "localhost":
         return f"{show(text)} is not a fully qualified domain name (like 'telemetry.example.com')"
     return None
 

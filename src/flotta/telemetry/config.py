@@ -93,9 +93,9 @@ class FieldRule:
         out: dict[str, int | float] = {"interval_seconds": self.interval_seconds}
         delta = self.minimum_delta
         if delta is not None:
-            # A whole number as an integer only where JSON readers (and orjson, which stops at
-            # 64 bits) keep it exact; 1e20 stays a float.
-            whole = delta == delta.to_integral_value() and abs(delta) <= 2**53
+            # A whole number as an integer only while it fits 64 bits (orjson stops there);
+            # 1e20 stays a float.
+            whole = delta == delta.to_integral_value() and abs(delta) < 2**63
             out["minimum_delta"] = int(delta) if whole else float(delta)
         if self.resend_interval_seconds is not None:
             out["resend_interval_seconds"] = self.resend_interval_seconds
