@@ -11,13 +11,15 @@ import httpx
 
 from flotta.accounts.repository import UserRepository
 from flotta.auth.scopes import OWNER_SCOPES
+from flotta.oauth.codes import CodeRequest
 from flotta.oauth.demo import OWNER_API_CLIENT_ID
-from flotta.oauth.grants import oauth_service
+from flotta.oauth.grants import code_service, oauth_service
 from flotta.oauth.repository import OAuthRepository
 from flotta.oauth.service import hmac_hash
 from tests.live import LiveDemo
 
 TOKEN_PATH = "/oauth2/v3/token"
+CODE_REDIRECT = "http://localhost:8085/callback"  # the demo app's (flotta.oauth.demo)
 
 
 def issue_family(
@@ -43,6 +45,24 @@ async def _owner_id(live: LiveDemo, session: Any) -> int:
     user = await UserRepository(session).by_uuid(live._owner_subject())
     assert user is not None
     return user.id
+
+
+def issue_code(live: LiveDemo) -> str:
+    """An authorization code for the demo owner and app, as a consent would give one."""
+    runtime = live.handle.runtime
+
+    async def issue() -> str:
+        async with runtime.sessions() as session, session.begin():
+            client = await OAuthRepository(session).client(str(live.info["client_id"]))
+            assert client is not None
+            codes = code_service(session, runtime)
+            request = CodeRequest(
+                client, await _owner_id(live, session), CODE_REDIRECT, list(OWNER_SCOPES), None,
+                None,
+            )  # fmt: skip
+            return await codes.issue(request)
+
+    return live.call(issue())
 
 
 def issue_ownerapi_family(live: LiveDemo) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.live import LiveDemo
-from tests.oauth.support import issue_family, post_token
+from tests.oauth.support import CODE_REDIRECT, issue_code, issue_family, post_token
 from tests.portal.account_support import (
     PASSWORD,
     Browser,
@@ -54,6 +54,7 @@ def test_reset_signs_out_everywhere_and_revokes_app_refresh_tokens(
         assert sign_in(phone, OWNER, first).status_code == 303
         assert phone.get("/portal/account").status_code == 200
         refresh_token = issue_family(demo)
+        code = issue_code(demo)  # consented to, not exchanged yet
 
         link = reset_through_mail(demo, laptop, OWNER, second)
 
@@ -72,6 +73,16 @@ def test_reset_signs_out_everywhere_and_revokes_app_refresh_tokens(
     )
     assert answer.status_code == 401
     assert answer.json()["error"] == "login_required"
+    # A code from before the reset would start a refresh family that outlives it.
+    exchanged = post_token(
+        demo,
+        grant_type="authorization_code",
+        client_id=str(demo.info["client_id"]),
+        client_secret=str(demo.info["client_secret"]),
+        code=code,
+        redirect_uri=CODE_REDIRECT,
+    )
+    assert exchanged.status_code == 400 and exchanged.json()["error"] == "invalid_auth_code"
     changed = wait_for_mail(demo, OWNER, count=4)[-1]
     assert changed.subject == "Your Flotta password was changed"
 

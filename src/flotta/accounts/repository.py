@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flotta.accounts.models import AccountToken, RecoveryCode, User
-from flotta.oauth.models import RefreshFamily
+from flotta.oauth.models import AuthorizationCode, RefreshFamily
 
 
 class UserRepository:
@@ -54,6 +54,20 @@ class UserRepository:
             .execution_options(synchronize_session="fetch")
         )
         return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def expire_codes(self, user_id: int, now: datetime) -> None:
+        """End the account's authorization codes not exchanged yet: one issued before a
+        password change would otherwise start a refresh family that outlives it."""
+        await self.session.execute(
+            update(AuthorizationCode)
+            .where(
+                AuthorizationCode.user_id == user_id,
+                AuthorizationCode.used_at.is_(None),
+                AuthorizationCode.expires_at > now,
+            )
+            .values(expires_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
 
     async def revoke_refresh_families(self, user_id: int, now: datetime, reason: str) -> int:
         """Revoke every live refresh-token family of the account; how many were live."""

@@ -236,12 +236,13 @@ class AccountService:
 
     async def _set_password(self, user: User, password: str, now: datetime) -> None:
         """The new password, then as after any change: unlocked, reset links retired, signed
-        out everywhere, the apps' refresh tokens revoked, and a notice mailed."""
+        out everywhere, the apps' codes and refresh tokens revoked, and a notice mailed."""
         user.password_hash = await self.passwords.hash_async(password)
         user.credentials_changed_at = now
         self._clear_failures(user)
         await self.links.retire_all(user.id, RESET, now)
         await self.sessions.end_all(user.id)
+        await self.users.expire_codes(user.id, now)
         await self.users.revoke_refresh_families(user.id, now, "password_changed")
         await self._mail(user.email, mails.password_changed(user.full_name, self.portal_url))
 
