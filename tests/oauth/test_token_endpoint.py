@@ -186,8 +186,19 @@ def test_partner_tokens_need_a_confidential_client_and_its_secret(live: LiveDemo
         "unauthorized_client",
     )
     assert wrong == UNKNOWN_CLIENT
-    missing = refused(post_token(live, client_id=cid, **form), 400, "invalid_request")
-    assert missing == "missing client_secret param"
+    missing = refused(post_token(live, client_id=cid, **form), 400, "unauthorized_client")
+    assert missing == "a partner token needs the app's client_secret"
+    # A public app has no secret to send: it is told what it can never get, as docs/oauth.md says.
+    public = refused(post_token(live, client_id="ownerapi", **form), 400, "unauthorized_client")
+    assert public == "public clients cannot obtain partner tokens"
+    as_json = httpx.post(
+        f"{live.base_url}/oauth2/v3/token",
+        json={**form, "client_id": cid, "client_secret": str(live.info["client_secret"])},
+        timeout=10,
+    )
+    assert refused(as_json, 400, "invalid_request") == (
+        "send an application/x-www-form-urlencoded body, not JSON"
+    )
     secret = str(live.info["client_secret"])
     no_audience = post_token(
         live, grant_type="client_credentials", client_id=cid, client_secret=secret

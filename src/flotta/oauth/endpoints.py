@@ -119,6 +119,9 @@ async def read_form(request: Request) -> dict[str, str]:
     raw = await request.body()
     if len(raw) > MAX_FORM_BYTES:
         raise InvalidRequest("the request body is too large")
+    if request.headers.get("content-type", "").startswith("application/json"):
+        # Its members would not be read: "missing grant_type param" would mislead.
+        raise InvalidRequest("send an application/x-www-form-urlencoded body, not JSON")
     try:
         pairs = parse_qsl(raw.decode(), keep_blank_values=True, strict_parsing=False)
     except (UnicodeDecodeError, ValueError) as exc:

@@ -14,6 +14,7 @@ from flotta.oauth.codes import CodeRefusal, CodeService
 from flotta.oauth.consent import ConsentService
 from flotta.oauth.errors import InvalidAuthCode, InvalidRequest, LoginRequired, UnauthorizedClient
 from flotta.oauth.models import AuthorizationCode, OAuthClient, as_list
+from flotta.oauth.repository import OAuthRepository
 from flotta.oauth.scopes import parse_scope, partner_scopes, refresh_scopes
 from flotta.oauth.service import Lifetimes, OAuthService, Refusal, Rotation, hmac_hash
 from flotta.runtime import Runtime
@@ -108,9 +109,15 @@ async def client_credentials_grant(
 ) -> dict[str, Any]:
     """RFC 6749 §4.4: a partner token for a confidential app; `audience` is required."""
     client_id = required(form, "client_id")
-    secret = required(form, "client_secret")
+    secret = form.get("client_secret", "").strip()
     audience = _audience(required(form, "audience"))
     requested = parse_scope(form.get("scope"))
+    if not secret:
+        # Said as docs/oauth.md says it: which of the two the app got wrong.
+        known = await OAuthRepository(session).client(client_id)
+        if known is not None and known.client_type != "confidential":
+            raise UnauthorizedClient("public clients cannot obtain partner tokens")
+        raise UnauthorizedClient("a partner token needs the app's client_secret")
     client = await oauth_service(session, runtime).authenticate(
         client_id, secret, require_secret=True
     )
