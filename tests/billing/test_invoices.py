@@ -17,11 +17,11 @@ from flotta.billing.invoices import (
     MonthNotOver,
     close_month,
     invoice_for,
-    parse_month,
 )
 from flotta.billing.ledger import UsageEvent, write_events
 from flotta.billing.models import InvoiceRow
 from flotta.billing.prices import PriceBook
+from flotta.billing.schemas import parse_month
 from flotta.oauth.models import OAuthClient
 from flotta.settings import BillingSettings
 from tests.billing.test_ledger import CREATED, Db, open_db

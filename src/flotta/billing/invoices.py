@@ -5,7 +5,7 @@ month writes its invoice, and closing it again finds that invoice and changes no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -223,16 +223,3 @@ def to_row(invoice: Invoice, now: datetime) -> InvoiceRow:
         total=invoice.total,
         closed_at=now,
     )
-
-
-def parse_month(text: str) -> str:
-    """Validate "YYYY-MM" and return it; ValueError with a usable message otherwise."""
-    try:
-        parsed = date.fromisoformat(f"{text}-01")
-    except ValueError:
-        raise ValueError(f"month must be YYYY-MM, e.g. 2026-11 (got {text!r})") from None
-    if len(text) != 7:
-        raise ValueError(f"month must be YYYY-MM, e.g. 2026-11 (got {text!r})")
-    if (parsed.year, parsed.month) == (9999, 12):  # its cycle would end in the year 10000
-        raise ValueError("month must be 9999-11 at the latest (the calendar ends there)")
-    return f"{parsed.year:04d}-{parsed.month:02d}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from datetime import date
 from fractions import Fraction
 from functools import cache
 from typing import Annotated
@@ -33,15 +34,22 @@ def whole_number(value: object) -> object:
     return value
 
 
-def _month(text: str) -> str:
-    if not _MONTH.match(text) or text.startswith("0000"):
+def parse_month(text: str) -> str:
+    """Validate "YYYY-MM" and return it; ValueError with a usable message otherwise."""
+    try:
+        parsed = date.fromisoformat(f"{text}-01")
+    except ValueError:
+        raise ValueError(f"month must be YYYY-MM, e.g. 2026-11 (got {text!r})") from None
+    if len(text) != 7:
         raise ValueError(f"month must be YYYY-MM, e.g. 2026-11 (got {text!r})")
-    return text
+    if (parsed.year, parsed.month) == (9999, 12):  # its cycle would end in the year 10000
+        raise ValueError("month must be 9999-11 at the latest (the calendar ends there)")
+    return f"{parsed.year:04d}-{parsed.month:02d}"
 
 
 Month = Annotated[
     str,
-    AfterValidator(_month),
+    AfterValidator(parse_month),
     WithJsonSchema({"type": "string", "pattern": _MONTH.pattern}),
 ]
 

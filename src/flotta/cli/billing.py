@@ -141,8 +141,9 @@ def close(
     again changes nothing."""
     import asyncio
 
-    from flotta.billing.invoices import MonthNotOver, close_month, parse_month
+    from flotta.billing.invoices import MonthNotOver, close_month
     from flotta.billing.prices import PriceBook
+    from flotta.billing.schemas import parse_month
     from flotta.cli.admin import settings_for
     from flotta.clock import SystemClock
     from flotta.db.migrate import migrated

@@ -28,7 +28,6 @@ from flotta.billing.invoices import (
     closed_months,
     draft,
     invoice_for,
-    parse_month,
 )
 from flotta.billing.invoices import price as price_invoice
 from flotta.billing.models import InvoiceRow, UsageDaily
@@ -41,6 +40,7 @@ from flotta.billing.prices import (
     floor_text,
 )
 from flotta.billing.queries import by_app_and_category, month_of, month_rows
+from flotta.billing.schemas import parse_month
 from flotta.portal.charts import Bar, bar_chart, chart_of, device_label, group_rows
 from flotta.portal.web import PORTAL, read_form, redirect, render, require_account, runtime_of
 from flotta.runtime import Runtime
